@@ -1,0 +1,258 @@
+"""The ``cnnstudio`` command: the GUI with no arguments, headless subcommands otherwise.
+
+Every subcommand exits 0 on success; bad input exits 2 with one line on stderr (no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cnnstudio import __version__
+from cnnstudio.core.architectures import ARCHITECTURES
+from cnnstudio.core.config import ACTIVATIONS, OPTIMIZERS, POOLING_TYPES, Experiment, ModelOptions, TrainOptions
+from cnnstudio.core.errors import CnnStudioError
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 1
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def _model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--arch", default="lenet5", choices=sorted(ARCHITECTURES), help="network architecture")
+    parser.add_argument("--pooling", default="max", choices=POOLING_TYPES, help="pooling type")
+    parser.add_argument("--padding", default="valid", help="valid | same | N (zero border of N pixels)")
+    parser.add_argument("--pool-size", type=int, help="pooling window (default: the architecture's)")
+    parser.add_argument("--pool-stride", type=int, help="pooling stride (default: the architecture's)")
+    parser.add_argument("--activation", default="relu", choices=ACTIVATIONS)
+    parser.add_argument("--dropout", type=float, help="dropout rate of the dense layers (default: the architecture's)")
+    parser.add_argument("--batch-norm", action="store_true", help="batch normalization after each convolution")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="cnnstudio", description="CNN Studio: learn and experiment with convolutional networks. "
+                     "Without a command it opens the desktop application.")
+    parser.add_argument("--version", action="version", version=f"cnnstudio {__version__}")
+    parser.add_argument("--smoke-test", action="store_true", help=argparse.SUPPRESS)
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+
+    summary = commands.add_parser("summary", help="per-layer shapes, parameters and MACs (no training)")
+    _model_arguments(summary)
+    summary.add_argument("--dataset", default="mnist", help="dataset name or path (sets image shape and classes)")
+    summary.add_argument("--json", action="store_true", help="print one JSON object")
+
+    train = commands.add_parser("train", help="train a network and report test accuracy")
+    _model_arguments(train)
+    train.add_argument("--dataset", default="digits", help="digits | mnist | fashion_mnist | cifar10 | PATH")
+    train.add_argument("--epochs", type=int, default=5)
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
+    train.add_argument("--learning-rate", type=float, default=2e-3)
+    train.add_argument("--validation-split", type=float, default=0.1)
+    train.add_argument("--patience", type=int, default=0, help="early stopping patience in epochs (0: off)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", help="save the model here (.keras); it is also checkpointed after every epoch")
+    train.add_argument("--resume", metavar="MODEL", help="continue training this saved model")
+    train.add_argument("--json", action="store_true", help="end with one JSON line of results on stdout")
+
+    evaluate = commands.add_parser("evaluate", help="test a saved model on a dataset")
+    evaluate.add_argument("model")
+    evaluate.add_argument("--dataset", help="dataset name or path (default: the one it was trained on)")
+    evaluate.add_argument("--json", action="store_true")
+
+    info = commands.add_parser("info", help="show what a saved model is and how it was trained")
+    info.add_argument("model")
+    info.add_argument("--json", action="store_true")
+
+    predict = commands.add_parser("predict", help="classify image files (digits are preprocessed like MNIST)")
+    predict.add_argument("model")
+    predict.add_argument("images", nargs="+")
+    predict.add_argument("--json", action="store_true")
+    return parser
+
+
+def _model_options(args: argparse.Namespace) -> ModelOptions:
+    return ModelOptions(arch=args.arch, pooling=args.pooling, padding=args.padding, pool_size=args.pool_size,
+                        pool_stride=args.pool_stride, activation=args.activation, dropout=args.dropout,
+                        batch_norm=args.batch_norm)
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value), flush=True)
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from cnnstudio.core.datasets import dataset_shape
+    from cnnstudio.core.shape_table import shape_table
+
+    input_shape, classes = dataset_shape(args.dataset)
+    table = shape_table(_model_options(args), input_shape, classes)
+    if args.json:
+        _print_json(table.to_json())
+    else:
+        print(table.format())
+    return 0
+
+
+class _StderrProgress:
+    """Prints training progress on stderr: a line per epoch, a carriage-return line per update."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+
+    def on_batch(self, p) -> None:  # noqa: ANN001
+        if self.tty:
+            sys.stderr.write(f"\repoch {p.epoch + 1}/{p.epochs}  batch {p.step}/{p.steps}  "
+                             f"loss {p.logs.get('loss', float('nan')):.4f}  acc {p.logs.get('accuracy', 0):.4f}  ")
+            sys.stderr.flush()
+
+    def on_epoch(self, r) -> None:  # noqa: ANN001
+        metrics = "  ".join(f"{k} {v:.4f}" for k, v in r.metrics.items())
+        sys.stderr.write(("\r" if self.tty else "") + f"epoch {r.epoch + 1}/{r.epochs}  {r.seconds:.1f}s  {metrics}\n")
+        sys.stderr.flush()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from cnnstudio.core.datasets import load_dataset
+    from cnnstudio.core.persistence import load_model
+    from cnnstudio.core.runner import run_experiment
+
+    options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
+                           learning_rate=args.learning_rate, validation_split=args.validation_split,
+                           early_stopping_patience=args.patience, seed=args.seed)
+    model = record = None
+    if args.resume:
+        model, record = load_model(args.resume)
+        if record is None:
+            raise CnnStudioError(f"{args.resume}: no CNN Studio experiment inside, so it cannot be continued here")
+        experiment = Experiment(record.experiment.model, options, record.experiment.dataset)
+    else:
+        experiment = Experiment(_model_options(args), options, args.dataset)
+    dataset = load_dataset(args.dataset)
+    _err(f"{dataset.describe()}; training {experiment.model.arch} ({experiment.model.pooling} pooling, "
+         f"{experiment.model.padding} padding) for {options.epochs} epochs")
+    out = Path(args.out) if args.out else None
+    outcome = run_experiment(experiment, dataset, listener=_StderrProgress(), checkpoint=out,
+                             model=model, record=record)
+    result = outcome.result
+    if result.stop_reason:
+        _err(f"training ended early: {result.stop_reason}")
+    _err(f"test accuracy {result.test_accuracy:.4f}, test loss {result.test_loss:.4f}"
+         + (f"; saved {out}" if out else ""))
+    if args.json:
+        _print_json({
+            "test_accuracy": result.test_accuracy, "test_loss": result.test_loss,
+            "epochs": outcome.record.epochs_trained, "seconds_per_epoch": result.seconds_per_epoch,
+            "params": int(outcome.model.count_params()), "history": outcome.record.history,
+            "stop_reason": result.stop_reason, "model": str(out) if out else None,
+            "experiment": experiment.to_dict(),
+        })
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from cnnstudio.core.datasets import load_dataset
+    from cnnstudio.core.persistence import load_model
+    from cnnstudio.core.trainer import evaluate
+
+    model, record = load_model(args.model)
+    name = args.dataset or (record.experiment.dataset if record else None)
+    if not name:
+        raise CnnStudioError(f"{args.model} does not say which dataset it was trained on: pass --dataset")
+    dataset = load_dataset(name)
+    if tuple(model.input_shape[1:]) != dataset.input_shape:
+        raise CnnStudioError(f"the model takes {tuple(model.input_shape[1:])} images but {name} has {dataset.input_shape}")
+    loss, accuracy = evaluate(model, dataset)
+    if args.json:
+        _print_json({"test_accuracy": accuracy, "test_loss": loss, "dataset": name, "images": len(dataset.x_test)})
+    else:
+        print(f"{name}: test accuracy {accuracy:.4f}, test loss {loss:.4f} on {len(dataset.x_test):,} images")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from cnnstudio.core.persistence import read_record
+
+    record = read_record(args.model)
+    if args.json:
+        _print_json(record.to_json() if record else {"format": "keras", "experiment": None})
+        return 0
+    if record is None:
+        print(f"{args.model}: a Keras model without a CNN Studio experiment record")
+        return 0
+    m, t = record.experiment.model, record.experiment.train
+    print(f"{args.model}\n  architecture {m.arch}, {m.pooling} pooling, padding {m.padding}, activation {m.activation}")
+    print(f"  dataset {record.experiment.dataset}: {'×'.join(map(str, record.input_shape))} images, "
+          f"{len(record.class_names)} classes")
+    print(f"  trained {record.epochs_trained} epochs (batch {t.batch_size}, {t.optimizer} lr {t.learning_rate:g}, seed {t.seed})")
+    if record.test_accuracy is not None:
+        print(f"  test accuracy {record.test_accuracy:.4f}, test loss {record.test_loss:.4f}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from cnnstudio.core.digit_preprocessing import image_for_model
+    from cnnstudio.core.persistence import load_model
+
+    model, record = load_model(args.model)
+    input_shape = tuple(model.input_shape[1:])
+    digit_style = record.digit_like if record else input_shape == (28, 28, 1)
+    names = record.class_names if record else [str(i) for i in range(model.output_shape[-1])]
+    batch = np.stack([image_for_model(path, input_shape, digit_style) for path in args.images])
+    probabilities = np.asarray(model(batch, training=False))
+    results = []
+    for path, probs in zip(args.images, probabilities):
+        best = int(np.argmax(probs))
+        results.append({"file": path, "label": names[best], "probabilities": [round(float(p), 6) for p in probs]})
+    if args.json:
+        _print_json(results)
+    else:
+        for r, probs in zip(results, probabilities):
+            print(f"{r['file']}: {r['label']} ({float(np.max(probs)):.1%})")
+    return 0
+
+
+COMMANDS = {"summary": cmd_summary, "train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info,
+            "predict": cmd_predict}
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _quiet_tensorflow()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return COMMANDS[args.command](args)
+    except CnnStudioError as exc:
+        _err(f"cnnstudio {args.command}: {exc}")
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        _err(f"cnnstudio {args.command}: interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the contract is one line, never a traceback
+        _err(f"cnnstudio {args.command}: internal error: {exc.__class__.__name__}: {' '.join(str(exc).split())[:300]}")
+        return EXIT_INTERNAL

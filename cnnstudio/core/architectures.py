@@ -1,0 +1,192 @@
+"""Architectures as lists of layer specs, with the user's options applied uniformly.
+
+Each architecture is a function ``(builder) -> None`` that calls :class:`NetworkBuilder`
+methods; the builder alone decides how pooling, padding, activation, dropout and batch
+normalization are applied, so adding an architecture never touches option code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cnnstudio.core import layer_specs as ls
+from cnnstudio.core.config import ModelOptions, padding_pixels
+from cnnstudio.core.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ArchitectureInfo:
+    name: str
+    title: str
+    description: str
+    build: Callable[[NetworkBuilder], None]
+    pool_size: int
+    pool_stride: int
+    dropout: float
+
+
+class NetworkBuilder:
+    """Collects layer specs for one architecture under one set of options."""
+
+    def __init__(self, options: ModelOptions, info: ArchitectureInfo, input_shape: ls.Shape, num_classes: int):
+        self.options = options
+        self.input_shape = tuple(input_shape)
+        self.num_classes = num_classes
+        self.pool_size = options.pool_size or info.pool_size
+        self.pool_stride = options.pool_stride or info.pool_stride
+        self.dropout_rate = info.dropout if options.dropout is None else options.dropout
+        self.specs: list[ls.LayerSpec] = [ls.Rescale("rescale")]
+
+    # input adaptation -------------------------------------------------------------------
+    def pad_input(self, pixels: int) -> None:
+        self.specs.append(ls.ZeroPad("input_pad", pixels))
+
+    def resize_input(self, height: int, width: int) -> None:
+        if self.input_shape[:2] != (height, width):
+            self.specs.append(ls.Resize("resize", height, width))
+
+    def ensure_rgb(self) -> None:
+        if self.input_shape[2] == 1:
+            self.specs.append(ls.GrayToRGB("to_rgb"))
+
+    # option-driven layers ---------------------------------------------------------------
+    def conv(self, name: str, filters: int, kernel: int, stride: int = 1) -> None:
+        padding = self.options.padding
+        pixels = padding_pixels(padding)
+        if pixels:
+            self.specs.append(ls.ZeroPad(f"{name}_pad", pixels))
+        keras_padding = "same" if padding == "same" else "valid"
+        activation = None if self.options.batch_norm else self.options.activation
+        self.specs.append(ls.Conv(name, filters, kernel, stride, keras_padding, activation))
+        if self.options.batch_norm:
+            self.specs.append(ls.BatchNorm(f"{name}_bn"))
+            self.specs.append(ls.Activation(f"{name}_act", self.options.activation))
+
+    def pool(self, name: str) -> None:
+        padding = "same" if self.options.padding == "same" else "valid"
+        self.specs.append(ls.Pool(name, self.options.pooling, self.pool_size, self.pool_stride, padding))
+
+    def flatten(self) -> None:
+        self.specs.append(ls.Flatten("flatten"))
+
+    def dense(self, name: str, units: int) -> None:
+        self.specs.append(ls.Dense(name, units, self.options.activation))
+
+    def dropout(self, name: str) -> None:
+        if self.dropout_rate > 0:
+            self.specs.append(ls.Dropout(name, self.dropout_rate))
+
+    def output(self) -> None:
+        self.specs.append(ls.Dense("output", self.num_classes, "softmax"))
+
+
+def _lenet5(b: NetworkBuilder) -> None:
+    if b.input_shape[:2] == (28, 28):
+        b.pad_input(2)  # LeCun et al. feed 32×32 images: MNIST's 28×28 digits get a 2-pixel border
+    b.conv("c1", 6, 5)
+    b.pool("s2")
+    b.conv("c3", 16, 5)
+    b.pool("s4")
+    b.flatten()
+    b.dense("c5", 120)
+    b.dropout("c5_dropout")
+    b.dense("f6", 84)
+    b.dropout("f6_dropout")
+    b.output()
+
+
+def _alexnet(b: NetworkBuilder) -> None:
+    b.resize_input(224, 224)
+    b.ensure_rgb()
+    b.conv("conv1", 64, 11, stride=4)
+    b.pool("pool1")
+    b.conv("conv2", 192, 5)
+    b.pool("pool2")
+    b.conv("conv3", 384, 3)
+    b.conv("conv4", 256, 3)
+    b.conv("conv5", 256, 3)
+    b.pool("pool5")
+    b.flatten()
+    b.dropout("fc6_dropout")
+    b.dense("fc6", 4096)
+    b.dropout("fc7_dropout")
+    b.dense("fc7", 4096)
+    b.output()
+
+
+def _alexnet_cifar(b: NetworkBuilder) -> None:
+    b.resize_input(32, 32)
+    b.conv("conv1", 32, 5)
+    b.pool("pool1")
+    b.conv("conv2", 96, 5)
+    b.pool("pool2")
+    b.conv("conv3", 192, 3)
+    b.conv("conv4", 128, 3)
+    b.conv("conv5", 128, 3)
+    b.pool("pool5")
+    b.flatten()
+    b.dropout("fc6_dropout")
+    b.dense("fc6", 512)
+    b.dropout("fc7_dropout")
+    b.dense("fc7", 512)
+    b.output()
+
+
+def _vgg_small(b: NetworkBuilder) -> None:
+    for block, filters in ((1, 32), (2, 64)):
+        b.conv(f"conv{block}_1", filters, 3)
+        b.conv(f"conv{block}_2", filters, 3)
+        b.pool(f"pool{block}")
+    b.flatten()
+    b.dense("fc1", 256)
+    b.dropout("fc1_dropout")
+    b.output()
+
+
+ARCHITECTURES: dict[str, ArchitectureInfo] = {
+    info.name: info
+    for info in (
+        ArchitectureInfo(
+            "lenet5", "LeNet-5",
+            "LeCun et al. 1998: two 5×5 convolutions with 2×2 pooling, then 120-84-N dense layers.",
+            _lenet5, pool_size=2, pool_stride=2, dropout=0.0,
+        ),
+        ArchitectureInfo(
+            "alexnet", "AlexNet",
+            "Krizhevsky et al. 2012: five convolutions (11×11 stride 4 first), overlapping 3×3/2 pooling, "
+            "4096-4096-N dense layers with dropout; images are resized to 224×224 RGB inside the model.",
+            _alexnet, pool_size=3, pool_stride=2, dropout=0.5,
+        ),
+        ArchitectureInfo(
+            "alexnet_cifar", "AlexNet-CIFAR",
+            "AlexNet's topology (5 conv, 3 overlapping pools, 3 dense, dropout) scaled for 32×32 images "
+            "so that it trains in minutes on a CPU; use 'same' padding (valid shrinks the maps to nothing).",
+            _alexnet_cifar, pool_size=3, pool_stride=2, dropout=0.5,
+        ),
+        ArchitectureInfo(
+            "vgg_small", "Small VGG",
+            "Two VGG-style blocks of two 3×3 convolutions and a pool each, then a 256-unit dense layer.",
+            _vgg_small, pool_size=2, pool_stride=2, dropout=0.3,
+        ),
+    )
+}
+
+
+def architecture(name: str) -> ArchitectureInfo:
+    try:
+        return ARCHITECTURES[name]
+    except KeyError:
+        raise ConfigError(f"unknown architecture {name!r}: choose one of {', '.join(ARCHITECTURES)}") from None
+
+
+def layer_specs(options: ModelOptions, input_shape: ls.Shape, num_classes: int) -> list[ls.LayerSpec]:
+    """The layer specs of ``options.arch`` for images of ``input_shape`` (H, W, C)."""
+    if len(input_shape) != 3 or min(input_shape) < 1 or input_shape[2] not in (1, 3):
+        raise ConfigError(f"images must be H×W×1 or H×W×3, not {'×'.join(map(str, input_shape))}")
+    if num_classes < 2:
+        raise ConfigError(f"a classifier needs at least 2 classes, not {num_classes}")
+    info = architecture(options.arch)
+    builder = NetworkBuilder(options, info, input_shape, num_classes)
+    info.build(builder)
+    return builder.specs

@@ -1,0 +1,122 @@
+"""Experiment configuration: plain dataclasses that round-trip through JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnnstudio.core.errors import ConfigError
+
+POOLING_TYPES = ("max", "avg", "min")
+ACTIVATIONS = ("relu", "tanh", "sigmoid")
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+LR_SCHEDULES = ("cosine", "constant")
+MAX_EXPLICIT_PADDING = 64
+
+
+def parse_padding(text: str | int) -> str:
+    """Normalise a padding choice: ``'valid'``, ``'same'`` or a zero border of N pixels (``'2'``)."""
+    value = str(text).strip().lower()
+    if value in ("valid", "same"):
+        return value
+    if value.isdigit() and int(value) <= MAX_EXPLICIT_PADDING:
+        return str(int(value))
+    raise ConfigError(
+        f"padding must be 'valid', 'same' or a border of 0..{MAX_EXPLICIT_PADDING} pixels, not {text!r}"
+    )
+
+
+def padding_pixels(padding: str) -> int | None:
+    """The explicit border width of a padding choice, or None for 'valid'/'same'."""
+    return int(padding) if padding.isdigit() else None
+
+
+def _check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{what} must be one of {', '.join(choices)}, not {value!r}")
+
+
+@dataclass
+class ModelOptions:
+    """How the network is built. ``None`` means "the architecture's own default"."""
+
+    arch: str = "lenet5"
+    pooling: str = "max"
+    pool_size: int | None = None
+    pool_stride: int | None = None
+    padding: str = "valid"
+    activation: str = "relu"
+    dropout: float | None = None
+    batch_norm: bool = False
+
+    def __post_init__(self) -> None:
+        self.arch = str(self.arch).strip().lower().replace("-", "_")
+        self.pooling = {"average": "avg", "mean": "avg"}.get(self.pooling, self.pooling)
+        _check_choice("pooling", self.pooling, POOLING_TYPES)
+        _check_choice("activation", self.activation, ACTIVATIONS)
+        self.padding = parse_padding(self.padding)
+        for name in ("pool_size", "pool_stride"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int) and 1 <= value <= 16):
+                raise ConfigError(f"{name.replace('_', ' ')} must be a whole number from 1 to 16, not {value!r}")
+        if self.dropout is not None and not (0.0 <= self.dropout < 1.0):
+            raise ConfigError(f"dropout must be in [0, 1), not {self.dropout!r}")
+
+
+@dataclass
+class TrainOptions:
+    """How the network is trained."""
+
+    epochs: int = 5
+    batch_size: int = 64
+    optimizer: str = "adam"
+    learning_rate: float = 2e-3
+    lr_schedule: str = "cosine"  # cosine: decays to 5% of the rate over the planned epochs
+    validation_split: float = 0.1
+    early_stopping_patience: int = 0
+    seed: int = 0
+    steps_per_execution: int = 0  # 0: chosen from the network's size
+
+    def __post_init__(self) -> None:
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("learning-rate schedule", self.lr_schedule, LR_SCHEDULES)
+        if not (isinstance(self.epochs, int) and 1 <= self.epochs <= 10_000):
+            raise ConfigError(f"epochs must be a whole number from 1 to 10000, not {self.epochs!r}")
+        if not (isinstance(self.batch_size, int) and 1 <= self.batch_size <= 65_536):
+            raise ConfigError(f"batch size must be a whole number from 1 to 65536, not {self.batch_size!r}")
+        if not (0.0 < self.learning_rate <= 10.0):
+            raise ConfigError(f"learning rate must be in (0, 10], not {self.learning_rate!r}")
+        if not (0.0 <= self.validation_split < 1.0):
+            raise ConfigError(f"validation split must be in [0, 1), not {self.validation_split!r}")
+        if self.early_stopping_patience < 0 or self.steps_per_execution < 0:
+            raise ConfigError("patience and steps per execution cannot be negative")
+
+
+@dataclass
+class Experiment:
+    """One experiment: what network, trained how, on which data."""
+
+    model: ModelOptions = field(default_factory=ModelOptions)
+    train: TrainOptions = field(default_factory=TrainOptions)
+    dataset: str = "digits"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Experiment:
+        """Rebuild from :meth:`to_dict` output; unknown keys are ignored, bad values refused."""
+        try:
+            model = _known_fields(ModelOptions, data.get("model", {}))
+            train = _known_fields(TrainOptions, data.get("train", {}))
+            return cls(ModelOptions(**model), TrainOptions(**train), str(data.get("dataset", "digits")))
+        except (TypeError, AttributeError) as exc:
+            raise ConfigError(f"experiment settings are malformed: {exc}") from None
+
+
+def _known_fields(kind: type, values: Any) -> dict[str, Any]:
+    if not isinstance(values, dict):
+        raise ConfigError(f"experiment settings for {kind.__name__} must be a mapping")
+    names = {f.name for f in dataclasses.fields(kind)}
+    return {key: value for key, value in values.items() if key in names}

@@ -1,0 +1,90 @@
+"""MNIST-style preprocessing of a drawn or photographed digit.
+
+MNIST digits were cropped to their ink, scaled to fit a 20×20 box (keeping the aspect ratio)
+and placed in a 28×28 image so that their centre of mass sits at the centre. Doing the same to a
+sketch or an image file is what makes a digit drawn small, large or in a corner still work.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from cnnstudio.core.errors import DatasetError
+
+BOX = 20
+SIZE = 28
+
+
+def to_light_ink(gray: np.ndarray) -> np.ndarray:
+    """Return float ink intensity 0..255 on a 0 background, whichever way round the input was."""
+    gray = np.asarray(gray, dtype=np.float32)
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    background = float(np.median(border))
+    ink = background - gray if background > 127 else gray - background
+    return np.clip(ink, 0, None)
+
+
+def mnist_style(gray: np.ndarray) -> np.ndarray:
+    """A 28×28 uint8 image (white ink on black) from any-size grayscale pixels (either polarity).
+
+    Raises ``DatasetError`` when there is no ink at all.
+    """
+    ink = to_light_ink(gray)
+    peak = float(ink.max()) if ink.size else 0.0
+    if peak < 8.0:
+        raise DatasetError("the image is blank: no ink found")
+    ink = ink * (255.0 / peak)
+    rows = np.flatnonzero((ink > 0.2 * 255).any(axis=1))
+    cols = np.flatnonzero((ink > 0.2 * 255).any(axis=0))
+    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    height, width = crop.shape
+    scale = BOX / max(height, width)
+    new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
+    box = np.asarray(Image.fromarray(crop.astype(np.float32), mode="F").resize((new_w, new_h), Image.LANCZOS))
+    box = np.clip(box, 0, 255)
+    total = box.sum()
+    ys, xs = np.indices(box.shape)
+    com_y, com_x = (ys * box).sum() / total, (xs * box).sum() / total
+    top = int(round(SIZE / 2 - 0.5 - com_y))
+    left = int(round(SIZE / 2 - 0.5 - com_x))
+    top = min(max(top, 0), SIZE - new_h)
+    left = min(max(left, 0), SIZE - new_w)
+    out = np.zeros((SIZE, SIZE), dtype=np.float32)
+    out[top : top + new_h, left : left + new_w] = box
+    return np.round(out).astype(np.uint8)
+
+
+def open_image(path: str | Path) -> Image.Image:
+    """A fully loaded image; a missing or unreadable file raises ``DatasetError``."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise DatasetError(f"{path}: not a readable image ({exc.__class__.__name__})") from None
+
+
+def read_gray(path: str | Path) -> np.ndarray:
+    """Grayscale pixels of an image file, transparent areas counted as white paper."""
+    image = open_image(path)
+    if image.mode in ("RGBA", "LA", "PA", "P") and (image.mode != "P" or "transparency" in image.info):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    return np.asarray(image.convert("L"), dtype=np.float32)
+
+
+def image_for_model(path: str | Path, input_shape: tuple[int, int, int], digit_style: bool) -> np.ndarray:
+    """Pixels (0..255, H×W×C float32) ready for a model: MNIST-style for digit models, else resized."""
+    height, width, channels = input_shape
+    if digit_style:
+        gray = mnist_style(read_gray(path)).astype(np.float32)
+        if gray.shape != (height, width):
+            gray = np.asarray(Image.fromarray(gray, mode="F").resize((width, height), Image.BILINEAR))
+        return np.repeat(gray[..., None], channels, axis=-1)
+    image = open_image(path).convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
+    return np.asarray(image, dtype=np.float32).reshape(input_shape)

@@ -1,0 +1,23 @@
+"""Builds the Keras model that the layer specs describe."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cnnstudio.core.architectures import layer_specs
+from cnnstudio.core.config import ModelOptions
+from cnnstudio.core.layer_specs import Shape
+from cnnstudio.core.shape_table import table_for_specs
+
+
+def build_model(options: ModelOptions, input_shape: Shape, num_classes: int) -> Any:
+    """A functional ``keras.Model``; impossible configurations raise ``ConfigError`` first."""
+    import keras
+
+    specs = layer_specs(options, input_shape, num_classes)
+    table_for_specs(specs, input_shape)  # refuses impossible shapes with a readable message
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    x = inputs
+    for spec in specs:
+        x = spec.build(x)
+    return keras.Model(inputs, x, name=f"{options.arch}_{options.pooling}_{options.padding}")

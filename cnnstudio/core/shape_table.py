@@ -1,0 +1,75 @@
+"""The shape inspector: each layer's output shape, parameters and multiply-accumulates.
+
+Pure Python over the layer specs, so it is instant and needs no TensorFlow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from cnnstudio.core.architectures import layer_specs
+from cnnstudio.core.config import ModelOptions
+from cnnstudio.core.layer_specs import LayerSpec, Shape
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    name: str
+    kind: str
+    output_shape: Shape
+    params: int
+    macs: int
+    detail: str
+
+
+@dataclass(frozen=True)
+class ShapeTable:
+    input_shape: Shape
+    rows: tuple[LayerRow, ...]
+
+    @property
+    def params(self) -> int:
+        return sum(row.params for row in self.rows)
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates for one image (FLOPs are about twice this)."""
+        return sum(row.macs for row in self.rows)
+
+    def to_json(self) -> dict:
+        return {
+            "input_shape": list(self.input_shape),
+            "layers": [{**asdict(row), "output_shape": list(row.output_shape)} for row in self.rows],
+            "params": self.params,
+            "macs": self.macs,
+            "flops": 2 * self.macs,
+        }
+
+    def format(self) -> str:
+        """A plain-text table for terminals."""
+        lines = [f"{'layer':<14}{'kind':<20}{'output shape':<16}{'params':>12}{'MACs':>16}  detail"]
+        lines.append(f"{'input':<14}{'Input':<20}{_shape(self.input_shape):<16}{0:>12,}{0:>16,}")
+        for r in self.rows:
+            lines.append(f"{r.name:<14}{r.kind:<20}{_shape(r.output_shape):<16}{r.params:>12,}{r.macs:>16,}  {r.detail}")
+        lines.append(f"total: {self.params:,} parameters, {self.macs:,} MACs per image ({2 * self.macs:,} FLOPs)")
+        return "\n".join(lines)
+
+
+def _shape(shape: Shape) -> str:
+    return "×".join(str(n) for n in shape)
+
+
+def table_for_specs(specs: list[LayerSpec], input_shape: Shape) -> ShapeTable:
+    """Walk the specs, refusing (``ConfigError``) a layer whose output would be empty."""
+    shape = tuple(input_shape)
+    rows = []
+    for spec in specs:
+        out = spec.output_shape(shape)
+        rows.append(LayerRow(spec.name, spec.kind, out, spec.params(shape), spec.macs(shape, out), spec.describe()))
+        shape = out
+    return ShapeTable(tuple(input_shape), tuple(rows))
+
+
+def shape_table(options: ModelOptions, input_shape: Shape, num_classes: int) -> ShapeTable:
+    """The shape table of the network that ``options`` describes for this data."""
+    return table_for_specs(layer_specs(options, input_shape, num_classes), input_shape)

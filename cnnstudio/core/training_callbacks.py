@@ -1,0 +1,123 @@
+"""Keras callbacks that connect a training run to the outside world without any GUI code."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import keras
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    epoch: int  # 0-based
+    epochs: int
+    step: int  # batches done in this epoch
+    steps: int
+    logs: dict[str, float]
+    seconds: float  # since the epoch began
+
+    @property
+    def eta_seconds(self) -> float:
+        """Time left in this epoch, from the pace so far."""
+        return self.seconds / self.step * (self.steps - self.step) if self.step else math.nan
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    epoch: int  # 0-based
+    epochs: int
+    metrics: dict[str, float]
+    seconds: float
+
+
+class TrainingListener(Protocol):
+    """Receives progress on the training thread; GUIs forward it to their own thread."""
+
+    def on_batch(self, progress: BatchProgress) -> None: ...
+
+    def on_epoch(self, result: EpochResult) -> None: ...
+
+
+class StopFlag:
+    """A thread-safe stop request, set from anywhere and honoured after the current batch."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def request(self) -> None:
+        self._event.set()
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+
+@dataclass
+class RunState:
+    """What the callbacks learned about a run: why it stopped and how long each epoch took."""
+
+    stop_reason: str | None = None
+    seconds_per_epoch: list[float] = field(default_factory=list)
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
+class StudioCallback(keras.callbacks.Callback):
+    """Throttled progress, epoch results, stop requests and NaN detection in one callback.
+
+    A stop request or a NaN loss sets ``model.stop_training``, which Keras checks after every
+    step call, so the run ends after the batch in progress.
+    """
+
+    def __init__(self, listener: TrainingListener | None, stop: StopFlag | None, state: RunState,
+                 epochs: int, interval: float = 0.2, after_epoch: Callable[[RunState], None] | None = None):
+        super().__init__()
+        self.listener, self.stop, self.state = listener, stop, state
+        self.epochs, self.interval = epochs, interval
+        self.after_epoch = after_epoch
+        self._epoch_start = self._last_emit = 0.0
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self._epoch = epoch
+        self._epoch_start = time.perf_counter()
+        self._last_emit = 0.0
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        loss = logs.get("loss")
+        if loss is not None and not math.isfinite(loss):
+            self.state.stop_reason = (f"the loss became {loss} at epoch {self._epoch + 1}, batch {batch + 1}: "
+                                      "try a lower learning rate")
+            self.model.stop_training = True
+        if self.stop is not None and self.stop.requested and self.state.stop_reason is None:
+            self.state.stop_reason = "stopped on request"
+            self.model.stop_training = True
+        now = time.perf_counter()
+        steps = self.params.get("steps") or 0
+        last = steps and batch + 1 >= steps
+        if self.listener is not None and (last or now - self._last_emit >= self.interval or self.model.stop_training):
+            self._last_emit = now
+            self.listener.on_batch(BatchProgress(self._epoch, self.epochs, batch + 1, steps, logs, now - self._epoch_start))
+
+    def on_test_batch_end(self, batch: int, logs: Any = None) -> None:
+        if self.model.stop_training:  # skip the rest of validation once a stop was asked for
+            self.model.stop_evaluating = True
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        seconds = time.perf_counter() - self._epoch_start
+        self.state.seconds_per_epoch.append(seconds)
+        metrics = {k: float(v) for k, v in (logs or {}).items()}
+        for key, value in metrics.items():
+            self.state.history.setdefault(key, []).append(value)
+        if self.after_epoch is not None:
+            self.after_epoch(self.state)
+        if self.listener is not None:
+            self.listener.on_epoch(EpochResult(epoch, self.epochs, metrics, seconds))

@@ -1,0 +1,1 @@
+"""Qt user interface (PySide6); a thin layer over :mod:`cnnstudio.core`."""

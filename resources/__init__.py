@@ -1,0 +1,1 @@
+"""Files shipped with CNN Studio (installed as the ``cnnstudio.resources`` package)."""

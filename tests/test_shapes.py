@@ -1,0 +1,122 @@
+"""Shape inspector vs the formula and vs the Keras models it describes."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from cnnstudio.core import layer_specs as ls
+from cnnstudio.core.architectures import ARCHITECTURES, layer_specs
+from cnnstudio.core.config import ModelOptions
+from cnnstudio.core.errors import ConfigError
+from cnnstudio.core.model_builder import build_model
+from cnnstudio.core.shape_table import shape_table
+
+PADDINGS = ("valid", "same", "2")
+POOLINGS = ("max", "avg", "min")
+
+
+def formula(n: int, k: int, s: int, p: int) -> int:
+    return (n + 2 * p - k) // s + 1
+
+
+def test_lenet5_classic_shapes_and_parameter_count() -> None:
+    table = shape_table(ModelOptions(arch="lenet5", padding="valid"), (28, 28, 1), 10)
+    shapes = {row.name: row.output_shape for row in table.rows}
+    assert shapes["input_pad"] == (32, 32, 1)
+    assert [shapes[n] for n in ("c1", "s2", "c3", "s4")] == [(28, 28, 6), (14, 14, 6), (10, 10, 16), (5, 5, 16)]
+    assert [shapes[n] for n in ("c5", "f6", "output")] == [(120,), (84,), (10,)]
+    assert table.params == 61_706
+
+
+def _expected_spatial(specs: list[ls.LayerSpec], size: int) -> list[int]:
+    """Independent walk with floor((n + 2p - k) / s) + 1 ('same': ceil(n / s))."""
+    out = []
+    for spec in specs:
+        if isinstance(spec, ls.ZeroPad):
+            size = size + 2 * spec.pixels
+        elif isinstance(spec, ls.Resize):
+            size = spec.height
+        elif isinstance(spec, (ls.Conv, ls.Pool)):
+            size = -(-size // spec.stride) if spec.padding == "same" else formula(size, spec.kernel, spec.stride, 0)
+        out.append(size)
+    return out
+
+
+@pytest.mark.parametrize("arch,pooling,padding", list(itertools.product(sorted(ARCHITECTURES), POOLINGS, PADDINGS)))
+def test_every_combination_matches_formula_and_keras(arch: str, pooling: str, padding: str) -> None:
+    input_shape = (32, 32, 3) if arch == "alexnet_cifar" else (28, 28, 1)
+    options = ModelOptions(arch=arch, pooling=pooling, padding=padding)
+    specs = layer_specs(options, input_shape, 10)
+    if arch == "alexnet_cifar" and padding == "valid":
+        with pytest.raises(ConfigError, match="conv4"):
+            shape_table(options, input_shape, 10)
+        return
+    table = shape_table(options, input_shape, 10)
+    spatial = [row.output_shape[0] for row in table.rows if len(row.output_shape) == 3]
+    expected = [s for s, spec in zip(_expected_spatial(specs, input_shape[0]), specs) if not isinstance(
+        spec, (ls.Flatten, ls.Dense, ls.Dropout))]
+    assert spatial == expected
+    if padding == "2":
+        assert sum(isinstance(s, ls.ZeroPad) for s in specs) >= sum(isinstance(s, ls.Conv) for s in specs)
+    assert any(row.kind == {"max": "MaxPooling2D", "avg": "AveragePooling2D", "min": "MinPooling2D"}[pooling]
+               for row in table.rows)
+
+    model = build_model(options, input_shape, 10)
+    keras_shapes = {layer.name: tuple(layer.output.shape[1:]) for layer in model.layers[1:]}
+    assert {row.name: row.output_shape for row in table.rows} == keras_shapes
+    assert table.params == model.count_params()
+
+
+def test_batch_norm_and_activation_are_applied_to_every_convolution() -> None:
+    options = ModelOptions(arch="vgg_small", batch_norm=True, activation="tanh", padding="same")
+    table = shape_table(options, (28, 28, 1), 10)
+    kinds = [row.kind for row in table.rows]
+    assert kinds.count("Conv2D") == kinds.count("BatchNormalization") == 4
+    model = build_model(options, (28, 28, 1), 10)
+    assert table.params == model.count_params()
+    assert all(layer.get_config()["activation"] == "tanh" for layer in model.layers if layer.name.endswith("_act"))
+
+
+def test_pool_size_and_stride_override_architecture_defaults() -> None:
+    table = shape_table(ModelOptions(arch="lenet5", pool_size=3, pool_stride=2), (28, 28, 1), 10)
+    shapes = {row.name: row.output_shape for row in table.rows}
+    assert shapes["s2"] == (formula(28, 3, 2, 0), formula(28, 3, 2, 0), 6) == (13, 13, 6)
+
+
+def test_alexnet_resizes_and_expands_gray_input_inside_the_model() -> None:
+    table = shape_table(ModelOptions(arch="alexnet", padding="same"), (28, 28, 1), 10)
+    shapes = {row.name: row.output_shape for row in table.rows}
+    assert shapes["resize"] == (224, 224, 1) and shapes["to_rgb"] == (224, 224, 3)
+    assert shapes["conv1"] == (56, 56, 64) and shapes["pool5"] == (7, 7, 256)  # pools pad too with "same"
+    assert shapes["fc6"] == (4096,) and shapes["fc7"] == (4096,)
+
+
+def test_macs_of_lenet5() -> None:
+    table = shape_table(ModelOptions(), (28, 28, 1), 10)
+    macs = {row.name: row.macs for row in table.rows}
+    assert macs["c1"] == 28 * 28 * 6 * 5 * 5 * 1
+    assert macs["c3"] == 10 * 10 * 16 * 5 * 5 * 6
+    assert macs["c5"] == 400 * 120
+
+
+@pytest.mark.parametrize("options,shape,needle", [
+    (ModelOptions(arch="lenet5", pool_size=16, pool_stride=16), (28, 28, 1), "'c3'"),
+    (ModelOptions(arch="vgg_small", padding="valid"), (8, 8, 1), "'conv2_1'"),
+    (ModelOptions(arch="lenet5"), (4, 4, 1), "'c1'"),
+])
+def test_impossible_configuration_names_layer_and_sizes(options: ModelOptions, shape: tuple, needle: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        shape_table(options, shape, 10)
+    message = str(info.value)
+    assert needle in message and "×" in message and "\n" not in message
+    with pytest.raises(ConfigError):
+        build_model(options, shape, 10)
+
+
+@pytest.mark.parametrize("kwargs", [{"pooling": "median"}, {"padding": "huge"}, {"activation": "gelu"},
+                                    {"dropout": 1.5}, {"pool_size": 0}, {"arch": "resnet999"}])
+def test_bad_options_are_refused_with_a_reason(kwargs: dict) -> None:
+    with pytest.raises(ConfigError):
+        shape_table(ModelOptions(**kwargs), (28, 28, 1), 10)
