@@ -90,22 +90,28 @@ class StudioCallback(keras.callbacks.Callback):
         self._epoch_start = time.perf_counter()
         self._last_emit = 0.0
 
-    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
-        logs = {k: float(v) for k, v in (logs or {}).items()}
+    def _check_stop(self, batch: int, logs: dict[str, float]) -> None:
+        if self.state.stop_reason is not None:
+            return
         loss = logs.get("loss")
         if loss is not None and not math.isfinite(loss):
             self.state.stop_reason = (f"the loss became {loss} at epoch {self._epoch + 1}, batch {batch + 1}: "
                                       "try a lower learning rate")
-            self.model.stop_training = True
-        if self.stop is not None and self.stop.requested and self.state.stop_reason is None:
+        elif self.stop is not None and self.stop.requested:
             self.state.stop_reason = "stopped on request"
+        if self.state.stop_reason is not None:
             self.model.stop_training = True
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        self._check_stop(batch, logs)
         now = time.perf_counter()
         steps = self.params.get("steps") or 0
         last = steps and batch + 1 >= steps
         if self.listener is not None and (last or now - self._last_emit >= self.interval or self.model.stop_training):
             self._last_emit = now
             self.listener.on_batch(BatchProgress(self._epoch, self.epochs, batch + 1, steps, logs, now - self._epoch_start))
+            self._check_stop(batch, logs)  # a stop asked for while handling this update takes effect now
 
     def on_test_batch_end(self, batch: int, logs: Any = None) -> None:
         if self.model.stop_training:  # skip the rest of validation once a stop was asked for
