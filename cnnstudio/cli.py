@@ -234,8 +234,27 @@ COMMANDS = {"summary": cmd_summary, "train": cmd_train, "evaluate": cmd_evaluate
 
 
 def _quiet_tensorflow() -> None:
+    """Keep TensorFlow's native start-up chatter and library warnings out of the user's terminal.
+
+    TensorFlow's C++ logging writes to file descriptor 2 before any setting can silence it, so
+    descriptor 2 goes to a log file while Python's ``sys.stderr`` keeps the real terminal.
+    ``CNNSTUDIO_DEBUG=1`` leaves everything as it is.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if os.environ.get("CNNSTUDIO_DEBUG"):
+        return
+    import tempfile
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    try:
+        terminal = os.fdopen(os.dup(2), "w", buffering=1, encoding=sys.stderr.encoding, errors="replace")
+        log = tempfile.TemporaryFile(prefix="cnnstudio-native-")
+        os.dup2(log.fileno(), 2)
+    except (OSError, AttributeError, ValueError):
+        return
+    sys.stderr = terminal
 
 
 def main(argv: Sequence[str] | None = None) -> int:
