@@ -80,7 +80,8 @@ def main() -> None:
     for name in variants:
         print(f"{name:<40}{statistics.median(first[name]):>15.2f}{medians[name]:>26.2f}")
     best_plain = min(v for k, v in medians.items() if k.startswith("plain"))
-    print(f"ratio CNN Studio / best plain Keras: {medians['CNN Studio run_experiment'] / best_plain:.2f} (≤ 1 is as fast or faster)")
+    ratio = medians["CNN Studio run_experiment"] / best_plain
+    print(f"ratio CNN Studio / best plain Keras: {ratio:.2f} (≤ 1 is as fast or faster)")
 
 
 if __name__ == "__main__":

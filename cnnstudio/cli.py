@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cnnstudio", description="CNN Studio: learn and experiment with convolutional networks. "
                      "Without a command it opens the desktop application.")
     parser.add_argument("--version", action="version", version=f"cnnstudio {__version__}")
-    parser.add_argument("--smoke-test", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--smoke-test", action="store_true",
+                        help="open the window, train one epoch on digits, save, reopen, exit 0 (or 1 with the reason)")
+    parser.add_argument("--report-startup", action="store_true", help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
     summary = commands.add_parser("summary", help="per-layer shapes, parameters and MACs (no training)")
@@ -262,8 +264,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 0
+        from cnnstudio.app import run_gui
+
+        return run_gui(smoke_test=args.smoke_test, report_startup=args.report_startup)
     try:
         return COMMANDS[args.command](args)
     except CnnStudioError as exc:

@@ -12,10 +12,11 @@ import pytest
 from cnnstudio.core.config import Experiment, ModelOptions, TrainOptions
 from cnnstudio.core.datasets import Dataset
 from cnnstudio.core.persistence import load_model, read_record, save_model
+from cnnstudio.core.progress import RunState, StopFlag
 from cnnstudio.core.runner import run_experiment
 from cnnstudio.core.shape_table import shape_table
 from cnnstudio.core.trainer import steps_per_execution_for, validation_split
-from cnnstudio.core.training_callbacks import RunState, StopFlag, StudioCallback
+from cnnstudio.core.training_callbacks import StudioCallback
 
 
 @pytest.fixture(scope="module")

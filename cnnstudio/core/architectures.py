@@ -37,6 +37,8 @@ class NetworkBuilder:
         self.pool_stride = options.pool_stride or info.pool_stride
         self.dropout_rate = info.dropout if options.dropout is None else options.dropout
         self.specs: list[ls.LayerSpec] = [ls.Rescale("rescale")]
+        if options.augment:
+            self.specs.append(ls.Augment("augment", colour=self.input_shape[2] == 3))
 
     # input adaptation -------------------------------------------------------------------
     def pad_input(self, pixels: int) -> None:

@@ -49,6 +49,7 @@ class ModelOptions:
     activation: str = "relu"
     dropout: float | None = None
     batch_norm: bool = False
+    augment: bool = False  # random shifts/rotations/zoom (gray) or shift/flip/contrast (colour), training only
 
     def __post_init__(self) -> None:
         self.arch = str(self.arch).strip().lower().replace("-", "_")

@@ -64,6 +64,34 @@ class Rescale(LayerSpec):
 
 
 @dataclass(frozen=True)
+class Augment(LayerSpec):
+    """Random training-time distortions (Keras preprocessing layers, inactive at inference).
+
+    Gray images (digits): shifts of up to 10%, rotations of up to ±10°, zoom of up to ±10%.
+    Colour images (as AlexNet did): shifts of up to 12.5% (pad-and-crop), horizontal flips, contrast.
+    """
+
+    colour: bool = False
+    kind = "Augmentation"
+
+    def describe(self) -> str:
+        return "training only: " + ("shift, flip, contrast" if self.colour else "shift, rotate, zoom")
+
+    def build(self, x: Any) -> Any:
+        from keras import Sequential, layers
+
+        if self.colour:
+            steps = [layers.RandomTranslation(0.125, 0.125, fill_mode="reflect", name="shift"),
+                     layers.RandomFlip("horizontal", name="flip"),
+                     layers.RandomContrast(0.2, value_range=(0, 1), name="contrast")]
+        else:
+            steps = [layers.RandomTranslation(0.1, 0.1, fill_mode="constant", name="shift"),
+                     layers.RandomRotation(10 / 360, fill_mode="constant", name="rotate"),
+                     layers.RandomZoom(0.1, fill_mode="constant", name="zoom")]
+        return Sequential(steps, name=self.name)(x)
+
+
+@dataclass(frozen=True)
 class Resize(LayerSpec):
     height: int = 224
     width: int = 224

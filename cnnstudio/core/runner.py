@@ -14,8 +14,8 @@ from cnnstudio.core.datasets import Dataset
 from cnnstudio.core.errors import ConfigError
 from cnnstudio.core.model_record import ModelRecord
 from cnnstudio.core.persistence import save_model
+from cnnstudio.core.progress import RunState, StopFlag, TrainingListener
 from cnnstudio.core.trainer import TrainingResult, evaluate, fit, new_model
-from cnnstudio.core.training_callbacks import RunState, StopFlag, TrainingListener
 
 
 @dataclass

@@ -17,8 +17,9 @@ import numpy as np
 from cnnstudio.core.config import Experiment, TrainOptions
 from cnnstudio.core.datasets import Dataset
 from cnnstudio.core.model_builder import build_model
+from cnnstudio.core.progress import RunState, StopFlag, TrainingListener
 from cnnstudio.core.shape_table import ShapeTable, shape_table
-from cnnstudio.core.training_callbacks import RunState, StopFlag, StudioCallback, TrainingListener
+from cnnstudio.core.training_callbacks import StudioCallback
 
 TARGET_SECONDS_PER_EXECUTION = 0.05  # progress and stop checks several times a second
 ASSUMED_CPU_FLOPS = 2.0e10

@@ -1,0 +1,68 @@
+"""The architecture view: the core's per-layer shape table, refreshed as options change."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+
+from cnnstudio.core.shape_table import ShapeTable
+
+COLUMNS = ("Layer", "Kind", "Output shape", "Parameters", "MACs", "Detail")
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return " × ".join(str(n) for n in shape)
+
+
+class ArchitectureView(QWidget):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.title = QLabel()
+        self.title.setWordWrap(True)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().setVisible(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.totals = QLabel()
+        self.problem = QLabel()
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet("QLabel { color: #b00020; font-weight: bold; padding: 6px; "
+                                   "background: #fdecea; border: 1px solid #f5c2c0; border-radius: 4px; }")
+        self.problem.hide()
+        layout = QVBoxLayout(self)
+        for widget in (self.title, self.problem, self.table, self.totals):
+            layout.addWidget(widget)
+
+    def show_table(self, title: str, table: ShapeTable) -> None:
+        self.problem.hide()
+        self.title.setText(title)
+        rows = [("input", "Input", table.input_shape, 0, 0, "raw pixels 0..255")]
+        rows += [(r.name, r.kind, r.output_shape, r.params, r.macs, r.detail) for r in table.rows]
+        self.table.setRowCount(len(rows))
+        for i, (name, kind, shape, params, macs, detail) in enumerate(rows):
+            cells = (name, kind, _shape(shape), f"{params:,}" if params else "–", f"{macs:,}" if macs else "–", detail)
+            for j, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if j in (3, 4):
+                    item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                self.table.setItem(i, j, item)
+        self.totals.setText(f"<b>{table.params:,}</b> parameters · <b>{table.macs:,}</b> multiply-accumulates per image "
+                            f"({2 * table.macs / 1e6:,.1f} MFLOPs)")
+        self.table.setEnabled(True)
+
+    def show_problem(self, title: str, message: str) -> None:
+        """An impossible configuration: say which layer and which sizes, in place of the table."""
+        self.title.setText(title)
+        self.problem.setText(f"This network cannot be built: {message}")
+        self.problem.show()
+        self.table.setEnabled(False)
+        self.totals.setText("")
+
+    def shapes(self) -> dict[str, str]:
+        """Layer name → output shape text, as shown."""
+        return {self.table.item(i, 0).text(): self.table.item(i, 2).text() for i in range(self.table.rowCount())}

@@ -1,0 +1,240 @@
+"""The experiment panel: every option of the network and of its training, with tooltips."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnstudio.core.architectures import ARCHITECTURES
+from cnnstudio.core.config import Experiment, ModelOptions, TrainOptions
+from cnnstudio.core.datasets import BUILTIN_NAMES
+
+POOLING_LABELS = {"max": "Max", "avg": "Average", "min": "Min"}
+DATASET_TIPS = {
+    "digits": "Built in, works offline: 1,797 handwritten digits scaled to 28×28 like MNIST.",
+    "mnist": "70,000 handwritten digits, 28×28 gray (downloaded once by Keras).",
+    "fashion_mnist": "70,000 clothing images in 10 classes, 28×28 gray (downloaded once by Keras).",
+    "cifar10": "60,000 colour photos in 10 classes, 32×32 (downloaded once by Keras).",
+}
+
+
+def _combo(items: dict[str, str], tip: str) -> QComboBox:
+    combo = QComboBox()
+    for value, label in items.items():
+        combo.addItem(label, value)
+    combo.setToolTip(tip)
+    return combo
+
+
+def _spin(low: int, high: int, tip: str, special: str | None = None) -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(low, high)
+    spin.setToolTip(tip)
+    if special:
+        spin.setSpecialValueText(special)
+    return spin
+
+
+def _select(combo: QComboBox, value: object) -> None:
+    index = combo.findData(value)
+    if index >= 0:
+        combo.setCurrentIndex(index)
+
+
+class ConfigPanel(QWidget):
+    """Edits an :class:`Experiment`; ``changed`` fires on every edit."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.arch = _combo({k: v.title for k, v in ARCHITECTURES.items()}, "")
+        for i, info in enumerate(ARCHITECTURES.values()):
+            self.arch.setItemData(i, info.description, role=3)  # Qt.ToolTipRole
+        self.arch.setToolTip("The network's layout. Hover an entry for its description.")
+        self.pooling = _combo(POOLING_LABELS, "How each pooling window is summarised: its largest value (max, "
+                              "keeps strong activations), its mean (average, smooths) or its smallest value (min).")
+        self.pool_size = _spin(0, 16, "Pooling window size in pixels (auto: the architecture's own, e.g. 2 for "
+                               "LeNet-5, 3 for AlexNet). Bigger windows shrink the maps faster.", "auto")
+        self.pool_stride = _spin(0, 16, "Step between pooling windows (auto: the architecture's). A stride smaller "
+                                 "than the window makes windows overlap, as in AlexNet.", "auto")
+        self.padding = _combo({"valid": "valid (no border)", "same": "same (keep size)", "explicit": "zero border of N px"},
+                              "valid: convolutions only where the kernel fits, so each layer shrinks the map. "
+                              "same: a zero border keeps the size (pooling pads too). N px: an explicit zero "
+                              "border of N pixels around every convolution's input.")
+        self.padding_px = _spin(1, 64, "Width of the explicit zero border, in pixels.")
+        self.activation = _combo({"relu": "ReLU", "tanh": "tanh", "sigmoid": "sigmoid"},
+                                 "The nonlinearity after every convolution and hidden dense layer "
+                                 "(LeNet-5 originally used tanh-like squashing; ReLU trains faster).")
+        self.dropout = QDoubleSpinBox()
+        self.dropout.setRange(-0.05, 0.9)
+        self.dropout.setSingleStep(0.05)
+        self.dropout.setSpecialValueText("auto")
+        self.dropout.setToolTip("Fraction of dense-layer units dropped at random while training, against "
+                                "overfitting (auto: the architecture's, 0.5 for AlexNet, none for LeNet-5).")
+        self.batch_norm = QCheckBox("Batch normalization")
+        self.batch_norm.setToolTip("Normalise each convolution's output over the batch before its activation: "
+                                   "often faster, steadier training; adds 4 values per channel.")
+        self.augment = QCheckBox("Data augmentation")
+        self.augment.setToolTip("Random distortions while training only (Keras preprocessing layers): small "
+                                "shifts, rotations and zoom for gray digits; shifts, flips and contrast for colour.")
+
+        self.dataset = QComboBox()
+        for name in BUILTIN_NAMES:
+            self.dataset.addItem(name + (" (built in, offline)" if name == "digits" else ""), name)
+            self.dataset.setItemData(self.dataset.count() - 1, DATASET_TIPS[name], role=3)
+        self.dataset.setToolTip("The images to learn from; they set the input shape and the number of classes.")
+        self.open_dataset = QPushButton("Open…")
+        self.open_dataset.setToolTip("Use a folder of MNIST-format IDX files, an .npz file "
+                                     "(x_train, y_train, x_test, y_test) or a folder with one sub-folder per class.")
+
+        self.epochs = _spin(1, 10_000, "Passes over the training images (Continue adds this many more).")
+        self.batch_size = _spin(1, 65_536, "Images per gradient step: larger is faster per epoch but takes fewer steps.")
+        self.optimizer = _combo({"adam": "Adam", "sgd": "SGD (momentum 0.9)", "rmsprop": "RMSprop"},
+                                "The rule that turns gradients into weight updates.")
+        self.learning_rate = QDoubleSpinBox()
+        self.learning_rate.setDecimals(5)
+        self.learning_rate.setRange(0.00001, 1.0)
+        self.learning_rate.setSingleStep(0.0005)
+        self.learning_rate.setToolTip("Step size of the weight updates. Too high: the loss jumps or becomes NaN; "
+                                      "too low: training crawls.")
+        self.lr_schedule = _combo({"cosine": "cosine decay", "constant": "constant"},
+                                  "cosine: the rate glides down to 5% by the last epoch, which settles the weights.")
+        self.patience = _spin(0, 1000, "Stop when the validation loss has not improved for this many epochs, and "
+                              "keep the best weights (off: always train every epoch).", "off")
+        self.validation = QDoubleSpinBox()
+        self.validation.setRange(0.0, 0.5)
+        self.validation.setSingleStep(0.05)
+        self.validation.setToolTip("Fraction of the training images held out (the same ones for the same seed) "
+                                   "to measure generalisation after every epoch.")
+        self.seed = _spin(0, 2**31 - 1, "Random seed for weights, shuffling and the validation split: "
+                          "the same seed gives the same run.")
+
+        network = QGroupBox("Network")
+        form = QFormLayout(network)
+        form.addRow("Architecture", self.arch)
+        form.addRow("Pooling", self.pooling)
+        pool_row = QHBoxLayout()
+        pool_row.addWidget(self.pool_size)
+        pool_row.addWidget(self.pool_stride)
+        form.addRow("Pool size / stride", pool_row)
+        pad_row = QHBoxLayout()
+        pad_row.addWidget(self.padding, 1)
+        pad_row.addWidget(self.padding_px)
+        form.addRow("Padding", pad_row)
+        form.addRow("Activation", self.activation)
+        form.addRow("Dropout", self.dropout)
+        form.addRow(self.batch_norm)
+
+        data = QGroupBox("Data")
+        data_form = QFormLayout(data)
+        data_row = QHBoxLayout()
+        data_row.addWidget(self.dataset, 1)
+        data_row.addWidget(self.open_dataset)
+        data_form.addRow("Dataset", data_row)
+        data_form.addRow(self.augment)
+        data_form.addRow("Validation split", self.validation)
+
+        training = QGroupBox("Training")
+        train_form = QFormLayout(training)
+        train_form.addRow("Epochs", self.epochs)
+        train_form.addRow("Batch size", self.batch_size)
+        train_form.addRow("Optimizer", self.optimizer)
+        train_form.addRow("Learning rate", self.learning_rate)
+        train_form.addRow("Schedule", self.lr_schedule)
+        train_form.addRow("Early stopping", self.patience)
+        train_form.addRow("Seed", self.seed)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for box in (network, data, training):
+            layout.addWidget(box)
+        layout.addStretch(1)
+
+        self.set_experiment(Experiment())
+        for combo in (self.arch, self.pooling, self.padding, self.activation, self.dataset, self.optimizer, self.lr_schedule):
+            combo.currentIndexChanged.connect(self._emit_changed)
+        for spin in (self.pool_size, self.pool_stride, self.padding_px, self.epochs, self.batch_size, self.patience,
+                     self.seed, self.dropout, self.learning_rate, self.validation):
+            spin.valueChanged.connect(self._emit_changed)
+        for box in (self.batch_norm, self.augment):
+            box.toggled.connect(self._emit_changed)
+
+    def _emit_changed(self, *_args: object) -> None:
+        self.padding_px.setEnabled(self.padding.currentData() == "explicit")
+        self.changed.emit()
+
+    def dataset_name(self) -> str:
+        return str(self.dataset.currentData())
+
+    def add_dataset_path(self, path: str) -> None:
+        """Offer a dataset from disk in the list and select it."""
+        if self.dataset.findData(path) < 0:
+            self.dataset.addItem(path, path)
+            self.dataset.setItemData(self.dataset.count() - 1, path, role=3)
+        _select(self.dataset, path)
+
+    def experiment(self) -> Experiment:
+        padding = self.padding.currentData()
+        model = ModelOptions(
+            arch=self.arch.currentData(), pooling=self.pooling.currentData(),
+            pool_size=self.pool_size.value() or None, pool_stride=self.pool_stride.value() or None,
+            padding=str(self.padding_px.value()) if padding == "explicit" else padding,
+            activation=self.activation.currentData(),
+            dropout=None if self.dropout.value() < 0 else round(self.dropout.value(), 3),
+            batch_norm=self.batch_norm.isChecked(), augment=self.augment.isChecked(),
+        )
+        train = TrainOptions(
+            epochs=self.epochs.value(), batch_size=self.batch_size.value(), optimizer=self.optimizer.currentData(),
+            learning_rate=self.learning_rate.value(), lr_schedule=self.lr_schedule.currentData(),
+            validation_split=round(self.validation.value(), 3), early_stopping_patience=self.patience.value(),
+            seed=self.seed.value(),
+        )
+        return Experiment(model, train, self.dataset_name())
+
+    def set_experiment(self, experiment: Experiment) -> None:
+        """Show ``experiment`` (emits ``changed`` once)."""
+        m, t = experiment.model, experiment.train
+        widgets = self.findChildren(QWidget)
+        for widget in widgets:
+            widget.blockSignals(True)
+        try:
+            _select(self.arch, m.arch)
+            _select(self.pooling, m.pooling)
+            self.pool_size.setValue(m.pool_size or 0)
+            self.pool_stride.setValue(m.pool_stride or 0)
+            if m.padding.isdigit():
+                _select(self.padding, "explicit")
+                self.padding_px.setValue(max(1, int(m.padding)))
+            else:
+                _select(self.padding, m.padding)
+            _select(self.activation, m.activation)
+            self.dropout.setValue(-0.05 if m.dropout is None else m.dropout)
+            self.batch_norm.setChecked(m.batch_norm)
+            self.augment.setChecked(m.augment)
+            if self.dataset.findData(experiment.dataset) < 0:
+                self.add_dataset_path(experiment.dataset)
+            _select(self.dataset, experiment.dataset)
+            self.epochs.setValue(t.epochs)
+            self.batch_size.setValue(t.batch_size)
+            _select(self.optimizer, t.optimizer)
+            self.learning_rate.setValue(t.learning_rate)
+            _select(self.lr_schedule, t.lr_schedule)
+            self.patience.setValue(t.early_stopping_patience)
+            self.validation.setValue(t.validation_split)
+            self.seed.setValue(t.seed)
+        finally:
+            for widget in widgets:
+                widget.blockSignals(False)
+        self._emit_changed()

@@ -1,0 +1,149 @@
+"""The training view: live loss and accuracy curves, progress with ETA, and an epoch log.
+
+Progress arrives as queued signals; it only updates plain lists here. A timer redraws the
+matplotlib figure with ``draw_idle()`` a few times a second, so plotting never keeps up the
+training thread or floods the event loop.
+"""
+
+from __future__ import annotations
+
+import math
+
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg, NavigationToolbar2QT
+from matplotlib.figure import Figure
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QLabel, QPlainTextEdit, QProgressBar, QSplitter, QVBoxLayout, QWidget
+
+from cnnstudio.core.progress import BatchProgress, EpochResult
+
+REDRAW_MS = 250
+SMOOTHING = 0.9  # exponential moving average of the per-batch curves
+
+
+def format_seconds(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "–"
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds}s"
+
+
+class TrainingView(QWidget):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.figure = Figure(figsize=(7, 4.5), layout="constrained")
+        self.loss_axes, self.accuracy_axes = self.figure.subplots(1, 2)
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.toolbar = NavigationToolbar2QT(self.canvas, self)
+        self.progress = QProgressBar()
+        self.progress.setFormat("idle")
+        self.progress.setValue(0)
+        self.status = QLabel("Not trained yet.")
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(5000)
+        self.log.setPlaceholderText("Epoch results appear here.")
+
+        plots = QWidget()
+        plots_layout = QVBoxLayout(plots)
+        plots_layout.setContentsMargins(0, 0, 0, 0)
+        plots_layout.addWidget(self.toolbar)
+        plots_layout.addWidget(self.canvas, 1)
+        splitter = QSplitter(Qt.Vertical)
+        splitter.addWidget(plots)
+        splitter.addWidget(self.log)
+        splitter.setStretchFactor(0, 4)
+        splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(splitter, 1)
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_MS)
+        self._timer.timeout.connect(self.redraw_if_needed)
+        self._timer.start()
+        self.redraws = 0
+        self.clear()
+
+    # data ------------------------------------------------------------------------------
+    def clear(self, history: dict[str, list[float]] | None = None) -> None:
+        """Forget the curves; with ``history`` show a finished run's epochs."""
+        self.batch_x: list[float] = []
+        self.batch_loss: list[float] = []
+        self.batch_accuracy: list[float] = []
+        self.epoch_history: dict[str, list[float]] = {k: list(v) for k, v in (history or {}).items()}
+        self._smooth: tuple[float, float] | None = None
+        self.log.clear()
+        for i, _ in enumerate(self.epoch_history.get("loss", [])):
+            self.log.appendPlainText(self._epoch_line(i, {k: v[i] for k, v in self.epoch_history.items() if i < len(v)}))
+        self.progress.setRange(0, 100)
+        self.progress.setValue(0)
+        self.progress.setFormat("idle")
+        self._dirty = True
+
+    def epochs_shown(self) -> int:
+        return len(self.epoch_history.get("loss", []))
+
+    def on_batch(self, p: BatchProgress) -> None:
+        loss, accuracy = p.logs.get("loss", math.nan), p.logs.get("accuracy", math.nan)
+        if self._smooth is None or p.step <= 1:
+            self._smooth = (loss, accuracy)
+        else:
+            a = SMOOTHING
+            self._smooth = (a * self._smooth[0] + (1 - a) * loss, a * self._smooth[1] + (1 - a) * accuracy)
+        self.batch_x.append(p.epoch + p.step / max(p.steps, 1))
+        self.batch_loss.append(self._smooth[0])
+        self.batch_accuracy.append(self._smooth[1])
+        done = p.epoch * p.steps + p.step
+        total = p.epochs * p.steps
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(min(done, total))
+        self.progress.setFormat(f"epoch {p.epoch + 1}/{p.epochs} · batch {p.step}/{p.steps}")
+        self.status.setText(f"loss {loss:.4f} · accuracy {accuracy:.4f} · epoch time left "
+                            f"{format_seconds(p.eta_seconds)}")
+        self._dirty = True
+
+    def on_epoch(self, r: EpochResult) -> None:
+        for key, value in r.metrics.items():
+            self.epoch_history.setdefault(key, []).append(value)
+        self.log.appendPlainText(self._epoch_line(r.epoch, r.metrics, r.seconds))
+        self._dirty = True
+
+    @staticmethod
+    def _epoch_line(epoch: int, metrics: dict[str, float], seconds: float | None = None) -> str:
+        parts = [f"epoch {epoch + 1:>3}"]
+        if seconds is not None:
+            parts.append(f"{seconds:6.1f}s")
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            if key in metrics:
+                parts.append(f"{key} {metrics[key]:.4f}")
+        return "   ".join(parts)
+
+    # drawing ---------------------------------------------------------------------------
+    def redraw_if_needed(self) -> None:
+        if self._dirty:
+            self._dirty = False
+            self.redraw()
+
+    def redraw(self) -> None:
+        for axes, key, title in ((self.loss_axes, "loss", "Loss"), (self.accuracy_axes, "accuracy", "Accuracy")):
+            axes.clear()
+            axes.set_title(title)
+            axes.set_xlabel("epoch")
+            axes.grid(True, alpha=0.3)
+            batches = self.batch_loss if key == "loss" else self.batch_accuracy
+            if batches:
+                axes.plot(self.batch_x, batches, color="#9ecae1", linewidth=1, label="training (per batch, smoothed)")
+            epochs = list(range(1, len(self.epoch_history.get(key, [])) + 1))
+            if epochs:
+                axes.plot(epochs, self.epoch_history[key], "o-", color="#08519c", label="training (epoch)")
+            val = self.epoch_history.get(f"val_{key}", [])
+            if val:
+                axes.plot(list(range(1, len(val) + 1)), val, "s--", color="#e6550d", label="validation (epoch)")
+            if batches or epochs:
+                axes.legend(loc="best", fontsize="small")
+            else:
+                axes.text(0.5, 0.5, "Press Train to see the curves", ha="center", va="center",
+                          transform=axes.transAxes, color="gray")
+        self.canvas.draw_idle()
+        self.redraws += 1

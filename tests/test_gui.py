@@ -1,0 +1,249 @@
+"""The main window driven through its real widgets (pytest-qt, offscreen)."""
+
+from __future__ import annotations
+
+import csv
+import time
+
+import pytest
+
+pytest.importorskip("pytestqt")
+from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
+
+from cnnstudio.core.config import Experiment, ModelOptions, TrainOptions  # noqa: E402
+from cnnstudio.ui import main_window as main_window_module  # noqa: E402
+from cnnstudio.ui.background import running_threads  # noqa: E402
+from cnnstudio.ui.main_window import MainWindow  # noqa: E402
+from cnnstudio.ui.settings import Settings  # noqa: E402
+
+WAIT_MS = 180_000
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
+
+
+@pytest.fixture(autouse=True)
+def _no_blocking_dialogs(monkeypatch) -> None:
+    """A modal question in a test would wait forever: fail instead."""
+
+    def unexpected(*args, **_kwargs):
+        raise AssertionError(f"unexpected modal dialog: {args[1:3]}")
+
+    monkeypatch.setattr(QMessageBox, "question", unexpected)
+
+
+@pytest.fixture
+def make_window(qtbot, settings):
+    """Windows that are closed after the test; a QThread still running then fails the test."""
+    windows: list[MainWindow] = []
+
+    def make(wait_for_backend: bool = True, **kwargs) -> MainWindow:
+        window = MainWindow(kwargs.pop("settings", settings), **kwargs)
+        window.show()
+        windows.append(window)
+        if wait_for_backend:
+            qtbot.waitUntil(lambda: window.runtime is not None, timeout=WAIT_MS)
+        return window
+
+    yield make
+    for window in windows:
+        window.unsaved = False
+        window.confirm_stop_training = lambda: True
+        window.stop()
+        qtbot.waitUntil(lambda w=window: not w.training and not w.busy, timeout=WAIT_MS)
+        window.close()
+    assert running_threads() == [], "a worker thread was left running"
+
+
+def set_options(window: MainWindow, epochs: int = 1, **model) -> None:
+    window.panel.set_experiment(Experiment(ModelOptions(**model), TrainOptions(epochs=epochs, batch_size=64), "digits"))
+
+
+def train_and_wait(qtbot, window: MainWindow, button=None) -> None:
+    with qtbot.waitSignal(window.training_finished, timeout=WAIT_MS):
+        (button or window.train_button).click()
+
+
+def test_window_appears_before_tensorflow_is_ready(make_window) -> None:
+    window = make_window(wait_for_backend=False)
+    assert window.isVisible()
+    assert window.device_label.text() in ("Loading TensorFlow…",) or window.runtime is not None
+
+
+def test_changing_options_updates_the_shape_table(make_window) -> None:
+    window = make_window()
+    set_options(window, padding="valid")
+    assert window.architecture_view.shapes()["c1"] == "28 × 28 × 6"
+    window.panel.padding.setCurrentIndex(window.panel.padding.findData("same"))
+    assert window.architecture_view.shapes()["c1"] == "32 × 32 × 6"
+    window.panel.pooling.setCurrentIndex(window.panel.pooling.findData("min"))
+    kinds = [window.architecture_view.table.item(i, 1).text() for i in range(window.architecture_view.table.rowCount())]
+    assert "MinPooling2D" in kinds
+
+
+def test_impossible_configuration_is_shown_and_disables_train(make_window) -> None:
+    window = make_window()
+    set_options(window, arch="alexnet_cifar", padding="valid")
+    assert not window.train_button.isEnabled()
+    assert window.architecture_view.problem.isVisible()
+    assert "conv4" in window.architecture_view.problem.text()
+    window.panel.padding.setCurrentIndex(window.panel.padding.findData("same"))
+    assert window.train_button.isEnabled() and not window.architecture_view.problem.isVisible()
+
+
+def test_train_through_clicks_fills_plots_then_continue(qtbot, make_window) -> None:
+    window = make_window()
+    set_options(window, epochs=2)
+    batches = []
+    original = window.training_view.on_batch
+    window.training_view.on_batch = lambda p: (batches.append(p), original(p))
+    train_and_wait(qtbot, window)
+    assert window.model is not None and window.record.epochs_trained == 2
+    assert batches and window.training_view.batch_x
+    assert len(window.training_view.epoch_history["val_loss"]) == 2
+    assert window.training_view.redraws > 0 and window.unsaved
+    assert "test accuracy" in window.training_view.status.text()
+    assert window.continue_button.isEnabled() and window.save_action.isEnabled()
+
+    train_and_wait(qtbot, window, window.continue_button)
+    assert window.record.epochs_trained == 4  # two more epochs on top of the first two
+    assert len(window.training_view.epoch_history["loss"]) == 4
+
+
+def test_stop_mid_epoch_ends_quickly_and_keeps_the_model(qtbot, make_window) -> None:
+    window = make_window()
+    set_options(window, epochs=200)
+    window.train_button.click()
+    qtbot.waitUntil(lambda: bool(window.training_view.batch_x), timeout=WAIT_MS)
+    assert not window.train_button.isEnabled() and window.stop_button.isEnabled()
+    asked = time.perf_counter()
+    with qtbot.waitSignal(window.training_finished, timeout=WAIT_MS):
+        window.stop_button.click()
+    assert time.perf_counter() - asked < 10
+    assert window.model is not None and window.record.epochs_trained < 200
+    assert window.training_view.progress.format() == "stopped"
+    assert window.train_button.isEnabled()
+
+
+def test_worker_exception_reaches_the_user_and_reenables_the_ui(qtbot, make_window, monkeypatch) -> None:
+    import cnnstudio.core.runner
+
+    def explode(*_args, **_kwargs):
+        raise RuntimeError("simulated failure inside training")
+
+    monkeypatch.setattr(cnnstudio.core.runner, "run_experiment", explode)
+    window = make_window()
+    set_options(window)
+    train_and_wait(qtbot, window)
+    box = window.last_message
+    assert box is not None and "simulated failure inside training" in box.text()
+    assert "Traceback" in box.detailedText()  # details one click away
+    assert window.train_button.isEnabled() and window.panel.isEnabled() and not window.stop_button.isEnabled()
+    box.close()
+
+
+def test_save_and_open_through_the_menu_round_trip(qtbot, make_window, monkeypatch, tmp_path, settings) -> None:
+    window = make_window()
+    set_options(window, epochs=1, pooling="min", padding="same", activation="tanh")
+    train_and_wait(qtbot, window)
+    history = window.record.history
+    path = str(tmp_path / "run.keras")
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (path, MainWindow.__name__))
+    with qtbot.waitSignal(window.busy_changed, timeout=WAIT_MS, check_params_cb=lambda busy: not busy):
+        window.save_as_action.trigger()
+    assert not window.unsaved and window.model_path == path and path in settings.recent_models()
+
+    window.new_experiment()
+    assert window.model is None and window.training_view.epochs_shown() == 0
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (path, ""))
+    with qtbot.waitSignal(window.model_opened, timeout=WAIT_MS):
+        window.open_action.trigger()
+    experiment = window.panel.experiment()
+    assert (experiment.model.pooling, experiment.model.padding, experiment.model.activation) == ("min", "same", "tanh")
+    assert window.training_view.epoch_history == history
+    assert window.architecture_view.shapes()["c1"] == "32 × 32 × 6"
+    assert window.windowTitle().startswith("run.keras")
+
+
+def test_corrupt_model_file_gives_a_one_line_error(qtbot, make_window, tmp_path) -> None:
+    bad = tmp_path / "bad.keras"
+    bad.write_text("not a model")
+    window = make_window()
+    with qtbot.waitSignal(window.busy_changed, timeout=WAIT_MS, check_params_cb=lambda busy: not busy):
+        window.open_model_path(str(bad))
+    assert "not a Keras model file" in window.last_message.text() and "\n" not in window.last_message.text()
+    assert window.open_action.isEnabled()
+    window.last_message.close()
+
+
+def test_unsaved_model_is_asked_about_before_new(qtbot, make_window) -> None:
+    window = make_window()
+    set_options(window)
+    train_and_wait(qtbot, window)
+    questions = []
+    window.ask_save_changes = lambda: questions.append("asked") or "cancel"
+    window.new_experiment()
+    assert questions == ["asked"] and window.model is not None  # cancelled: nothing lost
+    window.ask_save_changes = lambda: "discard"
+    window.new_experiment()
+    assert window.model is None
+
+
+def test_closing_during_training_stops_the_worker(qtbot, make_window) -> None:
+    window = make_window()
+    set_options(window, epochs=200)
+    window.train_button.click()
+    qtbot.waitUntil(lambda: bool(window.training_view.batch_x), timeout=WAIT_MS)
+    window.confirm_stop_training = lambda: True
+    window.ask_save_changes = lambda: "discard"
+    window.close()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=WAIT_MS)
+    assert not window.training and running_threads() == []
+
+
+def test_tensorflow_import_failure_is_explained(qtbot, make_window, monkeypatch) -> None:
+    def broken(_task):
+        raise ImportError("DLL load failed while importing _pywrap_tensorflow_internal")
+
+    monkeypatch.setattr(main_window_module, "load_backend", broken)
+    window = make_window(wait_for_backend=False)
+    qtbot.waitUntil(lambda: window.last_message is not None, timeout=WAIT_MS)
+    assert "DLL load failed" in window.last_message.text() and "reinstall" in window.last_message.text()
+    assert window.device_label.text() == "TensorFlow unavailable" and not window.train_button.isEnabled()
+    window.last_message.close()
+
+
+def test_settings_remember_options(qtbot, make_window, settings) -> None:
+    window = make_window()
+    set_options(window, pooling="avg", padding="3")
+    window.close()
+    again = make_window(settings=settings)
+    experiment = again.panel.experiment()
+    assert experiment.model.pooling == "avg" and experiment.model.padding == "3"
+
+
+def test_export_history_and_plots(qtbot, make_window, monkeypatch, tmp_path) -> None:
+    window = make_window()
+    set_options(window, epochs=2)
+    train_and_wait(qtbot, window)
+    target = {"path": ""}
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (target["path"], ""))
+    target["path"] = str(tmp_path / "history.csv")
+    window.export_history_action.trigger()
+    rows = list(csv.DictReader(open(target["path"], encoding="utf-8")))
+    assert [row["epoch"] for row in rows] == ["1", "2"] and "val_accuracy" in rows[0]
+    for suffix, magic in ((".png", b"\x89PNG"), (".svg", b"<?xml")):
+        target["path"] = str(tmp_path / f"curves{suffix}")
+        window.export_plots_action.trigger()
+        assert open(target["path"], "rb").read(5).startswith(magic)
+
+
+def test_about_names_versions(make_window, monkeypatch) -> None:
+    window = make_window()
+    shown = []
+    monkeypatch.setattr(QMessageBox, "about", lambda _parent, _title, text: shown.append(text))
+    window.show_about()
+    assert "TensorFlow" in shown[0] and "Keras" in shown[0] and "CPU" in shown[0] or "GPU" in shown[0]
