@@ -60,6 +60,7 @@ class ArchitectureView(QWidget):
         self.title.setText(title)
         self.problem.setText(f"This network cannot be built: {message}")
         self.problem.show()
+        self.table.setRowCount(0)  # a stale table of another configuration would mislead
         self.table.setEnabled(False)
         self.totals.setText("")
 

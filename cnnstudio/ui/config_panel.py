@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -156,6 +158,9 @@ class ConfigPanel(QWidget):
         train_form.addRow("Early stopping", self.patience)
         train_form.addRow("Seed", self.seed)
 
+        for combo in self.findChildren(QComboBox):
+            combo.setMinimumContentsLength(12)
+            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for box in (network, data, training):
@@ -181,7 +186,7 @@ class ConfigPanel(QWidget):
     def add_dataset_path(self, path: str) -> None:
         """Offer a dataset from disk in the list and select it."""
         if self.dataset.findData(path) < 0:
-            self.dataset.addItem(path, path)
+            self.dataset.addItem(f"{Path(path).name or path} (from disk)", path)
             self.dataset.setItemData(self.dataset.count() - 1, path, role=3)
         _select(self.dataset, path)
 

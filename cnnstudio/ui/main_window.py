@@ -118,9 +118,11 @@ class MainWindow(QMainWindow):
         scroll.setWidget(self.panel)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(self.panel.sizeHint().width() + 24)
         side_layout.addWidget(scroll, 1)
         side_layout.addLayout(buttons)
-        side.setMinimumWidth(330)
+        side.setMinimumWidth(self.panel.sizeHint().width() + 40)
 
         self.architecture_view = ArchitectureView()
         self.training_view = TrainingView()
@@ -131,7 +133,7 @@ class MainWindow(QMainWindow):
         splitter.addWidget(side)
         splitter.addWidget(self.tabs)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([360, 840])
+        splitter.setSizes([self.panel.sizeHint().width() + 40, 840])
         self.setCentralWidget(splitter)
 
         self.device_label = QLabel("Loading TensorFlow…")
@@ -383,6 +385,7 @@ class MainWindow(QMainWindow):
 
     def _run_failed(self, reason: str, details: str) -> None:
         self.training = False
+        self.statusBar().showMessage("Training failed.", 10000)
         self.training_view.progress.setFormat("failed")
         self.training_view.status.setText(f"Training failed: {reason}")
         self.update_actions()

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import QLabel, QPlainTextEdit, QProgressBar, QSplitter, Q
 from cnnstudio.core.progress import BatchProgress, EpochResult
 
 REDRAW_MS = 250
-SMOOTHING = 0.9  # exponential moving average of the per-batch curves
 
 
 def format_seconds(seconds: float) -> str:
@@ -30,7 +29,8 @@ def format_seconds(seconds: float) -> str:
 class TrainingView(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.figure = Figure(figsize=(7, 4.5), layout="constrained")
+        self.figure = Figure(figsize=(7, 4.5))
+        self.figure.subplots_adjust(left=0.08, right=0.98, top=0.92, bottom=0.12, wspace=0.22)
         self.loss_axes, self.accuracy_axes = self.figure.subplots(1, 2)
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.toolbar = NavigationToolbar2QT(self.canvas, self)
@@ -72,7 +72,6 @@ class TrainingView(QWidget):
         self.batch_loss: list[float] = []
         self.batch_accuracy: list[float] = []
         self.epoch_history: dict[str, list[float]] = {k: list(v) for k, v in (history or {}).items()}
-        self._smooth: tuple[float, float] | None = None
         self.log.clear()
         for i, _ in enumerate(self.epoch_history.get("loss", [])):
             self.log.appendPlainText(self._epoch_line(i, {k: v[i] for k, v in self.epoch_history.items() if i < len(v)}))
@@ -85,15 +84,11 @@ class TrainingView(QWidget):
         return len(self.epoch_history.get("loss", []))
 
     def on_batch(self, p: BatchProgress) -> None:
+        # Keras reports the running mean over the epoch so far: a smoothed per-batch curve.
         loss, accuracy = p.logs.get("loss", math.nan), p.logs.get("accuracy", math.nan)
-        if self._smooth is None or p.step <= 1:
-            self._smooth = (loss, accuracy)
-        else:
-            a = SMOOTHING
-            self._smooth = (a * self._smooth[0] + (1 - a) * loss, a * self._smooth[1] + (1 - a) * accuracy)
         self.batch_x.append(p.epoch + p.step / max(p.steps, 1))
-        self.batch_loss.append(self._smooth[0])
-        self.batch_accuracy.append(self._smooth[1])
+        self.batch_loss.append(loss)
+        self.batch_accuracy.append(accuracy)
         done = p.epoch * p.steps + p.step
         total = p.epochs * p.steps
         self.progress.setRange(0, max(total, 1))
@@ -125,25 +120,33 @@ class TrainingView(QWidget):
             self._dirty = False
             self.redraw()
 
-    def redraw(self) -> None:
+    def _make_artists(self) -> None:
+        """Lines are created once; redraws only update their data (much cheaper than re-plotting)."""
+        self.lines: dict[str, object] = {}
         for axes, key, title in ((self.loss_axes, "loss", "Loss"), (self.accuracy_axes, "accuracy", "Accuracy")):
-            axes.clear()
             axes.set_title(title)
             axes.set_xlabel("epoch")
             axes.grid(True, alpha=0.3)
+            (self.lines[f"batch_{key}"],) = axes.plot([], [], color="#9ecae1", linewidth=1,
+                                                      label="training (running mean within the epoch)")
+            (self.lines[key],) = axes.plot([], [], "o-", color="#08519c", label="training (epoch)")
+            (self.lines[f"val_{key}"],) = axes.plot([], [], "s--", color="#e6550d", label="validation (epoch)")
+            axes.legend(loc="upper right" if key == "loss" else "lower right", fontsize="small")
+        self.placeholder = self.figure.text(0.5, 0.5, "Press Train to see the curves", ha="center", va="center",
+                                            color="gray")
+
+    def redraw(self) -> None:
+        if not hasattr(self, "lines"):
+            self._make_artists()
+        for key in ("loss", "accuracy"):
             batches = self.batch_loss if key == "loss" else self.batch_accuracy
-            if batches:
-                axes.plot(self.batch_x, batches, color="#9ecae1", linewidth=1, label="training (per batch, smoothed)")
-            epochs = list(range(1, len(self.epoch_history.get(key, [])) + 1))
-            if epochs:
-                axes.plot(epochs, self.epoch_history[key], "o-", color="#08519c", label="training (epoch)")
-            val = self.epoch_history.get(f"val_{key}", [])
-            if val:
-                axes.plot(list(range(1, len(val) + 1)), val, "s--", color="#e6550d", label="validation (epoch)")
-            if batches or epochs:
-                axes.legend(loc="best", fontsize="small")
-            else:
-                axes.text(0.5, 0.5, "Press Train to see the curves", ha="center", va="center",
-                          transform=axes.transAxes, color="gray")
+            self.lines[f"batch_{key}"].set_data(self.batch_x, batches)
+            for name in (key, f"val_{key}"):
+                values = self.epoch_history.get(name, [])
+                self.lines[name].set_data(range(1, len(values) + 1), values)
+        for axes in (self.loss_axes, self.accuracy_axes):
+            axes.relim()
+            axes.autoscale_view()
+        self.placeholder.set_visible(not self.batch_x and not self.epoch_history.get("loss"))
         self.canvas.draw_idle()
         self.redraws += 1
