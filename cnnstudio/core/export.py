@@ -17,8 +17,9 @@ def history_csv(record: ModelRecord, path: str | Path) -> Path:
     path = Path(path)
     keys = sorted(record.history)
     rows = max((len(v) for v in record.history.values()), default=0)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".csv")
+    temp = ""
     try:
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".csv")
         with os.fdopen(handle, "w", newline="", encoding="utf-8") as stream:
             writer = csv.writer(stream)
             writer.writerow(["epoch", "seconds", *keys])
@@ -27,7 +28,8 @@ def history_csv(record: ModelRecord, path: str | Path) -> Path:
                 writer.writerow([i + 1, seconds, *(record.history[k][i] if i < len(record.history[k]) else "" for k in keys)])
         os.replace(temp, path)
     except OSError as exc:
-        Path(temp).unlink(missing_ok=True)
+        if temp:
+            Path(temp).unlink(missing_ok=True)
         raise ModelFileError(f"could not write {path.name}: {exc.strerror or exc}") from None
     return path
 
