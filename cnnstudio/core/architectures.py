@@ -98,41 +98,31 @@ def _lenet5(b: NetworkBuilder) -> None:
     b.output()
 
 
+def _alexnet_topology(b: NetworkBuilder, filters: tuple[int, ...], conv1: tuple[int, int], units: int) -> None:
+    """Five convolutions (the first of size/stride ``conv1``), pools after 1, 2 and 5, two dense layers."""
+    b.conv("conv1", filters[0], conv1[0], stride=conv1[1])
+    b.pool("pool1")
+    b.conv("conv2", filters[1], 5)
+    b.pool("pool2")
+    for i in (3, 4, 5):
+        b.conv(f"conv{i}", filters[i - 1], 3)
+    b.pool("pool5")
+    b.flatten()
+    for name in ("fc6", "fc7"):
+        b.dropout(f"{name}_dropout")
+        b.dense(name, units)
+    b.output()
+
+
 def _alexnet(b: NetworkBuilder) -> None:
     b.resize_input(224, 224)
     b.ensure_rgb()
-    b.conv("conv1", 64, 11, stride=4)
-    b.pool("pool1")
-    b.conv("conv2", 192, 5)
-    b.pool("pool2")
-    b.conv("conv3", 384, 3)
-    b.conv("conv4", 256, 3)
-    b.conv("conv5", 256, 3)
-    b.pool("pool5")
-    b.flatten()
-    b.dropout("fc6_dropout")
-    b.dense("fc6", 4096)
-    b.dropout("fc7_dropout")
-    b.dense("fc7", 4096)
-    b.output()
+    _alexnet_topology(b, (64, 192, 384, 256, 256), conv1=(11, 4), units=4096)
 
 
 def _alexnet_cifar(b: NetworkBuilder) -> None:
     b.resize_input(32, 32)
-    b.conv("conv1", 32, 5)
-    b.pool("pool1")
-    b.conv("conv2", 96, 5)
-    b.pool("pool2")
-    b.conv("conv3", 192, 3)
-    b.conv("conv4", 128, 3)
-    b.conv("conv5", 128, 3)
-    b.pool("pool5")
-    b.flatten()
-    b.dropout("fc6_dropout")
-    b.dense("fc6", 512)
-    b.dropout("fc7_dropout")
-    b.dense("fc7", 512)
-    b.output()
+    _alexnet_topology(b, (32, 96, 192, 128, 128), conv1=(5, 1), units=512)
 
 
 def _vgg_small(b: NetworkBuilder) -> None:

@@ -69,14 +69,18 @@ def compile_model(model: keras.Model, options: TrainOptions, steps_per_execution
     )
 
 
+def validation_count(images: int, fraction: float) -> int:
+    """How many training images a validation split holds out (0 when it would leave none to train on)."""
+    count = max(1, int(round(images * fraction))) if fraction > 0 else 0
+    return count if count < images else 0
+
+
 def validation_split(dataset: Dataset, fraction: float, seed: int) -> tuple[tuple, tuple | None]:
     """A seeded split of the training images: the same seed always holds out the same images."""
-    if fraction <= 0:
+    n_val = validation_count(len(dataset.x_train), fraction)
+    if n_val == 0:
         return (dataset.x_train, dataset.y_train), None
     order = np.random.default_rng(seed).permutation(len(dataset.x_train))
-    n_val = max(1, int(round(len(order) * fraction)))
-    if n_val >= len(order):
-        return (dataset.x_train, dataset.y_train), None
     val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
     return (dataset.x_train[train], dataset.y_train[train]), (dataset.x_train[val], dataset.y_train[val])
 
@@ -87,8 +91,8 @@ def new_model(experiment: Experiment, dataset: Dataset) -> keras.Model:
     model = build_model(experiment.model, dataset.input_shape, dataset.num_classes)
     table = shape_table(experiment.model, dataset.input_shape, dataset.num_classes)
     spe = experiment.train.steps_per_execution or steps_per_execution_for(table, experiment.train.batch_size)
-    (x_train, _), _ = validation_split(dataset, experiment.train.validation_split, experiment.train.seed)
-    compile_model(model, experiment.train, spe, math.ceil(len(x_train) / experiment.train.batch_size))
+    train_images = len(dataset.x_train) - validation_count(len(dataset.x_train), experiment.train.validation_split)
+    compile_model(model, experiment.train, spe, math.ceil(train_images / experiment.train.batch_size))
     return model
 
 

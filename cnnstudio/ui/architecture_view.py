@@ -55,10 +55,10 @@ class ArchitectureView(QWidget):
                             f"({2 * table.macs / 1e6:,.1f} MFLOPs)")
         self.table.setEnabled(True)
 
-    def show_problem(self, title: str, message: str) -> None:
+    def show_problem(self, title: str, message: str, prefix: str = "This network cannot be built: ") -> None:
         """An impossible configuration: say which layer and which sizes, in place of the table."""
         self.title.setText(title)
-        self.problem.setText(f"This network cannot be built: {message}")
+        self.problem.setText(f"{prefix}{message}")
         self.problem.show()
         self.table.setRowCount(0)  # a stale table of another configuration would mislead
         self.table.setEnabled(False)

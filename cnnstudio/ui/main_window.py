@@ -286,8 +286,7 @@ class MainWindow(QMainWindow):
         shape = self._shapes.get(name)
         if shape is None:
             self.config_ok = False
-            self.architecture_view.show_problem(title, f"reading dataset {name}…")
-            self.architecture_view.problem.setText(f"Reading dataset {name}…")
+            self.architecture_view.show_problem(title, f"Reading dataset {name}…", prefix="")
             if name not in self._pending_shapes:
                 self._pending_shapes.add(name)
                 start_task(lambda _t: (name, self.dataset(name)), succeeded=self._dataset_read,
