@@ -247,3 +247,26 @@ def test_about_names_versions(make_window, monkeypatch) -> None:
     monkeypatch.setattr(QMessageBox, "about", lambda _parent, _title, text: shown.append(text))
     window.show_about()
     assert "TensorFlow" in shown[0] and "Keras" in shown[0] and "CPU" in shown[0] or "GPU" in shown[0]
+
+
+def test_open_dataset_from_disk_sets_the_input_shape(qtbot, make_window, monkeypatch, tmp_path) -> None:
+    import numpy as np
+
+    path = tmp_path / "tiny.npz"
+    rng = np.random.default_rng(0)
+    np.savez(path, x_train=rng.integers(0, 255, (30, 20, 20, 3), dtype=np.uint8), y_train=np.arange(30) % 3,
+             x_test=rng.integers(0, 255, (6, 20, 20, 3), dtype=np.uint8), y_test=np.arange(6) % 3)
+    window = make_window()
+    set_options(window, arch="vgg_small", padding="same")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    window.choose_dataset_file()
+    qtbot.waitUntil(lambda: window.architecture_view.shapes().get("input") == "20 × 20 × 3", timeout=WAIT_MS)
+    assert window.architecture_view.shapes()["output"] == "3" and window.train_button.isEnabled()
+
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"junk")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(broken), ""))
+    window.choose_dataset_file()
+    qtbot.waitUntil(lambda: window.last_message is not None, timeout=WAIT_MS)
+    assert "not a readable .npz" in window.last_message.text() and not window.train_button.isEnabled()
+    window.last_message.close()
