@@ -68,6 +68,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="MODEL", help="continue training this saved model")
     train.add_argument("--json", action="store_true", help="end with one JSON line of results on stdout")
 
+    study = commands.add_parser("study", help="train one network per pooling × padding (× activation) choice, fairly")
+    study.add_argument("--arch", default="lenet5", choices=sorted(ARCHITECTURES))
+    study.add_argument("--pooling", default="max,avg,min", help="comma-separated: max,avg,min")
+    study.add_argument("--padding", default="valid,same", help="comma-separated: valid,same,N")
+    study.add_argument("--activation", help="comma-separated activations to compare too (default: relu only)")
+    study.add_argument("--dataset", default="digits")
+    study.add_argument("--epochs", type=int, default=3)
+    study.add_argument("--batch-size", type=int, default=64)
+    study.add_argument("--seed", type=int, default=0)
+    study.add_argument("--report", metavar="FILE.md", help="write a Markdown report (and a PNG of the curves beside it)")
+    study.add_argument("--json", action="store_true", help="end with one JSON line: a list with one object per run")
+
     evaluate = commands.add_parser("evaluate", help="test a saved model on a dataset")
     evaluate.add_argument("model")
     evaluate.add_argument("--dataset", help="dataset name or path (default: the one it was trained on)")
@@ -132,6 +144,7 @@ class _StderrProgress:
 def cmd_train(args: argparse.Namespace) -> int:
     from cnnstudio.core.datasets import load_dataset
     from cnnstudio.core.persistence import load_model
+    from cnnstudio.core.run_history import RunHistory
     from cnnstudio.core.runner import run_experiment
 
     options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
@@ -150,7 +163,7 @@ def cmd_train(args: argparse.Namespace) -> int:
          f"{experiment.model.padding} padding) for {options.epochs} epochs")
     out = Path(args.out) if args.out else None
     outcome = run_experiment(experiment, dataset, listener=_StderrProgress(), checkpoint=out,
-                             model=model, record=record)
+                             model=model, record=record, history=RunHistory())
     result = outcome.result
     if result.stop_reason:
         _err(f"training ended early: {result.stop_reason}")
@@ -164,6 +177,40 @@ def cmd_train(args: argparse.Namespace) -> int:
             "stop_reason": result.stop_reason, "model": str(out) if out else None,
             "experiment": experiment.to_dict(),
         })
+    return 0
+
+
+def _split(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from cnnstudio.core.datasets import load_dataset
+    from cnnstudio.core.run_history import RunHistory
+    from cnnstudio.core.study import run_study, study_grid, study_rows
+
+    base = Experiment(ModelOptions(arch=args.arch), TrainOptions(epochs=args.epochs, batch_size=args.batch_size,
+                                                                 seed=args.seed), args.dataset)
+    grid = study_grid(base, _split(args.pooling), _split(args.padding), _split(args.activation) or None)
+    dataset = load_dataset(args.dataset)
+    _err(f"{dataset.describe()}; {len(grid)} runs of {args.arch}, {args.epochs} epochs each, seed {args.seed}")
+    progress = _StderrProgress()
+
+    def started(index: int, experiment: Experiment) -> None:
+        m = experiment.model
+        _err(f"run {index + 1}/{len(grid)}: {m.pooling} pooling, padding {m.padding}, {m.activation}")
+
+    outcomes = run_study(grid, dataset, history=RunHistory(), listener=progress, on_run_start=started)
+    rows = study_rows([outcome.entry for outcome in outcomes])
+    for row in rows:
+        _err(f"{row['label']:<40} test accuracy {row['test_accuracy']:.4f}  params {row['params']:>10,}  "
+             f"{row['mean_seconds_per_epoch']:.2f} s/epoch")
+    if args.report:
+        from cnnstudio.core.report import write_report
+
+        _err(f"report: {write_report([o.entry for o in outcomes], args.report)}")
+    if args.json:
+        _print_json(rows)
     return 0
 
 
@@ -231,7 +278,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"summary": cmd_summary, "train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info,
+COMMANDS = {"summary": cmd_summary, "train": cmd_train, "study": cmd_study, "evaluate": cmd_evaluate, "info": cmd_info,
             "predict": cmd_predict}
 
 
@@ -246,10 +293,12 @@ def _quiet_tensorflow() -> None:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     if os.environ.get("CNNSTUDIO_DEBUG"):
         return
+    import logging
     import tempfile
     import warnings
 
     warnings.filterwarnings("ignore")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # e.g. retracing notes between runs of a study
     try:
         terminal = os.fdopen(os.dup(2), "w", buffering=1, encoding=sys.stderr.encoding, errors="replace")
         log = tempfile.TemporaryFile(prefix="cnnstudio-native-")

@@ -28,9 +28,10 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _private_keras_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keras caches and configuration go to a temporary folder, not the user's."""
+def _private_homes(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keras caches and CNN Studio's run history go to temporary folders, not the user's."""
     monkeypatch.setenv("KERAS_HOME", str(tmp_path_factory.getbasetemp() / "keras_home"))
+    monkeypatch.setenv("CNNSTUDIO_HOME", str(tmp_path_factory.mktemp("cnnstudio_home")))
 
 
 @pytest.fixture

@@ -24,6 +24,39 @@ def window_output(size: int, kernel: int, stride: int, padding: str) -> int:
 
 
 @dataclass(frozen=True)
+class KerasCall:
+    """A Keras layer constructor call: ``layers.<name>(*args, **kwargs)``, or a ``Sequential`` of such calls.
+
+    One description serves both building the model and writing it out as a standalone script.
+    """
+
+    name: str
+    args: tuple = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    children: tuple[KerasCall, ...] = ()
+    triple_input: bool = False  # applied to [x, x, x] (gray to RGB)
+
+    def make(self) -> Any:
+        import keras
+
+        if self.name == "Sequential":
+            return keras.Sequential([child.make() for child in self.children], **dict(self.kwargs))
+        return getattr(keras.layers, self.name)(*self.args, **dict(self.kwargs))
+
+    def source(self) -> str:
+        kwargs = [f"{k}={v!r}" for k, v in self.kwargs]
+        if self.name == "Sequential":
+            inner = ", ".join(child.source() for child in self.children)
+            return f"keras.Sequential([{inner}], {', '.join(kwargs)})"
+        return f"layers.{self.name}({', '.join([*map(repr, self.args), *kwargs])})"
+
+
+def _call(layer: str, /, *args: Any, children: tuple[KerasCall, ...] = (), triple_input: bool = False,
+          **kwargs: Any) -> KerasCall:
+    return KerasCall(layer, args, tuple(kwargs.items()), children, triple_input)
+
+
+@dataclass(frozen=True)
 class LayerSpec:
     """Base class; ``name`` becomes the Keras layer name."""
 
@@ -43,8 +76,18 @@ class LayerSpec:
     def describe(self) -> str:
         return ""
 
-    def build(self, x: Any) -> Any:  # pragma: no cover - every concrete spec overrides it
+    def keras_call(self) -> KerasCall:  # pragma: no cover - every concrete spec overrides it
         raise NotImplementedError
+
+    def build(self, x: Any) -> Any:
+        """Apply the matching Keras layer to the symbolic tensor ``x``."""
+        call = self.keras_call()
+        return call.make()([x, x, x] if call.triple_input else x)
+
+    def code(self) -> str:
+        """The same layer as Keras source code applied to ``x`` (for exported scripts)."""
+        call = self.keras_call()
+        return f"{call.source()}({'[x, x, x]' if call.triple_input else 'x'})"
 
 
 @dataclass(frozen=True)
@@ -57,10 +100,8 @@ class Rescale(LayerSpec):
     def describe(self) -> str:
         return "pixels 0..255 → 0..1" if self.scale == 1.0 / 255.0 else f"× {self.scale:g}"
 
-    def build(self, x: Any) -> Any:
-        from keras import layers
-
-        return layers.Rescaling(self.scale, name=self.name)(x)
+    def keras_call(self) -> KerasCall:
+        return _call("Rescaling", self.scale, name=self.name)
 
 
 @dataclass(frozen=True)
@@ -77,18 +118,16 @@ class Augment(LayerSpec):
     def describe(self) -> str:
         return "training only: " + ("shift, flip, contrast" if self.colour else "shift, rotate, zoom")
 
-    def build(self, x: Any) -> Any:
-        from keras import Sequential, layers
-
+    def keras_call(self) -> KerasCall:
         if self.colour:
-            steps = [layers.RandomTranslation(0.125, 0.125, fill_mode="reflect", name="shift"),
-                     layers.RandomFlip("horizontal", name="flip"),
-                     layers.RandomContrast(0.2, value_range=(0, 1), name="contrast")]
+            steps = (_call("RandomTranslation", 0.125, 0.125, fill_mode="reflect", name="shift"),
+                     _call("RandomFlip", "horizontal", name="flip"),
+                     _call("RandomContrast", 0.2, value_range=(0, 1), name="contrast"))
         else:
-            steps = [layers.RandomTranslation(0.1, 0.1, fill_mode="constant", name="shift"),
-                     layers.RandomRotation(10 / 360, fill_mode="constant", name="rotate"),
-                     layers.RandomZoom(0.1, fill_mode="constant", name="zoom")]
-        return Sequential(steps, name=self.name)(x)
+            steps = (_call("RandomTranslation", 0.1, 0.1, fill_mode="constant", name="shift"),
+                     _call("RandomRotation", 10 / 360, fill_mode="constant", name="rotate"),
+                     _call("RandomZoom", 0.1, fill_mode="constant", name="zoom"))
+        return _call("Sequential", children=steps, name=self.name)
 
 
 @dataclass(frozen=True)
@@ -103,10 +142,8 @@ class Resize(LayerSpec):
     def describe(self) -> str:
         return f"resize to {self.height}×{self.width}"
 
-    def build(self, x: Any) -> Any:
-        from keras import layers
-
-        return layers.Resizing(self.height, self.width, name=self.name)(x)
+    def keras_call(self) -> KerasCall:
+        return _call("Resizing", self.height, self.width, name=self.name)
 
 
 @dataclass(frozen=True)
@@ -118,10 +155,8 @@ class GrayToRGB(LayerSpec):
     def output_shape(self, shape: Shape) -> Shape:
         return (shape[0], shape[1], 3)
 
-    def build(self, x: Any) -> Any:
-        from keras import layers
-
-        return layers.Concatenate(axis=-1, name=self.name)([x, x, x])
+    def keras_call(self) -> KerasCall:
+        return _call("Concatenate", axis=-1, name=self.name, triple_input=True)
 
 
 @dataclass(frozen=True)
@@ -135,10 +170,8 @@ class ZeroPad(LayerSpec):
     def describe(self) -> str:
         return f"zero border of {self.pixels} px"
 
-    def build(self, x: Any) -> Any:
-        from keras import layers
-
-        return layers.ZeroPadding2D(self.pixels, name=self.name)(x)
+    def keras_call(self) -> KerasCall:
+        return _call("ZeroPadding2D", self.pixels, name=self.name)
 
 
 def _windowed_shape(spec: Conv | Pool, shape: Shape, channels: int) -> Shape:
@@ -173,13 +206,9 @@ class Conv(LayerSpec):
     def describe(self) -> str:
         return f"{self.filters}@{self.kernel}×{self.kernel}, stride {self.stride}, {self.padding}"
 
-    def build(self, x: Any) -> Any:
-        from keras import layers
-
-        return layers.Conv2D(
-            self.filters, self.kernel, strides=self.stride, padding=self.padding,
-            activation=self.activation, name=self.name,
-        )(x)
+    def keras_call(self) -> KerasCall:
+        return _call("Conv2D", self.filters, self.kernel, strides=self.stride, padding=self.padding,
+                     activation=self.activation, name=self.name)
 
 
 @dataclass(frozen=True)
@@ -199,15 +228,11 @@ class Pool(LayerSpec):
     def describe(self) -> str:
         return f"{self.pooling} pool {self.kernel}×{self.kernel}, stride {self.stride}, {self.padding}"
 
-    def build(self, x: Any) -> Any:
-        from keras import layers
-
-        from cnnstudio.core.min_pooling import min_pooling_2d
-
+    def keras_call(self) -> KerasCall:
         if self.pooling == "min":
-            return min_pooling_2d(self.kernel, self.stride, self.padding, name=self.name)(x)
-        layer = layers.MaxPooling2D if self.pooling == "max" else layers.AveragePooling2D
-        return layer(self.kernel, strides=self.stride, padding=self.padding, name=self.name)(x)
+            return min_pooling_call(self.kernel, self.stride, self.padding, self.name)
+        layer = "MaxPooling2D" if self.pooling == "max" else "AveragePooling2D"
+        return _call(layer, self.kernel, strides=self.stride, padding=self.padding, name=self.name)
 
 
 @dataclass(frozen=True)
@@ -217,10 +242,8 @@ class BatchNorm(LayerSpec):
     def params(self, shape: Shape) -> int:
         return 4 * shape[-1]
 
-    def build(self, x: Any) -> Any:
-        from keras import layers
-
-        return layers.BatchNormalization(name=self.name)(x)
+    def keras_call(self) -> KerasCall:
+        return _call("BatchNormalization", name=self.name)
 
 
 @dataclass(frozen=True)
@@ -231,10 +254,8 @@ class Activation(LayerSpec):
     def describe(self) -> str:
         return self.function
 
-    def build(self, x: Any) -> Any:
-        from keras import layers
-
-        return layers.Activation(self.function, name=self.name)(x)
+    def keras_call(self) -> KerasCall:
+        return _call("Activation", self.function, name=self.name)
 
 
 @dataclass(frozen=True)
@@ -244,10 +265,8 @@ class Flatten(LayerSpec):
     def output_shape(self, shape: Shape) -> Shape:
         return (math.prod(shape),)
 
-    def build(self, x: Any) -> Any:
-        from keras import layers
-
-        return layers.Flatten(name=self.name)(x)
+    def keras_call(self) -> KerasCall:
+        return _call("Flatten", name=self.name)
 
 
 @dataclass(frozen=True)
@@ -268,10 +287,8 @@ class Dense(LayerSpec):
     def describe(self) -> str:
         return f"{self.units} units, {self.activation or 'linear'}"
 
-    def build(self, x: Any) -> Any:
-        from keras import layers
-
-        return layers.Dense(self.units, activation=self.activation, name=self.name)(x)
+    def keras_call(self) -> KerasCall:
+        return _call("Dense", self.units, activation=self.activation, name=self.name)
 
 
 @dataclass(frozen=True)
@@ -282,7 +299,14 @@ class Dropout(LayerSpec):
     def describe(self) -> str:
         return f"rate {self.rate:g}"
 
-    def build(self, x: Any) -> Any:
-        from keras import layers
+    def keras_call(self) -> KerasCall:
+        return _call("Dropout", self.rate, name=self.name)
 
-        return layers.Dropout(self.rate, name=self.name)(x)
+
+def min_pooling_call(pool_size: int, strides: int, padding: str, name: str) -> KerasCall:
+    """Min pooling as built-in layers: ``Rescaling(-1) → MaxPooling2D → Rescaling(-1)`` (see min_pooling)."""
+    return _call("Sequential", name=name, children=(
+        _call("Rescaling", -1.0, name="negate"),
+        _call("MaxPooling2D", pool_size, strides=strides, padding=padding, name="max_of_negated"),
+        _call("Rescaling", -1.0, name="negate_back"),
+    ))

@@ -13,13 +13,6 @@ from typing import Any
 
 def min_pooling_2d(pool_size: int, strides: int, padding: str, name: str) -> Any:
     """A ``keras.Sequential`` block named ``name`` that computes 2-D min pooling."""
-    from keras import Sequential, layers
+    from cnnstudio.core.layer_specs import min_pooling_call
 
-    return Sequential(
-        [
-            layers.Rescaling(-1.0, name="negate"),
-            layers.MaxPooling2D(pool_size, strides=strides, padding=padding, name="max_of_negated"),
-            layers.Rescaling(-1.0, name="negate_back"),
-        ],
-        name=name,
-    )
+    return min_pooling_call(pool_size, strides, padding, name).make()

@@ -15,6 +15,8 @@ from cnnstudio.core.errors import ConfigError
 from cnnstudio.core.model_record import ModelRecord
 from cnnstudio.core.persistence import save_model
 from cnnstudio.core.progress import RunState, StopFlag, TrainingListener
+from cnnstudio.core.run_history import RunEntry, RunHistory, versions
+from cnnstudio.core.shape_table import shape_table
 from cnnstudio.core.trainer import TrainingResult, evaluate, fit, new_model
 
 
@@ -23,6 +25,7 @@ class RunOutcome:
     model: Any
     record: ModelRecord
     result: TrainingResult  # this run only; ``record`` holds the whole history
+    entry: RunEntry | None = None  # its run-history record, when one was written
 
 
 def _merge(old: dict[str, list[float]], new: dict[str, list[float]]) -> dict[str, list[float]]:
@@ -31,11 +34,13 @@ def _merge(old: dict[str, list[float]], new: dict[str, list[float]]) -> dict[str
 
 def run_experiment(experiment: Experiment, dataset: Dataset, *, listener: TrainingListener | None = None,
                    stop: StopFlag | None = None, checkpoint: str | Path | None = None,
-                   model: Any = None, record: ModelRecord | None = None) -> RunOutcome:
+                   model: Any = None, record: ModelRecord | None = None, history: RunHistory | None = None,
+                   study: str | None = None) -> RunOutcome:
     """Train ``experiment`` on ``dataset`` and evaluate it on the test split.
 
     With ``model`` and its ``record`` the run continues that model (optimizer state, epoch count
     and history carry on). With ``checkpoint`` the model is saved there, atomically, after every epoch.
+    With ``history`` the run is recorded there (``study`` names the study it belongs to).
     """
     if model is None:
         model = new_model(experiment, dataset)
@@ -60,4 +65,25 @@ def run_experiment(experiment: Experiment, dataset: Dataset, *, listener: Traini
     result.test_loss, result.test_accuracy = live.test_loss, live.test_accuracy
     if checkpoint is not None:
         save_model(model, checkpoint, live)
-    return RunOutcome(model, live, result)
+    outcome = RunOutcome(model, live, result)
+    if history is not None:
+        outcome.entry = history_entry(outcome, dataset, checkpoint, study)
+        history.add(outcome.entry)
+    return outcome
+
+
+def history_entry(outcome: RunOutcome, dataset: Dataset, model_path: str | Path | None, study: str | None) -> RunEntry:
+    """The run record of a finished run."""
+    from cnnstudio.core.runtime import runtime_info
+
+    experiment = outcome.record.experiment
+    try:
+        macs = shape_table(experiment.model, dataset.input_shape, dataset.num_classes).macs
+    except ConfigError:
+        macs = 0
+    return RunEntry(
+        experiment=experiment.to_dict(), history=outcome.record.history,
+        seconds_per_epoch=outcome.record.seconds_per_epoch, test_accuracy=outcome.record.test_accuracy,
+        test_loss=outcome.record.test_loss, params=int(outcome.model.count_params()), macs=macs,
+        device=runtime_info().device, versions=versions(), model_path=str(model_path) if model_path else None,
+        stop_reason=outcome.result.stop_reason, study=study)

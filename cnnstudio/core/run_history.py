@@ -1,0 +1,116 @@
+"""The run history: one JSON record per training run in the user's data folder.
+
+Written atomically; a damaged or foreign entry is skipped with a warning, never an exception.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnnstudio import __version__
+from cnnstudio.core.config import Experiment
+from cnnstudio.core.errors import ConfigError
+
+ENTRY_FORMAT = "cnnstudio-run"
+
+
+def data_home() -> Path:
+    """CNN Studio's data folder: ``$CNNSTUDIO_HOME``, else the platform's per-user data place."""
+    if os.environ.get("CNNSTUDIO_HOME"):
+        return Path(os.environ["CNNSTUDIO_HOME"])
+    if sys.platform == "win32":
+        return Path(os.environ.get("APPDATA", Path.home())) / "CNN Studio"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "CNN Studio"
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "cnnstudio"
+
+
+@dataclass
+class RunEntry:
+    experiment: dict[str, Any]
+    history: dict[str, list[float]]
+    seconds_per_epoch: list[float]
+    test_accuracy: float | None
+    test_loss: float | None
+    params: int
+    macs: int
+    device: str = "CPU"
+    versions: dict[str, str] = field(default_factory=dict)
+    model_path: str | None = None
+    stop_reason: str | None = None
+    study: str | None = None
+    created: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M:%S"))
+    id: str = field(default_factory=lambda: time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": ENTRY_FORMAT, **asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> RunEntry:
+        if not isinstance(data, dict) or data.get("format") != ENTRY_FORMAT:
+            raise ValueError("not a CNN Studio run record")
+        fields = {k: v for k, v in data.items() if k != "format"}
+        entry = cls(**fields)
+        Experiment.from_dict(entry.experiment)  # refuses malformed settings
+        if not isinstance(entry.history, dict) or not all(isinstance(v, list) for v in entry.history.values()):
+            raise ValueError("history is not a mapping of lists")
+        return entry
+
+    @property
+    def experiment_config(self) -> Experiment:
+        return Experiment.from_dict(self.experiment)
+
+
+def versions() -> dict[str, str]:
+    """Library versions for a run record (TensorFlow and Keras only when already imported)."""
+    found = {"cnnstudio": __version__, "python": platform.python_version()}
+    for name in ("tensorflow", "keras", "numpy"):
+        module = sys.modules.get(name)
+        if module is not None:
+            found[name] = getattr(module, "__version__", "?")
+    return found
+
+
+class RunHistory:
+    """Run records as ``<folder>/<id>.json``."""
+
+    def __init__(self, folder: str | Path | None = None):
+        self.folder = Path(folder) if folder else data_home() / "runs"
+
+    def add(self, entry: RunEntry) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{entry.id}.json"
+        handle, temp = tempfile.mkstemp(dir=self.folder, prefix=".run.", suffix=".json")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                json.dump(entry.to_json(), stream, indent=1)
+            os.replace(temp, path)
+        except OSError:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def entries(self) -> tuple[list[RunEntry], list[str]]:
+        """All readable runs, oldest first, and one warning per entry that was skipped."""
+        runs, warnings = [], []
+        if not self.folder.is_dir():
+            return runs, warnings
+        for path in sorted(self.folder.glob("*.json")):
+            try:
+                runs.append(RunEntry.from_json(json.loads(path.read_text(encoding="utf-8"))))
+            except (OSError, ValueError, TypeError, ConfigError) as exc:
+                warnings.append(f"skipped {path.name}: {exc.__class__.__name__}: {' '.join(str(exc).split())[:120]}")
+        runs.sort(key=lambda r: (r.created, r.id))
+        return runs, warnings
+
+    def delete(self, run_id: str) -> None:
+        (self.folder / f"{run_id}.json").unlink(missing_ok=True)

@@ -1,0 +1,131 @@
+"""Reproducibility: a run record (JSON) and a standalone Keras script that rebuilds and retrains a run."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from cnnstudio import __version__
+from cnnstudio.core.architectures import layer_specs
+from cnnstudio.core.config import Experiment
+from cnnstudio.core.errors import ModelFileError
+from cnnstudio.core.run_history import RunEntry
+
+SCRIPT_TEMPLATE = '''\
+"""{title}
+
+Exported by CNN Studio {version} on {date}. Needs only Keras (TensorFlow backend) and NumPy:
+
+    python {filename} [--npz DATA.npz] [--build-only]
+
+--build-only prints the layer shapes and parameter count as JSON without training.
+"""
+
+import argparse
+import json
+import math
+
+import keras
+import numpy as np
+from keras import layers
+
+EXPERIMENT = json.loads({experiment!r})
+INPUT_SHAPE = {input_shape!r}
+NUM_CLASSES = {num_classes!r}
+
+
+def build_model():
+    inputs = keras.Input(shape=INPUT_SHAPE, name="image")
+    x = inputs
+{layers}
+    return keras.Model(inputs, x, name={model_name!r})
+
+
+def load_data(npz_path):
+    """Raw 0..255 pixels (the model rescales them itself) and integer labels."""
+    name = EXPERIMENT["dataset"]
+    if npz_path:
+        data = np.load(npz_path)
+        splits = [data[k] for k in ("x_train", "y_train", "x_test", "y_test")]
+    elif name in ("mnist", "fashion_mnist", "cifar10"):
+        (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name).load_data()
+        splits = [x_train, y_train, x_test, y_test]
+    else:
+        raise SystemExit(f"dataset {{name!r}} is not a keras.datasets name: pass --npz with x_train, y_train, x_test, y_test")
+    x_train, y_train, x_test, y_test = splits
+    if x_train.ndim == 3:
+        x_train, x_test = x_train[..., None], x_test[..., None]
+    return x_train, y_train.reshape(-1), x_test, y_test.reshape(-1)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--npz", help="data as an .npz with x_train, y_train, x_test, y_test")
+    parser.add_argument("--build-only", action="store_true")
+    args = parser.parse_args()
+    train = EXPERIMENT["train"]
+    keras.utils.set_random_seed(train["seed"])
+    model = build_model()
+    if args.build_only:
+        shapes = [{{"name": layer.name, "output_shape": list(layer.output.shape[1:])}} for layer in model.layers[1:]]
+        print(json.dumps({{"layers": shapes, "params": model.count_params()}}))
+        return
+    x, y, x_test, y_test = load_data(args.npz)
+    # the same seeded validation split as CNN Studio
+    fraction, n = train["validation_split"], len(x)
+    n_val = max(1, int(round(n * fraction))) if fraction > 0 else 0
+    n_val = n_val if n_val < n else 0
+    validation = None
+    if n_val:
+        order = np.random.default_rng(train["seed"]).permutation(n)
+        val, keep = np.sort(order[:n_val]), np.sort(order[n_val:])
+        x, y, validation = x[keep], y[keep], (x[val], y[val])
+    steps = math.ceil(len(x) / train["batch_size"])
+    rate = train["learning_rate"]
+    if train["lr_schedule"] == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(1, train["epochs"] * steps), alpha=0.05)
+    optimizer = {{"adam": lambda: keras.optimizers.Adam(rate), "rmsprop": lambda: keras.optimizers.RMSprop(rate),
+                 "sgd": lambda: keras.optimizers.SGD(rate, momentum=0.9)}}[train["optimizer"]]()
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    callbacks = []
+    if train["early_stopping_patience"]:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss" if validation else "loss",
+                                                       patience=train["early_stopping_patience"],
+                                                       restore_best_weights=True))
+    keras.utils.set_random_seed(train["seed"])
+    model.fit(x, y, batch_size=train["batch_size"], epochs=train["epochs"], validation_data=validation,
+              shuffle=True, callbacks=callbacks, verbose=2)
+    loss, accuracy = model.evaluate(x_test, y_test, batch_size=256, verbose=0)
+    print(json.dumps({{"test_accuracy": accuracy, "test_loss": loss, "params": model.count_params()}}))
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def keras_script(experiment: Experiment, input_shape: tuple[int, int, int], num_classes: int,
+                 filename: str = "experiment.py") -> str:
+    """Python source that rebuilds the experiment's network with plain Keras and trains it the same way."""
+    specs = layer_specs(experiment.model, input_shape, num_classes)
+    body = "\n".join(f"    x = {spec.code()}" for spec in specs)
+    m = experiment.model
+    return SCRIPT_TEMPLATE.format(
+        title=f"{m.arch} with {m.pooling} pooling and {m.padding} padding on {experiment.dataset}",
+        version=__version__, date=time.strftime("%Y-%m-%d"), filename=filename,
+        experiment=json.dumps(experiment.to_dict()), input_shape=tuple(input_shape), num_classes=num_classes,
+        layers=body, model_name=f"{m.arch}_{m.pooling}_{m.padding}",
+    )
+
+
+def export_run(entry: RunEntry, input_shape: tuple[int, int, int], num_classes: int, folder: str | Path) -> tuple[Path, Path]:
+    """``run-<id>.json`` (the full record) and ``run-<id>.py`` (the script) in ``folder``."""
+    folder = Path(folder)
+    record, script = folder / f"run-{entry.id}.json", folder / f"run-{entry.id}.py"
+    try:
+        record.write_text(json.dumps(entry.to_json(), indent=1), encoding="utf-8")
+        script.write_text(keras_script(entry.experiment_config, input_shape, num_classes, script.name), encoding="utf-8")
+    except OSError as exc:
+        raise ModelFileError(f"could not export the run: {exc.strerror or exc}") from None
+    return record, script

@@ -1,0 +1,88 @@
+"""Studies: the same experiment over a grid of options, run one after another, fairly.
+
+Every run of a study uses the same dataset, validation split, seed, epochs and training options;
+only the compared options change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from cnnstudio.core.config import Experiment
+from cnnstudio.core.datasets import Dataset
+from cnnstudio.core.errors import ConfigError
+from cnnstudio.core.progress import StopFlag, TrainingListener
+from cnnstudio.core.run_history import RunEntry, RunHistory
+
+COMPARED = ("arch", "pooling", "padding", "activation", "pool_size", "pool_stride", "dropout", "batch_norm", "augment")
+
+
+def study_grid(base: Experiment, poolings: Sequence[str], paddings: Sequence[str],
+               activations: Sequence[str] | None = None) -> list[Experiment]:
+    """One experiment per combination; everything else is taken from ``base``."""
+    grid = []
+    for pooling, padding, activation in itertools.product(poolings, paddings, activations or [base.model.activation]):
+        model = dataclasses.replace(base.model, pooling=pooling, padding=padding, activation=activation)
+        model.__post_init__()  # validate the replaced values
+        grid.append(Experiment(model, dataclasses.replace(base.train), base.dataset))
+    if not grid:
+        raise ConfigError("a study needs at least one pooling and one padding choice")
+    return grid
+
+
+def differing_options(experiments: Sequence[Experiment | dict[str, Any]]) -> list[str]:
+    """The model options whose values differ between the experiments (training options never should)."""
+    dicts = [e.to_dict() if isinstance(e, Experiment) else e for e in experiments]
+    return [key for key in COMPARED if len({repr(d["model"].get(key)) for d in dicts}) > 1]
+
+
+def run_label(experiment: Experiment | dict[str, Any], keys: Sequence[str]) -> str:
+    """'pooling=min, padding=same' for the differing ``keys`` (the architecture when nothing differs)."""
+    model = (experiment.to_dict() if isinstance(experiment, Experiment) else experiment)["model"]
+    return ", ".join(f"{key}={model[key]}" for key in keys) or str(model["arch"])
+
+
+def run_study(experiments: Sequence[Experiment], dataset: Dataset, *, history: RunHistory | None = None,
+              stop: StopFlag | None = None, listener: TrainingListener | None = None,
+              on_run_start: Callable[[int, Experiment], None] | None = None,
+              on_run_done: Callable[[int, Any], None] | None = None) -> list[Any]:
+    """Run each experiment in turn; a stop request ends the current run and skips the rest.
+
+    Finished runs are recorded in ``history`` (with a shared study name) as they finish.
+    """
+    from cnnstudio.core.runner import run_experiment
+
+    name = time.strftime("study %Y-%m-%d %H:%M:%S")
+    outcomes = []
+    for index, experiment in enumerate(experiments):
+        if stop is not None and stop.requested:
+            break
+        if on_run_start is not None:
+            on_run_start(index, experiment)
+        outcome = run_experiment(experiment, dataset, listener=listener, stop=stop, history=history, study=name)
+        outcomes.append(outcome)
+        if on_run_done is not None:
+            on_run_done(index, outcome)
+    return outcomes
+
+
+def study_rows(entries: Sequence[RunEntry]) -> list[dict[str, Any]]:
+    """One summary per run: its options and the compared figures."""
+    keys = differing_options([e.experiment for e in entries])
+    rows = []
+    for entry in entries:
+        model = entry.experiment["model"]
+        seconds = entry.seconds_per_epoch
+        rows.append({
+            "label": run_label(entry.experiment, keys), "arch": model["arch"], "pooling": model["pooling"],
+            "padding": model["padding"], "activation": model["activation"],
+            "test_accuracy": entry.test_accuracy, "test_loss": entry.test_loss, "params": entry.params,
+            "macs": entry.macs, "flops": 2 * entry.macs, "seconds_per_epoch": seconds,
+            "mean_seconds_per_epoch": sum(seconds) / len(seconds) if seconds else None,
+            "epochs": len(seconds), "stop_reason": entry.stop_reason, "id": entry.id,
+        })
+    return rows
