@@ -270,3 +270,67 @@ def test_open_dataset_from_disk_sets_the_input_shape(qtbot, make_window, monkeyp
     qtbot.waitUntil(lambda: window.last_message is not None, timeout=WAIT_MS)
     assert "not a readable .npz" in window.last_message.text() and not window.train_button.isEnabled()
     window.last_message.close()
+
+
+def _choose_study(window: MainWindow, poolings: set[str], paddings: set[str]) -> None:
+    for name, box in window.study_view.pooling.items():
+        box.setChecked(name in poolings)
+    for name, box in window.study_view.padding.items():
+        box.setChecked(name in paddings)
+
+
+def test_study_through_clicks_then_runs_view_and_report(qtbot, make_window, monkeypatch, tmp_path) -> None:
+    window = make_window()
+    set_options(window, epochs=1)
+    _choose_study(window, {"max", "min"}, {"valid", "same"})
+    assert window.study_view.count.text() == "4 runs × 1 epochs" and window.study_view.run_button.isEnabled()
+    train_and_wait(qtbot, window, window.study_view.run_button)
+    study = window.study_view
+    labels = [study.table.item(i, 0).text() for i in range(study.table.rowCount())]
+    assert labels == ["pooling=max, padding=valid", "pooling=max, padding=same", "pooling=min, padding=valid",
+                      "pooling=min, padding=same"]
+    assert study.best_cells()["Parameters"] in ("pooling=max, padding=valid", "pooling=min, padding=valid")
+    assert study.plot.labels == labels and "Study finished: 4 runs" in study.status.text()
+
+    runs = window.runs_view
+    assert runs.table.rowCount() == 4
+    runs.filter.setText("min same")
+    assert [i for i in range(4) if not runs.table.isRowHidden(i)] and sum(
+        not runs.table.isRowHidden(i) for i in range(4)) == 1
+    runs.filter.clear()
+    runs.table.selectAll()
+    assert sorted(runs.plot.labels) == sorted(labels)  # legend names what differs
+
+    report = tmp_path / "study.md"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(report), ""))
+    study.report_button.click()
+    assert "pooling=min, padding=same" in report.read_text() and (tmp_path / "study-curves.png").exists()
+
+    runs.table.clearSelection()
+    runs.table.selectRow(0)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path))
+    runs.export_button.click()
+    assert len(list(tmp_path.glob("run-*.py"))) == 1 and len(list(tmp_path.glob("run-*.json"))) == 1
+    with qtbot.waitSignal(window.model_opened, timeout=WAIT_MS):
+        runs.open_button.click()
+    assert window.record is not None and window.record.epochs_trained == 1
+
+
+def test_stopping_a_study_keeps_the_finished_runs(qtbot, make_window) -> None:
+    window = make_window()
+    set_options(window, epochs=100)
+    _choose_study(window, {"max", "avg", "min"}, {"valid"})
+    window.study_view.run_button.click()
+    qtbot.waitUntil(lambda: bool(window.training_view.batch_x), timeout=WAIT_MS)
+    with qtbot.waitSignal(window.training_finished, timeout=WAIT_MS):
+        window.study_view.stop_button.click()
+    assert "Study stopped: 1 of 3 runs recorded" in window.study_view.status.text()
+    assert window.runs_view.table.rowCount() == 1
+
+
+def test_runs_view_skips_damaged_entries(make_window) -> None:
+    window = make_window()
+    window.history.folder.mkdir(parents=True, exist_ok=True)
+    (window.history.folder / "damaged.json").write_text("{")
+    window.runs_view.refresh()
+    assert "skipped damaged.json" in window.runs_view.warnings.text() and window.runs_view.table.rowCount() == 0

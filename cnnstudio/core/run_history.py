@@ -85,6 +85,7 @@ class RunHistory:
 
     def __init__(self, folder: str | Path | None = None):
         self.folder = Path(folder) if folder else data_home() / "runs"
+        self.models = self.folder / "models"  # each run's final model, so any run can be reopened
 
     def add(self, entry: RunEntry) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -112,5 +113,10 @@ class RunHistory:
         runs.sort(key=lambda r: (r.created, r.id))
         return runs, warnings
 
+    def model_path(self, entry: RunEntry) -> Path:
+        self.models.mkdir(parents=True, exist_ok=True)
+        return self.models / f"{entry.id}.keras"
+
     def delete(self, run_id: str) -> None:
         (self.folder / f"{run_id}.json").unlink(missing_ok=True)
+        (self.models / f"{run_id}.keras").unlink(missing_ok=True)

@@ -67,8 +67,10 @@ def run_experiment(experiment: Experiment, dataset: Dataset, *, listener: Traini
         save_model(model, checkpoint, live)
     outcome = RunOutcome(model, live, result)
     if history is not None:
-        outcome.entry = history_entry(outcome, dataset, checkpoint, study)
-        history.add(outcome.entry)
+        outcome.entry = entry = history_entry(outcome, dataset, checkpoint, study)
+        if checkpoint is None:  # keep a copy so the run can be reopened from the history
+            entry.model_path = str(save_model(model, history.model_path(entry), live))
+        history.add(entry)
     return outcome
 
 

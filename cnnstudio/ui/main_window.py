@@ -36,11 +36,14 @@ from cnnstudio.core.datasets import KNOWN_SHAPES, Dataset, keras_cache_dir, load
 from cnnstudio.core.errors import CnnStudioError, ConfigError
 from cnnstudio.core.model_record import ModelRecord
 from cnnstudio.core.progress import BatchProgress, EpochResult, StopFlag
+from cnnstudio.core.run_history import RunHistory
 from cnnstudio.core.shape_table import shape_table
 from cnnstudio.ui.architecture_view import ArchitectureView
 from cnnstudio.ui.background import Task, running_threads, start_task, wait_for_threads
 from cnnstudio.ui.config_panel import ConfigPanel
+from cnnstudio.ui.runs_view import RunsView
 from cnnstudio.ui.settings import Settings
+from cnnstudio.ui.study_view import StudyView
 from cnnstudio.ui.training_view import TrainingView
 
 APP_TITLE = "CNN Studio"
@@ -79,9 +82,11 @@ class MainWindow(QMainWindow):
     training_finished = Signal()
     model_opened = Signal()
 
-    def __init__(self, settings: Settings | None = None, *, load_tensorflow: bool = True):
+    def __init__(self, settings: Settings | None = None, *, load_tensorflow: bool = True,
+                 history: RunHistory | None = None):
         super().__init__()
         self.settings = settings or Settings()
+        self.history = history or RunHistory()
         self.runtime = None  # RuntimeInfo once TensorFlow is loaded
         self.model: Any = None
         self.record: ModelRecord | None = None
@@ -129,6 +134,10 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.architecture_view, "Architecture")
         self.tabs.addTab(self.training_view, "Training")
+        self.study_view = StudyView()
+        self.runs_view = RunsView(self.history)
+        self.tabs.addTab(self.study_view, "Study")
+        self.tabs.addTab(self.runs_view, "Runs")
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(side)
         splitter.addWidget(self.tabs)
@@ -148,6 +157,12 @@ class MainWindow(QMainWindow):
         self.train_button.clicked.connect(self.train)
         self.stop_button.clicked.connect(self.stop)
         self.continue_button.clicked.connect(self.continue_training)
+        self.study_view.run_requested.connect(self.start_study)
+        self.study_view.stop_requested.connect(self.stop)
+        self.study_view.report_requested.connect(self.export_report)
+        self.runs_view.open_requested.connect(self.open_run)
+        self.runs_view.export_requested.connect(self.export_run)
+        self._study_total = 0
 
         remembered = self.settings.experiment()
         self.panel.set_experiment(remembered or Experiment(dataset=default_dataset()))
@@ -214,6 +229,12 @@ class MainWindow(QMainWindow):
         for action in (self.new_action, self.open_action):
             action.setEnabled(idle and ready)
         self.recent_menu.setEnabled(idle and ready)
+        try:
+            base = self.panel.experiment() if self.config_ok else None
+        except ConfigError:
+            base = None
+        self.study_view.set_base(base, idle and ready and self.config_ok)
+        self.runs_view.setEnabled(not self.training)
 
     def _set_busy(self, busy: bool) -> None:
         self.busy = busy
@@ -345,7 +366,8 @@ class MainWindow(QMainWindow):
             from cnnstudio.core.runner import run_experiment
 
             dataset = self.dataset(experiment.dataset)
-            return run_experiment(experiment, dataset, listener=_ProgressRelay(task), stop=stop, model=model, record=record)
+            return run_experiment(experiment, dataset, listener=_ProgressRelay(task), stop=stop, model=model, record=record,
+                                  history=self.history)
 
         start_task(work, succeeded=self._run_succeeded, failed=self._run_failed, progress=self._run_progress,
                    name="training")
@@ -358,8 +380,91 @@ class MainWindow(QMainWindow):
     def _run_progress(self, item: Any) -> None:
         if isinstance(item, BatchProgress):
             self.training_view.on_batch(item)
-        else:
+        elif isinstance(item, EpochResult):
             self.training_view.on_epoch(item)
+        elif item[0] == "run_started":
+            self.training_view.clear()
+            self.study_view.run_started(item[1], self._study_total, item[2])
+        elif item[0] == "run_done":
+            self.study_view.run_finished(item[2], self._study_total)
+            self.runs_view.refresh()
+
+    # studies ---------------------------------------------------------------------------
+    def start_study(self, experiments: list) -> None:
+        """Run the grid one run after another on the worker; Stop ends the current run and skips the rest."""
+        self.training = True
+        self.stop_flag = stop = StopFlag()
+        self._study_total = len(experiments)
+        self.study_view.study_started(len(experiments))
+        self.statusBar().showMessage(f"Study: {len(experiments)} runs…")
+        self.update_actions()
+        history = self.history
+
+        def work(task: Task) -> Any:
+            from cnnstudio.core.study import run_study
+
+            dataset = self.dataset(experiments[0].dataset)
+            outcomes = run_study(
+                experiments, dataset, history=history, stop=stop, listener=_ProgressRelay(task),
+                on_run_start=lambda i, e: task.progress.emit(("run_started", i, e)),
+                on_run_done=lambda i, o: task.progress.emit(("run_done", i, o.entry)))
+            return len(outcomes), bool(outcomes and outcomes[-1].result.stop_reason == "stopped on request")
+
+        start_task(work, succeeded=self._study_succeeded, failed=self._study_failed, progress=self._run_progress,
+                   name="study")
+
+    def _study_succeeded(self, result: tuple[int, bool]) -> None:
+        finished, stopped = result
+        self.training = False
+        message = (f"Study stopped: {finished} of {self._study_total} runs recorded" if stopped
+                   else f"Study finished: {finished} runs")
+        self.study_view.study_finished(message)
+        self.statusBar().showMessage(message, 10000)
+        self.runs_view.refresh()
+        self.update_actions()
+        self.training_finished.emit()
+        self._close_if_asked()
+
+    def _study_failed(self, reason: str, details: str) -> None:
+        self.study_view.study_finished(f"Study failed: {reason}")
+        self.runs_view.refresh()
+        self._run_failed(reason, details)
+
+    def export_report(self, entries: list) -> None:
+        from cnnstudio.core.report import write_report
+
+        path = self._ask_export_path("Export study report", "-study.md", "Markdown (*.md)")
+        if path and entries:
+            try:
+                write_report(entries, path)
+            except CnnStudioError as exc:
+                self.show_error("Export failed", str(exc))
+            else:
+                self.statusBar().showMessage(f"Wrote {path} and its curves PNG", 8000)
+
+    def open_run(self, entry: Any) -> None:
+        if entry.model_path and Path(entry.model_path).is_file():
+            self.open_model_path(entry.model_path, ask_first=True)
+        else:
+            self.show_error("Cannot open run", f"the model of this run is no longer at {entry.model_path}")
+
+    def export_run(self, entry: Any) -> None:
+        from cnnstudio.core.persistence import read_record
+        from cnnstudio.core.script_export import export_run
+
+        folder = QFileDialog.getExistingDirectory(self, "Folder for the run record and script")
+        if not folder:
+            return
+        try:
+            record = read_record(entry.model_path) if entry.model_path and Path(entry.model_path).is_file() else None
+            shape = (record.input_shape, len(record.class_names)) if record else self._shapes.get(entry.experiment["dataset"])
+            if shape is None:
+                raise CnnStudioError(f"the image shape of dataset {entry.experiment['dataset']} is unknown; open it first")
+            json_path, script_path = export_run(entry, shape[0], shape[1], folder)
+        except CnnStudioError as exc:
+            self.show_error("Export failed", str(exc))
+        else:
+            self.statusBar().showMessage(f"Wrote {json_path.name} and {script_path.name} in {folder}", 8000)
 
     def _run_succeeded(self, outcome: Any) -> None:
         self.training = False
@@ -375,6 +480,7 @@ class MainWindow(QMainWindow):
         self.training_view.log.appendPlainText(line)
         self.training_view.redraw()
         self.statusBar().showMessage(line, 10000)
+        self.runs_view.refresh()
         self._update_title()
         self.update_actions()
         if result.stop_reason and "loss became" in result.stop_reason:

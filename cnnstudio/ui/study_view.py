@@ -1,0 +1,197 @@
+"""The Study view: pick a grid of pooling × padding (× activation), run it, compare the results."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnstudio.core.config import Experiment
+from cnnstudio.core.errors import ConfigError
+from cnnstudio.core.run_history import RunEntry
+from cnnstudio.core.study import study_grid, study_rows
+from cnnstudio.ui.curves_plot import CurvesPlot
+
+RESULT_COLUMNS = (("label", "Run", None), ("test_accuracy", "Test accuracy", max), ("test_loss", "Test loss", min),
+                  ("params", "Parameters", min), ("macs", "MACs / image", min),
+                  ("mean_seconds_per_epoch", "s / epoch", min))
+
+
+class StudyView(QWidget):
+    run_requested = Signal(list)  # list[Experiment]
+    stop_requested = Signal()
+    report_requested = Signal(list)  # list[RunEntry]
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.pooling = {name: QCheckBox(label) for name, label in (("max", "max"), ("avg", "average"), ("min", "min"))}
+        self.padding = {name: QCheckBox(label) for name, label in (("valid", "valid"), ("same", "same"),
+                                                                     ("explicit", "zero border of"))}
+        self.padding_px = QSpinBox()
+        self.padding_px.setRange(1, 64)
+        self.padding_px.setValue(2)
+        self.padding_px.setSuffix(" px")
+        self.activation = {name: QCheckBox(name) for name in ("relu", "tanh", "sigmoid")}
+        for box in (*self.pooling.values(), self.padding["valid"], self.padding["same"]):
+            box.setChecked(True)
+        grid = QGridLayout()
+        for row, (title, boxes) in enumerate((("Pooling", self.pooling), ("Padding", self.padding),
+                                              ("Activation (optional)", self.activation))):
+            grid.addWidget(QLabel(f"<b>{title}</b>"), row, 0)
+            for col, box in enumerate(boxes.values(), start=1):
+                grid.addWidget(box, row, col)
+        grid.addWidget(self.padding_px, 1, 4)
+        self.activation_hint = QLabel("no activation ticked: the panel's activation is used for every run")
+        self.activation_hint.setStyleSheet("color: gray;")
+        grid.addWidget(self.activation_hint, 3, 1, 1, 4)
+        choices = QGroupBox("Compare")
+        choices.setLayout(grid)
+        explanation = QLabel("Architecture, dataset and training options come from the experiment panel. Every run uses "
+                             "the same images, validation split, seed and epochs; only the ticked options change.")
+        explanation.setWordWrap(True)
+
+        self.run_button = QPushButton("Run Study")
+        self.stop_button = QPushButton("Stop")
+        self.report_button = QPushButton("Export Report…")
+        self.report_button.setToolTip("The results table and curves as Markdown + PNG")
+        self.count = QLabel()
+        buttons = QHBoxLayout()
+        for widget in (self.run_button, self.stop_button, self.report_button):
+            buttons.addWidget(widget)
+        buttons.addWidget(self.count, 1)
+        self.progress = QProgressBar()
+        self.progress.setFormat("no study yet")
+        self.status = QLabel()
+
+        self.table = QTableWidget(0, len(RESULT_COLUMNS))
+        self.table.setHorizontalHeaderLabels([title for _, title, _ in RESULT_COLUMNS])
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.plot = CurvesPlot()
+        splitter = QSplitter(Qt.Vertical)
+        splitter.addWidget(self.table)
+        splitter.addWidget(self.plot)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(explanation)
+        layout.addWidget(choices)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(splitter, 1)
+
+        self.entries: list[RunEntry] = []
+        self.base: Experiment | None = None
+        self.running = False
+        for box in (*self.pooling.values(), *self.padding.values(), *self.activation.values()):
+            box.toggled.connect(self._update)
+        self.padding_px.valueChanged.connect(self._update)
+        self.run_button.clicked.connect(self._run)
+        self.stop_button.clicked.connect(self.stop_requested)
+        self.report_button.clicked.connect(lambda: self.report_requested.emit(list(self.entries)))
+        self._update()
+
+    def set_base(self, experiment: Experiment | None, can_run: bool) -> None:
+        """The panel's experiment (None when it is invalid) and whether training may start now."""
+        self.base = experiment
+        self._can_run = can_run
+        self._update()
+
+    def experiments(self) -> list[Experiment]:
+        if self.base is None:
+            return []
+        poolings = [name for name, box in self.pooling.items() if box.isChecked()]
+        paddings = [str(self.padding_px.value()) if name == "explicit" else name
+                    for name, box in self.padding.items() if box.isChecked()]
+        activations = [name for name, box in self.activation.items() if box.isChecked()] or None
+        try:
+            return study_grid(self.base, poolings, paddings, activations)
+        except ConfigError:
+            return []
+
+    def _update(self, *_args: object) -> None:
+        runs = len(self.experiments())
+        self.count.setText(f"{runs} runs × {self.base.train.epochs} epochs" if self.base and runs else "nothing to run")
+        self.run_button.setEnabled(bool(runs) and getattr(self, "_can_run", False) and not self.running)
+        self.stop_button.setEnabled(self.running)
+        self.report_button.setEnabled(bool(self.entries) and not self.running)
+
+    def _run(self) -> None:
+        experiments = self.experiments()
+        if experiments:
+            self.run_requested.emit(experiments)
+
+    # progress from the main window ------------------------------------------------------------
+    def study_started(self, total: int) -> None:
+        self.running = True
+        self.entries = []
+        self.show_results()
+        self.progress.setRange(0, total)
+        self.progress.setValue(0)
+        self.progress.setFormat(f"0 of {total} runs done")
+        self._update()
+
+    def run_started(self, index: int, total: int, experiment: Experiment) -> None:
+        m = experiment.model
+        self.status.setText(f"run {index + 1} of {total}: {m.pooling} pooling, padding {m.padding}, {m.activation}…")
+
+    def run_finished(self, entry: RunEntry, total: int) -> None:
+        self.entries.append(entry)
+        self.progress.setValue(len(self.entries))
+        self.progress.setFormat(f"{len(self.entries)} of {total} runs done")
+        self.show_results()
+
+    def study_finished(self, message: str) -> None:
+        self.running = False
+        self.status.setText(message)
+        self._update()
+
+    def show_results(self) -> None:
+        rows = study_rows(self.entries)
+        self.table.setRowCount(len(rows))
+        best = {key: pick(r[key] for r in rows if r[key] is not None) for key, _, pick in RESULT_COLUMNS
+                if pick and any(r[key] is not None for r in rows)}
+        bold = QFont()
+        bold.setBold(True)
+        for i, row in enumerate(rows):
+            for j, (key, _title, _pick) in enumerate(RESULT_COLUMNS):
+                value = row[key]
+                text = (value if key == "label" else "–" if value is None else f"{value:,}" if isinstance(value, int)
+                        else f"{value:.4f}" if key.startswith("test") else f"{value:.2f}")
+                item = QTableWidgetItem(text)
+                if key != "label":
+                    item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                if len(rows) > 1 and key in best and value == best[key]:
+                    item.setFont(bold)
+                    item.setBackground(QBrush(QColor("#d9f2d9")))
+                    item.setToolTip("best in this column")
+                self.table.setItem(i, j, item)
+        self.plot.show_runs(self.entries)
+        self._update()
+
+    def best_cells(self) -> dict[str, str]:
+        """Column title → label of the run highlighted as best there."""
+        found = {}
+        for j, (_key, title, _pick) in enumerate(RESULT_COLUMNS[1:], start=1):
+            for i in range(self.table.rowCount()):
+                if self.table.item(i, j).font().bold():
+                    found[title] = self.table.item(i, 0).text()
+        return found
