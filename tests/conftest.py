@@ -47,3 +47,54 @@ def digits():
     from cnnstudio.core.datasets import load_digits
 
     return load_digits()
+
+
+# GUI fixtures (pytest-qt, offscreen); helpers in gui_helpers.py -----------------------------------
+
+
+@pytest.fixture
+def settings(tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from cnnstudio.ui.settings import Settings
+
+    return Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
+
+
+@pytest.fixture(autouse=True)
+def _no_blocking_dialogs(monkeypatch) -> None:
+    """A modal question in a test would wait forever: fail instead."""
+    from PySide6.QtWidgets import QMessageBox
+
+    def unexpected(*args, **_kwargs):
+        raise AssertionError(f"unexpected modal dialog: {args[1:3]}")
+
+    monkeypatch.setattr(QMessageBox, "question", unexpected)
+
+
+@pytest.fixture
+def make_window(qtbot, settings):
+    """Windows that are closed after the test; a QThread still running then fails the test."""
+    windows = []
+
+    from gui_helpers import WAIT_MS
+
+    from cnnstudio.ui.background import running_threads
+    from cnnstudio.ui.main_window import MainWindow
+
+    def make(wait_for_backend: bool = True, **kwargs):
+        window = MainWindow(kwargs.pop("settings", settings), **kwargs)
+        window.show()
+        windows.append(window)
+        if wait_for_backend:
+            qtbot.waitUntil(lambda: window.runtime is not None, timeout=WAIT_MS)
+        return window
+
+    yield make
+    for window in windows:
+        window.unsaved = False
+        window.confirm_stop_training = lambda: True
+        window.stop()
+        qtbot.waitUntil(lambda w=window: not w.training and not w.busy, timeout=WAIT_MS)
+        window.close()
+    assert running_threads() == [], "a worker thread was left running"

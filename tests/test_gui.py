@@ -8,63 +8,12 @@ import time
 import pytest
 
 pytest.importorskip("pytestqt")
-from PySide6.QtCore import QSettings  # noqa: E402
+from gui_helpers import WAIT_MS, set_options, train_and_wait  # noqa: E402
 from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
 
-from cnnstudio.core.config import Experiment, ModelOptions, TrainOptions  # noqa: E402
 from cnnstudio.ui import main_window as main_window_module  # noqa: E402
 from cnnstudio.ui.background import running_threads  # noqa: E402
 from cnnstudio.ui.main_window import MainWindow  # noqa: E402
-from cnnstudio.ui.settings import Settings  # noqa: E402
-
-WAIT_MS = 180_000
-
-
-@pytest.fixture
-def settings(tmp_path) -> Settings:
-    return Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
-
-
-@pytest.fixture(autouse=True)
-def _no_blocking_dialogs(monkeypatch) -> None:
-    """A modal question in a test would wait forever: fail instead."""
-
-    def unexpected(*args, **_kwargs):
-        raise AssertionError(f"unexpected modal dialog: {args[1:3]}")
-
-    monkeypatch.setattr(QMessageBox, "question", unexpected)
-
-
-@pytest.fixture
-def make_window(qtbot, settings):
-    """Windows that are closed after the test; a QThread still running then fails the test."""
-    windows: list[MainWindow] = []
-
-    def make(wait_for_backend: bool = True, **kwargs) -> MainWindow:
-        window = MainWindow(kwargs.pop("settings", settings), **kwargs)
-        window.show()
-        windows.append(window)
-        if wait_for_backend:
-            qtbot.waitUntil(lambda: window.runtime is not None, timeout=WAIT_MS)
-        return window
-
-    yield make
-    for window in windows:
-        window.unsaved = False
-        window.confirm_stop_training = lambda: True
-        window.stop()
-        qtbot.waitUntil(lambda w=window: not w.training and not w.busy, timeout=WAIT_MS)
-        window.close()
-    assert running_threads() == [], "a worker thread was left running"
-
-
-def set_options(window: MainWindow, epochs: int = 1, **model) -> None:
-    window.panel.set_experiment(Experiment(ModelOptions(**model), TrainOptions(epochs=epochs, batch_size=64), "digits"))
-
-
-def train_and_wait(qtbot, window: MainWindow, button=None) -> None:
-    with qtbot.waitSignal(window.training_finished, timeout=WAIT_MS):
-        (button or window.train_button).click()
 
 
 def test_window_appears_before_tensorflow_is_ready(make_window) -> None:

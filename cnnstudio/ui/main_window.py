@@ -41,8 +41,11 @@ from cnnstudio.core.shape_table import shape_table
 from cnnstudio.ui.architecture_view import ArchitectureView
 from cnnstudio.ui.background import Task, running_threads, start_task, wait_for_threads
 from cnnstudio.ui.config_panel import ConfigPanel
+from cnnstudio.ui.evaluation_view import EvaluationView
+from cnnstudio.ui.feature_maps_view import FeatureMapsView
 from cnnstudio.ui.runs_view import RunsView
 from cnnstudio.ui.settings import Settings
+from cnnstudio.ui.sketch_pad import SketchPadView
 from cnnstudio.ui.study_view import StudyView
 from cnnstudio.ui.training_view import TrainingView
 
@@ -136,6 +139,12 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.training_view, "Training")
         self.study_view = StudyView()
         self.runs_view = RunsView(self.history)
+        self.feature_view = FeatureMapsView()
+        self.sketch_view = SketchPadView()
+        self.evaluation_view = EvaluationView()
+        self.tabs.addTab(self.feature_view, "Feature Maps")
+        self.tabs.addTab(self.sketch_view, "Sketch Pad")
+        self.tabs.addTab(self.evaluation_view, "Evaluation")
         self.tabs.addTab(self.study_view, "Study")
         self.tabs.addTab(self.runs_view, "Runs")
         splitter = QSplitter(Qt.Horizontal)
@@ -163,6 +172,12 @@ class MainWindow(QMainWindow):
         self.runs_view.open_requested.connect(self.open_run)
         self.runs_view.export_requested.connect(self.export_run)
         self._study_total = 0
+        self._evaluations: dict[tuple, Any] = {}
+        self.evaluation_view.evaluate_requested.connect(self.evaluate)
+        self.evaluation_view.image_chosen.connect(self.show_feature_maps_of)
+        self.sketch_view.send_to_feature_maps.connect(self.show_feature_maps_of)
+        self.feature_view.sketch_button.clicked.connect(self._feature_maps_of_sketch)
+        self.feature_view.compare_button.clicked.connect(self.choose_compare_model)
 
         remembered = self.settings.experiment()
         self.panel.set_experiment(remembered or Experiment(dataset=default_dataset()))
@@ -235,6 +250,14 @@ class MainWindow(QMainWindow):
             base = None
         self.study_view.set_base(base, idle and ready and self.config_ok)
         self.runs_view.setEnabled(not self.training)
+        blocked = "A training run is using the model; this view updates when it ends." if self.training else None
+        if blocked != getattr(self, "_inspection_blocked", None):
+            self._inspection_blocked = blocked
+            self.feature_view.set_blocked(blocked)
+            self.sketch_view.set_blocked(blocked)
+        self.evaluation_view.set_enabled_reason(
+            blocked or (None if self.model is not None and not self.busy else
+                        "Train or open a model, then evaluate it." if self.model is None else "Busy…"))
 
     def _set_busy(self, busy: bool) -> None:
         self.busy = busy
@@ -389,6 +412,89 @@ class MainWindow(QMainWindow):
             self.study_view.run_finished(item[2], self._study_total)
             self.runs_view.refresh()
 
+    # inspection ------------------------------------------------------------------------
+    def _inspected_dataset(self) -> str:
+        return self.record.experiment.dataset if self.record is not None else self.panel.dataset_name()
+
+    def _model_changed(self) -> None:
+        """Point the inspection views at the current model (and its test images)."""
+        name = Path(self.model_path).name if self.model_path else "current model"
+        classes = self.record.class_names if self.record else None
+        self.feature_view.set_model(self.model, name)
+        self.sketch_view.set_model(self.model, classes)
+        self.evaluation_view.clear()
+        if self.model is not None:
+            dataset = self._inspected_dataset()
+            start_task(lambda _t: self.dataset(dataset), succeeded=self._test_images_loaded,
+                       failed=self._test_images_failed, name="test-images")
+        self.update_actions()
+
+    def _test_images_loaded(self, dataset: Dataset) -> None:
+        if self.model is not None and tuple(self.model.input_shape[1:]) == dataset.input_shape:
+            self.feature_view.set_test_images(dataset.x_test, dataset.y_test, dataset.class_names)
+
+    def _test_images_failed(self, _reason: str = "", _details: str = "") -> None:
+        self.feature_view.message.setText("The test images could not be read; use the sketch pad instead.")
+
+    def show_feature_maps_of(self, pixels: Any, label: str) -> None:
+        self.feature_view.show_image(pixels, label)
+        self.tabs.setCurrentWidget(self.feature_view)
+
+    def _feature_maps_of_sketch(self) -> None:
+        if self.sketch_view.processed is not None:
+            self.show_feature_maps_of(self.sketch_view.processed, "your sketch")
+        else:
+            self.tabs.setCurrentWidget(self.sketch_view)
+
+    def choose_compare_model(self) -> None:
+        path = self.ask_open_path()
+        if path:
+            from cnnstudio.core.persistence import load_model
+
+            self._set_busy(True)
+            start_task(lambda _t: (path, *load_model(path)), succeeded=self._compare_model_loaded,
+                       failed=self._file_failed, name="open-compare-model")
+
+    def _compare_model_loaded(self, result: tuple[str, Any, Any]) -> None:
+        path, model, _record = result
+        self._set_busy(False)
+        self.feature_view.set_compare_model(model, Path(path).name)
+
+    def evaluate(self) -> None:
+        """Evaluate the current model on its test set off the GUI thread (cached per model and data)."""
+        if self.model is None or self.training:
+            return
+        dataset_name = self._inspected_dataset()
+        key = (id(self.model), dataset_name, self.record.epochs_trained if self.record else 0)
+        if key in self._evaluations:
+            self._evaluation_done(self._evaluations[key])
+            return
+        model = self.model
+        self._set_busy(True)
+
+        def work(task: Task) -> Any:
+            from cnnstudio.core.inspection import evaluate_details
+
+            dataset = self.dataset(dataset_name)
+            if tuple(model.input_shape[1:]) != dataset.input_shape:
+                raise CnnStudioError(f"the model takes {tuple(model.input_shape[1:])} images but {dataset_name} "
+                                     f"has {dataset.input_shape}")
+            evaluation = evaluate_details(model, dataset.x_test, dataset.y_test,
+                                          progress=lambda done, total: task.progress.emit((done, total)))
+            return key, evaluation, dataset.x_test, dataset.class_names
+
+        start_task(work, succeeded=self._evaluation_done, failed=self._file_failed,
+                   progress=self._evaluation_progress, name="evaluate")
+
+    def _evaluation_progress(self, item: tuple[int, int]) -> None:
+        self.evaluation_view.on_progress(*item)
+
+    def _evaluation_done(self, result: tuple) -> None:
+        key, evaluation, images, class_names = result
+        self._evaluations = {key: result}  # the latest only: evaluations of old models are useless
+        self._set_busy(False)
+        self.evaluation_view.show_evaluation(evaluation, images, class_names)
+
     # studies ---------------------------------------------------------------------------
     def start_study(self, experiments: list) -> None:
         """Run the grid one run after another on the worker; Stop ends the current run and skips the rest."""
@@ -479,6 +585,7 @@ class MainWindow(QMainWindow):
         self.training_view.status.setText(line)
         self.training_view.log.appendPlainText(line)
         self.training_view.redraw()
+        self._model_changed()
         self.statusBar().showMessage(line, 10000)
         self.runs_view.refresh()
         self._update_title()
@@ -548,6 +655,7 @@ class MainWindow(QMainWindow):
         self.model = self.record = self.model_path = None
         self.unsaved = False
         self.training_view.clear()
+        self._model_changed()
         self.panel.set_experiment(Experiment(dataset=default_dataset()))
         self.tabs.setCurrentWidget(self.architecture_view)
         self._update_title()
@@ -627,6 +735,7 @@ class MainWindow(QMainWindow):
             self.architecture_view.show_problem(
                 Path(path).name, "this Keras file has no CNN Studio experiment inside; it can be continued, "
                 "evaluated and exported, but its options are unknown")
+        self._model_changed()
         self._set_busy(False)
         self._update_title()
         self.statusBar().showMessage(f"Opened {path}", 6000)

@@ -1,0 +1,159 @@
+"""Evaluation: test accuracy and loss, per-class accuracy, and a confusion matrix whose cells open
+a gallery of those test images (most confident first); a gallery image goes to the feature maps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnstudio.core.inspection import Evaluation
+from cnnstudio.ui.images import gray_pixmap
+
+
+class EvaluationView(QWidget):
+    evaluate_requested = Signal()
+    image_chosen = Signal(object, str)  # pixels, label
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.evaluation: Evaluation | None = None
+        self.images: np.ndarray | None = None
+        self.class_names: list[str] = []
+        self.cell_indices: np.ndarray = np.arange(0)
+
+        self.run_button = QPushButton("Evaluate on the Test Set")
+        self.progress = QProgressBar()
+        self.progress.setFormat("not evaluated")
+        self.summary = QLabel("Train or open a model, then evaluate it.")
+        top = QHBoxLayout()
+        top.addWidget(self.run_button)
+        top.addWidget(self.progress, 1)
+
+        self.per_class = QTableWidget(0, 3)
+        self.per_class.setHorizontalHeaderLabels(["Class", "Images", "Accuracy"])
+        self.per_class.verticalHeader().setVisible(False)
+        self.per_class.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.per_class.setMaximumWidth(260)
+        self.figure = Figure(figsize=(5, 5))
+        self.figure.subplots_adjust(left=0.14, right=0.98, top=0.92, bottom=0.12)
+        self.axes = self.figure.add_subplot(1, 1, 1)
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.mpl_connect("button_press_event", self._clicked)
+        self.gallery_title = QLabel("Click a cell of the confusion matrix to see its images.")
+        self.gallery = QListWidget()
+        self.gallery.setViewMode(QListView.IconMode)
+        self.gallery.setIconSize(QSize(56, 56))
+        self.gallery.setResizeMode(QListView.Adjust)
+        self.gallery.setMovement(QListView.Static)
+        self.gallery.setSpacing(4)
+        self.gallery.itemClicked.connect(self._gallery_clicked)
+        gallery_box = QWidget()
+        gallery_layout = QVBoxLayout(gallery_box)
+        gallery_layout.setContentsMargins(0, 0, 0, 0)
+        gallery_layout.addWidget(self.gallery_title)
+        gallery_layout.addWidget(self.gallery, 1)
+
+        splitter = QSplitter(Qt.Horizontal)
+        splitter.addWidget(self.per_class)
+        splitter.addWidget(self.canvas)
+        splitter.addWidget(gallery_box)
+        splitter.setStretchFactor(1, 2)
+        splitter.setStretchFactor(2, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.summary)
+        layout.addWidget(splitter, 1)
+        self.run_button.clicked.connect(self.evaluate_requested)
+        self.set_enabled_reason("Train or open a model, then evaluate it.")
+
+    def set_enabled_reason(self, reason: str | None) -> None:
+        """None: evaluation may run; otherwise the reason it cannot (shown)."""
+        self.run_button.setEnabled(reason is None)
+        if reason:
+            self.summary.setText(reason)
+
+    def clear(self) -> None:
+        self.evaluation = None
+        self.axes.clear()
+        self.canvas.draw_idle()
+        self.per_class.setRowCount(0)
+        self.gallery.clear()
+        self.progress.setValue(0)
+        self.progress.setFormat("not evaluated")
+
+    def on_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        self.progress.setFormat(f"{done:,} / {total:,} test images")
+
+    def show_evaluation(self, evaluation: Evaluation, images: np.ndarray, class_names: list[str]) -> None:
+        self.evaluation, self.images, self.class_names = evaluation, images, class_names
+        self.progress.setFormat("done")
+        self.summary.setText(f"Test accuracy <b>{evaluation.accuracy:.4f}</b> · test loss {evaluation.loss:.4f} "
+                             f"on {len(evaluation.labels):,} images")
+        matrix = evaluation.confusion
+        per_class = evaluation.per_class_accuracy
+        self.per_class.setRowCount(len(class_names))
+        for i, name in enumerate(class_names):
+            cells = (name, f"{matrix[i].sum():,}", "–" if np.isnan(per_class[i]) else f"{per_class[i]:.3f}")
+            for j, text in enumerate(cells):
+                self.per_class.setItem(i, j, QTableWidgetItem(text))
+        axes = self.axes
+        axes.clear()
+        axes.imshow(np.log1p(matrix), cmap="Blues")
+        n = len(class_names)
+        for t in range(n):
+            for p in range(n):
+                if matrix[t, p]:
+                    axes.text(p, t, str(matrix[t, p]), ha="center", va="center", fontsize=7 if n > 10 else 8,
+                              color="white" if t == p else "black")
+        axes.set_xticks(range(n), class_names, rotation=90 if max(map(len, class_names)) > 2 else 0, fontsize=8)
+        axes.set_yticks(range(n), class_names, fontsize=8)
+        axes.set_xlabel("predicted")
+        axes.set_ylabel("true")
+        axes.set_title("Confusion matrix (click a cell)")
+        self.canvas.draw_idle()
+
+    def _clicked(self, event: Any) -> None:
+        if self.evaluation is None or event.inaxes is not self.axes or event.xdata is None:
+            return
+        self.show_cell(int(round(event.ydata)), int(round(event.xdata)))
+
+    def show_cell(self, true: int, predicted: int) -> None:
+        """Fill the gallery with the test images of this (true, predicted) pair, most confident first."""
+        assert self.evaluation is not None and self.images is not None
+        self.cell_indices = self.evaluation.cell(true, predicted)
+        names = self.class_names
+        self.gallery_title.setText(f"true {names[true]}, predicted {names[predicted]}: {len(self.cell_indices)} images "
+                                   "(most confident first; click one for its feature maps)")
+        self.gallery.clear()
+        for index in self.cell_indices[:400]:
+            confidence = self.evaluation.probabilities[index, predicted]
+            item = QListWidgetItem(QIcon(gray_pixmap(self.images[index], 2)), f"{names[predicted]} {confidence:.0%}")
+            item.setToolTip(f"test image #{index}: predicted {names[predicted]} ({confidence:.1%}), true {names[true]}")
+            item.setData(Qt.UserRole, int(index))
+            self.gallery.addItem(item)
+
+    def _gallery_clicked(self, item: QListWidgetItem) -> None:
+        index = int(item.data(Qt.UserRole))
+        self.image_chosen.emit(self.images[index], f"test image #{index}")

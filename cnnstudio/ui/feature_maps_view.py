@@ -1,0 +1,265 @@
+"""Feature maps and learned filters: what each convolution and pooling layer makes of one image.
+
+Rendering happens on the GUI thread only while no training run owns the model (a LeNet-5 pass
+and its pictures take a few milliseconds); during training the view says so and waits.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnstudio.core.errors import CnnStudioError
+from cnnstudio.core.inspection import FeatureExtractor, FeatureMap, conv_filters, tile, tile_position
+from cnnstudio.ui.images import gray_pixmap, heat_pixmap
+
+TARGET_PIXELS = 150  # each channel is scaled up to about this many pixels across
+
+
+def _scale_for(size: int) -> int:
+    return max(1, min(8, TARGET_PIXELS // max(size, 1)))
+
+
+class _MapLabel(QLabel):
+    """A tiled picture of one layer's channels; a click tells which channel was hit."""
+
+    channel_clicked = Signal(object, int)
+
+    def __init__(self, feature: FeatureMap, columns: int, scale: int):
+        super().__init__()
+        self.feature, self.columns, self.scale = feature, columns, scale
+        self.setPixmap(heat_pixmap(tile(feature.values, columns), scale))
+        self.setCursor(Qt.PointingHandCursor)
+        self.setToolTip("Click a map to enlarge it")
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt's name
+        point = event.position()
+        channel = tile_position(self.feature.shape, self.columns, int(point.x()) // self.scale, int(point.y()) // self.scale)
+        if channel is not None:
+            self.channel_clicked.emit(self.feature, channel)
+
+
+class FeatureMapsView(QWidget):
+    rendered = Signal(float)  # milliseconds for the last full render
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.model: Any = None
+        self.compare_model: Any = None
+        self.images: np.ndarray | None = None
+        self.labels: np.ndarray | None = None
+        self.class_names: list[str] = []
+        self.current: np.ndarray | None = None
+        self.current_label = ""
+        self._extractors: dict[int, FeatureExtractor] = {}
+        self.blocked_reason: str | None = None
+
+        self.index = QSpinBox()
+        self.index.setToolTip("Which test image (of the chosen class) to show")
+        self.class_filter = QComboBox()
+        self.class_filter.setToolTip("Only test images of this class")
+        self.sketch_button = QPushButton("Use Sketch")
+        self.sketch_button.setToolTip("Show the drawing from the sketch pad, as the network receives it")
+        self.compare_button = QPushButton("Compare With Model…")
+        self.compare_button.setToolTip("Open a second model to see the same input through its layers side by side "
+                                       "(e.g. max vs min pooling)")
+        self.clear_compare_button = QPushButton("Single Model")
+        controls = QHBoxLayout()
+        for widget in (QLabel("Test image"), self.class_filter, self.index, self.sketch_button, self.compare_button,
+                       self.clear_compare_button):
+            controls.addWidget(widget)
+        controls.addStretch(1)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.timing = QLabel()
+        self.timing.setStyleSheet("color: gray;")
+
+        self.maps_area = QScrollArea()
+        self.maps_area.setWidgetResizable(True)
+        self.filters_area = QScrollArea()
+        self.filters_area.setWidgetResizable(True)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.maps_area, "Feature maps")
+        self.tabs.addTab(self.filters_area, "Filters")
+        layout = QVBoxLayout(self)
+        layout.addLayout(controls)
+        layout.addWidget(self.message)
+        layout.addWidget(self.tabs, 1)
+        layout.addWidget(self.timing)
+
+        self.index.valueChanged.connect(self.show_test_image)
+        self.class_filter.currentIndexChanged.connect(self._class_changed)
+        self.clear_compare_button.clicked.connect(lambda: self.set_compare_model(None, ""))
+        self.map_labels: dict[str, list[_MapLabel]] = {}
+        self.enlarged: QDialog | None = None
+        self._refresh_controls()
+        self.render()
+
+    # inputs ----------------------------------------------------------------------------
+    def set_model(self, model: Any, name: str = "") -> None:
+        self.model, self.model_name = model, name
+        self._extractors.clear()
+        self.render()
+        self.render_filters()
+
+    def set_compare_model(self, model: Any, name: str) -> None:
+        self.compare_model, self.compare_name = model, name
+        self._refresh_controls()
+        self.render()
+
+    def set_blocked(self, reason: str | None) -> None:
+        """While training owns the model nothing is computed here."""
+        self.blocked_reason = reason
+        self._refresh_controls()
+        if not reason:
+            self.render()
+            self.render_filters()
+        else:
+            self.message.setText(reason)
+
+    def set_test_images(self, images: np.ndarray, labels: np.ndarray, class_names: list[str]) -> None:
+        self.images, self.labels, self.class_names = images, labels, class_names
+        self.class_filter.blockSignals(True)
+        self.class_filter.clear()
+        self.class_filter.addItem("any class", -1)
+        for i, name in enumerate(class_names):
+            self.class_filter.addItem(name, i)
+        self.class_filter.blockSignals(False)
+        self._class_changed()
+
+    def _candidates(self) -> np.ndarray:
+        if self.labels is None:
+            return np.arange(0)
+        wanted = self.class_filter.currentData()
+        return np.arange(len(self.labels)) if wanted in (None, -1) else np.flatnonzero(self.labels == wanted)
+
+    def _class_changed(self) -> None:
+        self.index.blockSignals(True)
+        self.index.setRange(0, max(0, len(self._candidates()) - 1))
+        self.index.setValue(0)
+        self.index.blockSignals(False)
+        self._refresh_controls()
+        self.show_test_image()
+
+    def show_test_image(self) -> None:
+        candidates = self._candidates()
+        if self.images is None or not len(candidates):
+            return
+        i = int(candidates[min(self.index.value(), len(candidates) - 1)])
+        name = self.class_names[self.labels[i]] if self.class_names else str(self.labels[i])
+        self.show_image(self.images[i], f"test image #{i} (class {name})")
+
+    def show_image(self, pixels: np.ndarray, label: str) -> None:
+        self.current, self.current_label = np.asarray(pixels, dtype=np.float32), label
+        self.render()
+
+    def _refresh_controls(self) -> None:
+        free = not self.blocked_reason
+        self.index.setEnabled(free and self.images is not None)
+        self.class_filter.setEnabled(free and self.images is not None)
+        self.sketch_button.setEnabled(free and self.model is not None)
+        self.compare_button.setEnabled(free and self.model is not None)
+        self.clear_compare_button.setVisible(self.compare_model is not None)
+
+    # rendering -------------------------------------------------------------------------
+    def _extract(self, model: Any) -> list[FeatureMap]:
+        key = id(model)
+        if key not in self._extractors:
+            self._extractors[key] = FeatureExtractor(model)
+        pixels = self.current
+        expected = tuple(model.input_shape[1:])
+        if pixels.shape != expected:
+            raise CnnStudioError(f"this model takes {expected} images, not {pixels.shape}")
+        return self._extractors[key](pixels)
+
+    def render(self) -> None:
+        self._refresh_controls()
+        if self.blocked_reason or self.model is None or self.current is None:
+            self.message.setText(self.blocked_reason or ("Train or open a model to see its feature maps."
+                                                         if self.model is None else "Pick a test image, or use the sketch."))
+            if self.model is None:
+                self.maps_area.setWidget(QLabel())
+            return
+        started = time.perf_counter()
+        columns = [(getattr(self, "model_name", "") or "model", self.model)]
+        if self.compare_model is not None:
+            columns.append((self.compare_name or "second model", self.compare_model))
+        grid = QWidget()
+        layout = QGridLayout(grid)
+        self.map_labels = {}
+        try:
+            for col, (title, model) in enumerate(columns):
+                features = self._extract(model)
+                layout.addWidget(QLabel(f"<b>{title}</b>"), 0, 2 * col, 1, 2)
+                layout.addWidget(QLabel("input"), 1, 2 * col)
+                layout.addWidget(QLabel(pixmap=gray_pixmap(self.current, _scale_for(self.current.shape[0]))), 1, 2 * col + 1)
+                self.map_labels[title] = []
+                for row, feature in enumerate(features, start=2):
+                    h, w, c = feature.shape
+                    caption = QLabel(f"<b>{feature.name}</b><br>{feature.kind}<br>{h}×{w}×{c}")
+                    label = _MapLabel(feature, max(1, min(c, int(np.ceil(np.sqrt(2 * c))))), _scale_for(max(h, w)) // 2 or 1)
+                    label.channel_clicked.connect(self.enlarge)
+                    self.map_labels[title].append(label)
+                    layout.addWidget(caption, row, 2 * col, Qt.AlignTop)
+                    layout.addWidget(label, row, 2 * col + 1, Qt.AlignLeft | Qt.AlignTop)
+        except CnnStudioError as exc:
+            self.message.setText(str(exc))
+            self.maps_area.setWidget(QLabel())
+            return
+        layout.setColumnStretch(2 * len(columns), 1)
+        self.maps_area.setWidget(grid)
+        elapsed = (time.perf_counter() - started) * 1000
+        self.message.setText(f"{self.current_label}: the input as the network sees it (after padding and resizing), "
+                             "then every convolution and pooling layer; each channel is scaled to its own range.")
+        self.timing.setText(f"rendered in {elapsed:.0f} ms")
+        self.rendered.emit(elapsed)
+
+    def render_filters(self) -> None:
+        if self.model is None or self.blocked_reason:
+            self.filters_area.setWidget(QLabel())
+            return
+        try:
+            filters = conv_filters(self.model)
+        except CnnStudioError as exc:
+            self.filters_area.setWidget(QLabel(str(exc)))
+            return
+        grid = QWidget()
+        layout = QGridLayout(grid)
+        for row, (name, kernels) in enumerate(filters):
+            k = kernels.shape[0]
+            layout.addWidget(QLabel(f"<b>{name}</b><br>{kernels.shape[2]} filters of {k}×{k}"), row, 0, Qt.AlignTop)
+            columns = min(kernels.shape[2], 16)
+            layout.addWidget(QLabel(pixmap=heat_pixmap(tile(kernels, columns), max(2, 48 // k), "RdBu_r")), row, 1,
+                             Qt.AlignLeft | Qt.AlignTop)
+        layout.setColumnStretch(2, 1)
+        self.filters_area.setWidget(grid)
+
+    def enlarge(self, feature: FeatureMap, channel: int) -> None:
+        values = feature.values[..., channel]
+        low, high = float(values.min()), float(values.max())
+        dialog = QDialog(self)
+        dialog.setWindowTitle(f"{feature.name}, channel {channel}")
+        layout = QVBoxLayout(dialog)
+        scaled = (values - low) / (high - low) if high > low else np.zeros_like(values)
+        layout.addWidget(QLabel(pixmap=heat_pixmap(scaled, max(1, 320 // max(values.shape)))))
+        layout.addWidget(QLabel(f"{feature.name} ({feature.kind}) channel {channel}: {values.shape[0]}×{values.shape[1]}, "
+                                f"values from {low:.4g} to {high:.4g}"))
+        self.enlarged = dialog
+        dialog.open()

@@ -1,0 +1,322 @@
+"""The sketch pad: draw a digit, see what the network receives and what it predicts, probe shifts."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from PySide6.QtCore import QPointF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPainterPath, QPaintEvent, QPen
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnstudio.core.digit_preprocessing import mnist_style, read_gray
+from cnnstudio.core.errors import CnnStudioError
+from cnnstudio.core.inspection import probabilities, shift_probe
+from cnnstudio.ui.images import gray_pixmap
+
+CANVAS = 280
+PEN_WIDTH = 20
+DEBOUNCE_MS = 120
+
+
+class SketchCanvas(QWidget):
+    """A 280×280 white canvas; strokes are smooth, thick, antialiased and can be undone."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setFixedSize(CANVAS, CANVAS)
+        self.setCursor(Qt.CrossCursor)
+        self.strokes: list[list[QPointF]] = []
+        self.background: QImage | None = None  # an opened image file, drawn under the strokes
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return QSize(CANVAS, CANVAS)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if event.button() == Qt.LeftButton:
+            self.strokes.append([event.position()])
+            self.update()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if event.buttons() & Qt.LeftButton and self.strokes:
+            self.strokes[-1].append(event.position())
+            self.update()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if event.button() == Qt.LeftButton and self.strokes:
+            self.changed.emit()
+
+    def clear(self) -> None:
+        self.strokes.clear()
+        self.background = None
+        self.update()
+        self.changed.emit()
+
+    def undo(self) -> None:
+        if self.strokes:
+            self.strokes.pop()
+            self.update()
+            self.changed.emit()
+
+    def set_image(self, gray: np.ndarray) -> None:
+        """Show an image file's pixels (scaled to fit) instead of strokes."""
+        self.strokes.clear()
+        pixels = np.ascontiguousarray(np.clip(gray, 0, 255).astype(np.uint8))
+        image = QImage(pixels.data, pixels.shape[1], pixels.shape[0], pixels.shape[1], QImage.Format_Grayscale8).copy()
+        self.background = image.scaled(CANVAS, CANVAS, Qt.KeepAspectRatio, Qt.SmoothTransformation)
+        self.update()
+        self.changed.emit()
+
+    def _paint(self, painter: QPainter) -> None:
+        painter.fillRect(0, 0, CANVAS, CANVAS, Qt.white)
+        if self.background is not None:
+            painter.drawImage((CANVAS - self.background.width()) // 2, (CANVAS - self.background.height()) // 2,
+                              self.background)
+        painter.setRenderHint(QPainter.Antialiasing)
+        painter.setPen(QPen(QColor("black"), PEN_WIDTH, Qt.SolidLine, Qt.RoundCap, Qt.RoundJoin))
+        for stroke in self.strokes:
+            if len(stroke) == 1:
+                painter.drawPoint(stroke[0])
+                continue
+            path = QPainterPath(stroke[0])
+            for a, b in zip(stroke[1:], stroke[2:]):  # quadratic curves through midpoints: smooth strokes
+                path.quadTo(a, (a + b) / 2)
+            path.lineTo(stroke[-1])
+            painter.drawPath(path)
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+        painter = QPainter(self)
+        self._paint(painter)
+        painter.setPen(QPen(QColor("#999999"), 1))
+        painter.drawRect(0, 0, CANVAS - 1, CANVAS - 1)
+
+    def image(self) -> QImage:
+        image = QImage(CANVAS, CANVAS, QImage.Format_Grayscale8)
+        painter = QPainter(image)
+        self._paint(painter)
+        painter.end()
+        return image
+
+    def to_array(self) -> np.ndarray:
+        """The drawing as 280×280 gray values (0 ink … 255 paper)."""
+        image = self.image()
+        data = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.bytesPerLine() * CANVAS)
+        return data.reshape(CANVAS, image.bytesPerLine())[:, :CANVAS].astype(np.float32)
+
+    def is_empty(self) -> bool:
+        return not self.strokes and self.background is None
+
+
+class SketchPadView(QWidget):
+    send_to_feature_maps = Signal(object, str)  # 28×28×1 pixels, label
+    predicted = Signal(object)  # probabilities
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.model: Any = None
+        self.class_names: list[str] = [str(i) for i in range(10)]
+        self.blocked_reason: str | None = None
+        self.processed: np.ndarray | None = None
+        self.last_call_ms = float("nan")
+
+        self.canvas = SketchCanvas()
+        self.clear_button = QPushButton("Clear")
+        self.undo_button = QPushButton("Undo Stroke")
+        self.open_button = QPushButton("Open Image…")
+        self.save_button = QPushButton("Save PNG…")
+        self.probe_button = QPushButton("Shift Probe")
+        self.probe_button.setToolTip("Move the processed digit by −6…+6 pixels and plot the confidence in the "
+                                     "prediction: how translation-invariant the network is (compare pooling types)")
+        self.maps_button = QPushButton("Show Feature Maps")
+        left = QVBoxLayout()
+        left.addWidget(QLabel("Draw a digit (left mouse button):"))
+        left.addWidget(self.canvas)
+        row = QHBoxLayout()
+        for button in (self.clear_button, self.undo_button):
+            row.addWidget(button)
+        left.addLayout(row)
+        row = QHBoxLayout()
+        for button in (self.open_button, self.save_button):
+            row.addWidget(button)
+        left.addLayout(row)
+        left.addStretch(1)
+
+        self.preview = QLabel()
+        self.preview.setFixedSize(28 * 5, 28 * 5)
+        self.preview.setStyleSheet("border: 1px solid #999;")
+        self.preview_caption = QLabel("What the network receives: the ink cropped, scaled into a 20×20 box and "
+                                      "centred by its centre of mass in 28×28, as MNIST was made.")
+        self.preview_caption.setWordWrap(True)
+        self.top = QLabel("–")
+        self.top.setStyleSheet("font-size: 28px; font-weight: bold;")
+        self.bars = QGridLayout()
+        self.bar_widgets: list[QProgressBar] = []
+        self.bar_labels: list[QLabel] = []
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.figure = Figure(figsize=(4, 2.2))
+        self.figure.subplots_adjust(left=0.15, right=0.97, top=0.85, bottom=0.22)
+        self.probe_axes = self.figure.add_subplot(1, 1, 1)
+        self.probe_canvas = FigureCanvasQTAgg(self.figure)
+        self.probe_canvas.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+
+        right = QVBoxLayout()
+        top_row = QHBoxLayout()
+        top_row.addWidget(self.preview)
+        top_row.addWidget(self.preview_caption, 1)
+        right.addLayout(top_row)
+        prediction = QHBoxLayout()
+        prediction.addWidget(QLabel("Prediction:"))
+        prediction.addWidget(self.top, 1)
+        right.addLayout(prediction)
+        right.addLayout(self.bars)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.probe_button)
+        buttons.addWidget(self.maps_button)
+        right.addLayout(buttons)
+        right.addWidget(self.probe_canvas, 1)
+        right.addWidget(self.status)
+        layout = QHBoxLayout(self)
+        layout.addLayout(left)
+        layout.addLayout(right, 1)
+
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(DEBOUNCE_MS)
+        self._debounce.timeout.connect(self.predict)
+        self.canvas.changed.connect(self._debounce.start)
+        self.clear_button.clicked.connect(self.canvas.clear)
+        self.undo_button.clicked.connect(self.canvas.undo)
+        self.open_button.clicked.connect(self.open_image)
+        self.save_button.clicked.connect(self.save_png)
+        self.probe_button.clicked.connect(self.run_shift_probe)
+        self.maps_button.clicked.connect(self._send)
+        self._make_bars()
+        self._update_state()
+
+    def _make_bars(self) -> None:
+        for widget in self.bar_widgets + self.bar_labels:
+            widget.deleteLater()
+        self.bar_widgets, self.bar_labels = [], []
+        for i, name in enumerate(self.class_names):
+            label, bar = QLabel(name), QProgressBar()
+            bar.setRange(0, 1000)
+            bar.setFormat("%p%")
+            bar.setMaximumHeight(16)
+            self.bars.addWidget(label, i, 0)
+            self.bars.addWidget(bar, i, 1)
+            self.bar_labels.append(label)
+            self.bar_widgets.append(bar)
+
+    def set_model(self, model: Any, class_names: list[str] | None) -> None:
+        self.model = model
+        names = class_names or ([str(i) for i in range(model.output_shape[-1])] if model is not None else [])
+        if names != self.class_names:
+            self.class_names = names
+            self._make_bars()
+        self._update_state()
+        self.predict()
+
+    def set_blocked(self, reason: str | None) -> None:
+        self.blocked_reason = reason
+        self._update_state()
+        if not reason:
+            self.predict()
+
+    def _usable(self) -> str | None:
+        """Why prediction cannot run now, or None."""
+        if self.blocked_reason:
+            return self.blocked_reason
+        if self.model is None:
+            return "Train or open a model to test it on your drawing."
+        if tuple(self.model.input_shape[1:]) != (28, 28, 1):
+            return (f"This model takes {tuple(self.model.input_shape[1:])} images; the sketch pad feeds 28×28 gray "
+                    "digits (train on digits, mnist or another 28×28 gray set).")
+        return None
+
+    def _update_state(self) -> None:
+        problem = self._usable()
+        for button in (self.probe_button, self.maps_button):
+            button.setEnabled(problem is None and self.processed is not None)
+        if problem:
+            self.status.setText(problem)
+
+    def predict(self) -> None:
+        """Preprocess the drawing like MNIST, show it, and run the model on it (a direct call)."""
+        self.processed = None
+        if self.canvas.is_empty():
+            self.preview.clear()
+            self.top.setText("–")
+            for bar in self.bar_widgets:
+                bar.setValue(0)
+            self._update_state()
+            return
+        try:
+            digit = mnist_style(self.canvas.to_array())
+        except CnnStudioError as exc:
+            self.status.setText(str(exc))
+            return
+        self.processed = digit.astype(np.float32)[..., np.newaxis]
+        self.preview.setPixmap(gray_pixmap(digit, 5))
+        problem = self._usable()
+        if problem is not None:
+            self._update_state()
+            return
+        started = time.perf_counter()
+        probs = probabilities(self.model, self.processed[np.newaxis])[0]
+        self.last_call_ms = (time.perf_counter() - started) * 1000
+        best = int(np.argmax(probs))
+        self.top.setText(f"{self.class_names[best]}  ({probs[best]:.0%})")
+        for bar, p in zip(self.bar_widgets, probs):
+            bar.setValue(int(round(p * 1000)))
+        self.status.setText(f"model call: {self.last_call_ms:.1f} ms")
+        self._update_state()
+        self.predicted.emit(probs)
+
+    def run_shift_probe(self) -> None:
+        if self.processed is None or self._usable():
+            return
+        shifts, predicted, horizontal, vertical = shift_probe(self.model, self.processed)
+        axes = self.probe_axes
+        axes.clear()
+        axes.plot(shifts, horizontal, "o-", label="shift left/right")
+        axes.plot(shifts, vertical, "s--", label="shift up/down")
+        axes.set_ylim(0, 1.05)
+        axes.set_xlabel("shift (pixels)")
+        axes.set_title(f"confidence in '{self.class_names[predicted]}'", fontsize="medium")
+        axes.grid(True, alpha=0.3)
+        axes.legend(fontsize="small")
+        self.probe_canvas.draw_idle()
+        self.probe_result = (shifts, predicted, horizontal, vertical)
+
+    def _send(self) -> None:
+        if self.processed is not None:
+            self.send_to_feature_maps.emit(self.processed, "your sketch")
+
+    def open_image(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a digit image", "", "Images (*.png *.jpg *.jpeg *.bmp *.gif)")
+        if path:
+            try:
+                self.canvas.set_image(read_gray(path))
+            except CnnStudioError as exc:
+                self.status.setText(str(exc))
+
+    def save_png(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the drawing", "digit.png", "PNG images (*.png)")
+        if path and not self.canvas.image().save(path, "PNG"):
+            self.status.setText(f"could not write {path}")

@@ -1,0 +1,88 @@
+"""Feature maps, filters, shift probes and evaluation details (core, no Qt)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnnstudio.core.config import ModelOptions
+from cnnstudio.core.errors import CnnStudioError
+from cnnstudio.core.inspection import (
+    FeatureExtractor,
+    conv_filters,
+    evaluate_details,
+    shift,
+    shift_probe,
+    tile,
+    tile_position,
+)
+from cnnstudio.core.model_builder import build_model
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    return build_model(ModelOptions(pooling="min", padding="valid"), (28, 28, 1), 10)
+
+
+def test_feature_maps_of_every_conv_and_pool_layer(lenet) -> None:
+    maps = FeatureExtractor(lenet)(np.random.default_rng(0).uniform(0, 255, (28, 28, 1)))
+    assert [(m.name, m.kind, m.shape) for m in maps] == [
+        ("input_pad", "ZeroPadding2D", (32, 32, 1)), ("c1", "Conv2D", (28, 28, 6)), ("s2", "MinPooling2D", (14, 14, 6)),
+        ("c3", "Conv2D", (10, 10, 16)), ("s4", "MinPooling2D", (5, 5, 16))]
+    assert maps[0].values[:2].max() == 0  # the zero border the network sees
+    np.testing.assert_allclose(maps[2].values, maps[1].values.reshape(14, 2, 14, 2, 6).min(axis=(1, 3)), rtol=1e-6)
+
+
+def test_filters(lenet) -> None:
+    filters = conv_filters(lenet)
+    assert [(name, k.shape) for name, k in filters] == [("c1", (5, 5, 6)), ("c3", (5, 5, 16))]
+
+
+def test_models_without_images_or_convolutions_are_explained() -> None:
+    import keras
+
+    dense = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    with pytest.raises(CnnStudioError, match="no convolution layers"):
+        FeatureExtractor(dense)
+    vector = keras.Sequential([keras.Input((20,)), keras.layers.Dense(3)])
+    with pytest.raises(CnnStudioError, match="does not take images"):
+        conv_filters(vector)
+
+
+def test_tile_and_position_round_trip() -> None:
+    maps = np.random.default_rng(1).normal(size=(5, 4, 7))
+    tiled = tile(maps, columns=3)
+    assert tiled.shape == (3 * 6 - 1, 3 * 5 - 1)
+    assert np.nanmin(tiled) == 0 and np.nanmax(tiled) == 1
+    assert tile_position(maps.shape, 3, x=5 + 2, y=6 + 1) == 4  # second row, second column
+    assert tile_position(maps.shape, 3, x=4, y=0) is None  # the gap between columns
+    assert tile_position(maps.shape, 3, x=5 * 2, y=6 * 2) is None  # past the seventh channel
+
+
+def test_shift_fills_with_zeros() -> None:
+    image = np.arange(16, dtype=np.float32).reshape(4, 4, 1)
+    moved = shift(image, 1, -1)
+    assert moved[0, 1, 0] == image[1, 0, 0] and moved[:, 0].max() == 0 and moved[-1].max() == 0
+
+
+def test_shift_probe_shapes(lenet) -> None:
+    image = np.zeros((28, 28, 1), dtype=np.float32)
+    image[8:20, 12:16] = 255
+    shifts, predicted, horizontal, vertical = shift_probe(lenet, image, reach=3)
+    assert list(shifts) == [-3, -2, -1, 0, 1, 2, 3] and 0 <= predicted < 10
+    assert horizontal.shape == vertical.shape == (7,) and horizontal[3] == pytest.approx(vertical[3])
+
+
+def test_evaluation_cells_and_metrics(lenet) -> None:
+    rng = np.random.default_rng(2)
+    images, labels = rng.uniform(0, 255, (50, 28, 28, 1)).astype("float32"), rng.integers(0, 10, 50)
+    progress = []
+    evaluation = evaluate_details(lenet, images, labels, batch_size=16, progress=lambda d, t: progress.append(d))
+    assert progress == [16, 32, 48, 50]
+    probs = np.asarray(lenet(images, training=False))
+    assert evaluation.confusion.sum() == 50 and evaluation.accuracy == pytest.approx(np.mean(probs.argmax(1) == labels))
+    true, predicted = int(labels[0]), int(probs[0].argmax())
+    expected = np.flatnonzero((labels == true) & (probs.argmax(1) == predicted))
+    cell = evaluation.cell(true, predicted)
+    assert sorted(cell) == sorted(expected)
+    assert list(probs[cell, predicted]) == sorted(probs[cell, predicted], reverse=True)
