@@ -57,7 +57,7 @@ class FeatureExtractor:
         self.layers = [layer for layer in model.layers
                        if layer_kind(layer) in SHOWN_KINDS and len(layer.output.shape) == 4]
         self.kinds = [layer_kind(layer) for layer in self.layers]
-        self._model = keras.Model(model.inputs, [layer.output for layer in self.layers])
+        self._model = keras.Model(model.input, [layer.output for layer in self.layers])
 
     def __call__(self, image: np.ndarray) -> list[FeatureMap]:
         outputs = self._model(np.asarray(image, dtype="float32")[np.newaxis], training=False)

@@ -483,11 +483,16 @@ class MainWindow(QMainWindow):
                                           progress=lambda done, total: task.progress.emit((done, total)))
             return key, evaluation, dataset.x_test, dataset.class_names
 
-        start_task(work, succeeded=self._evaluation_done, failed=self._file_failed,
+        start_task(work, succeeded=self._evaluation_done, failed=self._evaluation_failed,
                    progress=self._evaluation_progress, name="evaluate")
 
     def _evaluation_progress(self, item: tuple[int, int]) -> None:
         self.evaluation_view.on_progress(*item)
+
+    def _evaluation_failed(self, reason: str, details: str) -> None:
+        self._set_busy(False)
+        self.evaluation_view.progress.setFormat("failed")
+        self.show_error("Evaluation failed", reason, details)
 
     def _evaluation_done(self, result: tuple) -> None:
         key, evaluation, images, class_names = result
