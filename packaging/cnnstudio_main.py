@@ -1,5 +1,17 @@
 """Entry script of the PyInstaller bundle: the same ``cnnstudio`` command as the installed one."""
 
-from cnnstudio.cli import main
+import os
+import sys
+
+if getattr(sys, "frozen", False):
+    # PyInstaller's matplotlib runtime hook points MPLCONFIGDIR at a new temporary folder on every
+    # start, so matplotlib rebuilds its font cache each time (over a second). Keep one instead.
+    from cnnstudio.core.run_history import data_home
+
+    cache = data_home() / "matplotlib"
+    cache.mkdir(parents=True, exist_ok=True)
+    os.environ["MPLCONFIGDIR"] = str(cache)
+
+from cnnstudio.cli import main  # noqa: E402
 
 raise SystemExit(main())

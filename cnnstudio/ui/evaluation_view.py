@@ -12,7 +12,6 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QListView,
     QListWidget,
@@ -20,7 +19,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -28,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from cnnstudio.core.inspection import Evaluation
 from cnnstudio.ui.images import gray_pixmap
+from cnnstudio.ui.widgets import read_only_table, stacked
 
 
 class EvaluationView(QWidget):
@@ -49,10 +48,7 @@ class EvaluationView(QWidget):
         top.addWidget(self.run_button)
         top.addWidget(self.progress, 1)
 
-        self.per_class = QTableWidget(0, 3)
-        self.per_class.setHorizontalHeaderLabels(["Class", "Images", "Accuracy"])
-        self.per_class.verticalHeader().setVisible(False)
-        self.per_class.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.per_class = read_only_table(["Class", "Images", "Accuracy"], stretch_last=False)
         self.per_class.setMinimumWidth(200)
         self.per_class.setMaximumWidth(240)
         self.figure = Figure(figsize=(5, 5))
@@ -70,11 +66,7 @@ class EvaluationView(QWidget):
         self.gallery.setMovement(QListView.Static)
         self.gallery.setSpacing(4)
         self.gallery.itemClicked.connect(self._gallery_clicked)
-        gallery_box = QWidget()
-        gallery_layout = QVBoxLayout(gallery_box)
-        gallery_layout.setContentsMargins(0, 0, 0, 0)
-        gallery_layout.addWidget(self.gallery_title)
-        gallery_layout.addWidget(self.gallery, 1)
+        gallery_box = stacked(self.gallery_title, self.gallery)
 
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(self.per_class)

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
     QSplitter,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -19,6 +16,7 @@ from PySide6.QtWidgets import (
 
 from cnnstudio.core.run_history import RunEntry, RunHistory
 from cnnstudio.ui.curves_plot import CurvesPlot
+from cnnstudio.ui.widgets import read_only_table
 
 COLUMNS = ("When", "Architecture", "Pooling", "Padding", "Activation", "Dataset", "Epochs", "Test accuracy",
            "Test loss", "Parameters", "MACs", "s / epoch", "Study")
@@ -70,13 +68,8 @@ class RunsView(QWidget):
         top.addWidget(self.filter, 1)
         for button in (self.refresh_button, self.open_button, self.export_button, self.delete_button):
             top.addWidget(button)
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table = read_only_table(COLUMNS, stretch_last=False)
         self.table.setSortingEnabled(True)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         self.warnings = QLabel()
         self.warnings.setStyleSheet("color: #8a5a00;")
         self.warnings.setWordWrap(True)

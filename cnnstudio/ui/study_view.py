@@ -5,18 +5,15 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
     QSpinBox,
     QSplitter,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -27,6 +24,7 @@ from cnnstudio.core.errors import ConfigError
 from cnnstudio.core.run_history import RunEntry
 from cnnstudio.core.study import study_grid, study_rows
 from cnnstudio.ui.curves_plot import CurvesPlot
+from cnnstudio.ui.widgets import read_only_table
 
 RESULT_COLUMNS = (("label", "Run", None), ("test_accuracy", "Test accuracy", max), ("test_loss", "Test loss", min),
                   ("params", "Parameters", min), ("macs", "MACs / image", min),
@@ -79,12 +77,7 @@ class StudyView(QWidget):
         self.progress.setFormat("no study yet")
         self.status = QLabel()
 
-        self.table = QTableWidget(0, len(RESULT_COLUMNS))
-        self.table.setHorizontalHeaderLabels([title for _, title, _ in RESULT_COLUMNS])
-        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = read_only_table([title for _, title, _ in RESULT_COLUMNS])
         self.plot = CurvesPlot()
         splitter = QSplitter(Qt.Vertical)
         splitter.addWidget(self.table)

@@ -15,6 +15,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QProgressBar, QSplitter, QVBoxLayout, QWidget
 
 from cnnstudio.core.progress import BatchProgress, EpochResult
+from cnnstudio.ui.widgets import stacked
 
 REDRAW_MS = 250
 
@@ -43,11 +44,7 @@ class TrainingView(QWidget):
         self.log.setMaximumBlockCount(5000)
         self.log.setPlaceholderText("Epoch results appear here.")
 
-        plots = QWidget()
-        plots_layout = QVBoxLayout(plots)
-        plots_layout.setContentsMargins(0, 0, 0, 0)
-        plots_layout.addWidget(self.toolbar)
-        plots_layout.addWidget(self.canvas, 1)
+        plots = stacked(self.toolbar, self.canvas)
         splitter = QSplitter(Qt.Vertical)
         splitter.addWidget(plots)
         splitter.addWidget(self.log)
