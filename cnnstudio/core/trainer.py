@@ -21,7 +21,7 @@ from cnnstudio.core.progress import RunState, StopFlag, TrainingListener
 from cnnstudio.core.shape_table import ShapeTable, shape_table
 from cnnstudio.core.training_callbacks import StudioCallback
 
-TARGET_SECONDS_PER_EXECUTION = 0.05  # progress and stop checks several times a second
+TARGET_SECONDS_PER_EXECUTION = 0.1  # progress and stop checks several times a second
 ASSUMED_CPU_FLOPS = 2.0e10
 
 
@@ -40,7 +40,7 @@ class TrainingResult:
 
 
 def steps_per_execution_for(table: ShapeTable, batch_size: int, flops_per_second: float = ASSUMED_CPU_FLOPS) -> int:
-    """Batches per compiled call, so that each call takes about 50 ms: small nets get many, big ones 1.
+    """Batches per compiled call, so that each call takes about 0.1 s: small nets get many, big ones 1.
 
     Fewer Python round trips per epoch make small nets faster; bounding the call time keeps
     progress flowing and stop requests prompt.
