@@ -26,8 +26,7 @@ def study_grid(base: Experiment, poolings: Sequence[str], paddings: Sequence[str
     """One experiment per combination; everything else is taken from ``base``."""
     grid = []
     for pooling, padding, activation in itertools.product(poolings, paddings, activations or [base.model.activation]):
-        model = dataclasses.replace(base.model, pooling=pooling, padding=padding, activation=activation)
-        model.__post_init__()  # validate the replaced values
+        model = dataclasses.replace(base.model, pooling=pooling, padding=padding, activation=activation)  # validated
         grid.append(Experiment(model, dataclasses.replace(base.train), base.dataset))
     if not grid:
         raise ConfigError("a study needs at least one pooling and one padding choice")
