@@ -117,3 +117,18 @@ def test_a_model_without_convolutions_gets_a_message(make_window) -> None:
                                keras.layers.Dense(10, activation="softmax")])
     window.sketch_view.set_model(colour, None)
     assert "28×28 gray" in window.sketch_view.status.text()
+
+
+def test_feature_maps_of_an_image_file(qtbot, trained, monkeypatch, tmp_path) -> None:
+    from PIL import Image, ImageDraw
+    from PySide6.QtWidgets import QFileDialog
+
+    path = tmp_path / "seven.png"
+    image = Image.new("L", (200, 200), 255)
+    ImageDraw.Draw(image).line([(40, 30), (160, 30), (80, 180)], fill=0, width=14)
+    image.save(path)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    trained.feature_view.open_button.click()
+    assert trained.feature_view.current_label == "seven.png"
+    np.testing.assert_array_equal(trained.feature_view.current[..., 0], mnist_style(np.asarray(image, dtype=np.float32)))
+    assert next(iter(trained.feature_view.map_labels.values()))[1].feature.shape == (28, 28, 6)

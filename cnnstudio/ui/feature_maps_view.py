@@ -7,6 +7,7 @@ and its pictures take a few milliseconds); during training the view says so and 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
+    QFileDialog,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -26,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnstudio.core.digit_preprocessing import image_for_model
 from cnnstudio.core.errors import CnnStudioError
 from cnnstudio.core.inspection import FeatureExtractor, FeatureMap, conv_filters, tile, tile_position
 from cnnstudio.ui.images import gray_pixmap, heat_pixmap
@@ -77,13 +80,15 @@ class FeatureMapsView(QWidget):
         self.class_filter.setToolTip("Only test images of this class")
         self.sketch_button = QPushButton("Use Sketch")
         self.sketch_button.setToolTip("Show the drawing from the sketch pad, as the network receives it")
+        self.open_button = QPushButton("Open Image…")
+        self.open_button.setToolTip("An image file, prepared the way the model expects (MNIST-style for digit models)")
         self.compare_button = QPushButton("Compare With Model…")
         self.compare_button.setToolTip("Open a second model to see the same input through its layers side by side "
                                        "(e.g. max vs min pooling)")
         self.clear_compare_button = QPushButton("Single Model")
         controls = QHBoxLayout()
-        for widget in (QLabel("Test image"), self.class_filter, self.index, self.sketch_button, self.compare_button,
-                       self.clear_compare_button):
+        for widget in (QLabel("Test image"), self.class_filter, self.index, self.sketch_button, self.open_button,
+                       self.compare_button, self.clear_compare_button):
             controls.addWidget(widget)
         controls.addStretch(1)
         self.message = QLabel()
@@ -107,14 +112,16 @@ class FeatureMapsView(QWidget):
         self.index.valueChanged.connect(self.show_test_image)
         self.class_filter.currentIndexChanged.connect(self._class_changed)
         self.clear_compare_button.clicked.connect(lambda: self.set_compare_model(None, ""))
+        self.open_button.clicked.connect(self.open_image)
+        self.digit_like = True
         self.map_labels: dict[str, list[_MapLabel]] = {}
         self.enlarged: QDialog | None = None
         self._refresh_controls()
         self.render()
 
     # inputs ----------------------------------------------------------------------------
-    def set_model(self, model: Any, name: str = "") -> None:
-        self.model, self.model_name = model, name
+    def set_model(self, model: Any, name: str = "", digit_like: bool = True) -> None:
+        self.model, self.model_name, self.digit_like = model, name, digit_like
         self._extractors.clear()
         self.render()
         self.render_filters()
@@ -166,6 +173,16 @@ class FeatureMapsView(QWidget):
         name = self.class_names[self.labels[i]] if self.class_names else str(self.labels[i])
         self.show_image(self.images[i], f"test image #{i} (class {name})")
 
+    def open_image(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open an image", "", "Images (*.png *.jpg *.jpeg *.bmp *.gif)")
+        if path and self.model is not None:
+            try:
+                pixels = image_for_model(path, tuple(self.model.input_shape[1:]), self.digit_like)
+            except CnnStudioError as exc:
+                self.message.setText(str(exc))
+                return
+            self.show_image(pixels, Path(path).name)
+
     def show_image(self, pixels: np.ndarray, label: str) -> None:
         self.current, self.current_label = np.asarray(pixels, dtype=np.float32), label
         self.render()
@@ -175,6 +192,7 @@ class FeatureMapsView(QWidget):
         self.index.setEnabled(free and self.images is not None)
         self.class_filter.setEnabled(free and self.images is not None)
         self.sketch_button.setEnabled(free and self.model is not None)
+        self.open_button.setEnabled(free and self.model is not None)
         self.compare_button.setEnabled(free and self.model is not None)
         self.clear_compare_button.setVisible(self.compare_model is not None)
 

@@ -420,7 +420,7 @@ class MainWindow(QMainWindow):
         """Point the inspection views at the current model (and its test images)."""
         name = Path(self.model_path).name if self.model_path else "current model"
         classes = self.record.class_names if self.record else None
-        self.feature_view.set_model(self.model, name)
+        self.feature_view.set_model(self.model, name, self.record.digit_like if self.record else True)
         self.sketch_view.set_model(self.model, classes)
         self.evaluation_view.clear()
         if self.model is not None:
