@@ -71,7 +71,7 @@ class FeatureMapsView(QWidget):
         self.class_names: list[str] = []
         self.current: np.ndarray | None = None
         self.current_label = ""
-        self._extractors: dict[int, FeatureExtractor] = {}
+        self._extractors: dict[int, tuple[Any, FeatureExtractor]] = {}
         self.blocked_reason: str | None = None
 
         self.index = QSpinBox()
@@ -199,13 +199,13 @@ class FeatureMapsView(QWidget):
     # rendering -------------------------------------------------------------------------
     def _extract(self, model: Any) -> list[FeatureMap]:
         key = id(model)
-        if key not in self._extractors:
-            self._extractors[key] = FeatureExtractor(model)
+        if key not in self._extractors or self._extractors[key][0] is not model:  # ids can be reused
+            self._extractors[key] = (model, FeatureExtractor(model))
         pixels = self.current
         expected = tuple(model.input_shape[1:])
         if pixels.shape != expected:
             raise CnnStudioError(f"this model takes {expected} images, not {pixels.shape}")
-        return self._extractors[key](pixels)
+        return self._extractors[key][1](pixels)
 
     def render(self) -> None:
         self._refresh_controls()

@@ -466,8 +466,9 @@ class MainWindow(QMainWindow):
             return
         dataset_name = self._inspected_dataset()
         key = (id(self.model), dataset_name, self.record.epochs_trained if self.record else 0)
-        if key in self._evaluations:
-            self._evaluation_done(self._evaluations[key])
+        cached = self._evaluations.get(key)
+        if cached is not None and cached[0] is self.model:  # the same object, not a new one at a reused id
+            self._evaluation_done(cached[1])
             return
         model = self.model
         self._set_busy(True)
@@ -496,7 +497,8 @@ class MainWindow(QMainWindow):
 
     def _evaluation_done(self, result: tuple) -> None:
         key, evaluation, images, class_names = result
-        self._evaluations = {key: result}  # the latest only: evaluations of old models are useless
+        if self.model is not None and key[0] == id(self.model):
+            self._evaluations = {key: (self.model, result)}  # the latest only: old models' results are useless
         self._set_busy(False)
         self.evaluation_view.show_evaluation(evaluation, images, class_names)
 

@@ -88,9 +88,15 @@ class RunsView(QWidget):
         self.open_button.clicked.connect(lambda: self._emit_single(self.open_requested))
         self.export_button.clicked.connect(lambda: self._emit_single(self.export_requested))
         self.table.itemSelectionChanged.connect(self._selection_changed)
-        self.refresh()
+        self.loaded = False  # the history is read when the view is first shown, not at start-up
+
+    def showEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt's name
+        if not self.loaded:
+            self.refresh()
+        super().showEvent(event)
 
     def refresh(self) -> None:
+        self.loaded = True
         self.entries, warnings = self.history.entries()
         self.warnings.setText("\n".join(warnings))
         self.warnings.setVisible(bool(warnings))
