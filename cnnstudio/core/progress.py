@@ -51,9 +51,6 @@ class StopFlag:
     def request(self) -> None:
         self._event.set()
 
-    def clear(self) -> None:
-        self._event.clear()
-
     @property
     def requested(self) -> bool:
         return self._event.is_set()

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -32,7 +31,6 @@ class TrainingResult:
     stop_reason: str | None = None
     test_loss: float | None = None
     test_accuracy: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def epochs(self) -> int:
