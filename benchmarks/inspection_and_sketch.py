@@ -70,10 +70,10 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
     from cnnstudio.core.config import Experiment, ModelOptions, TrainOptions
-    from cnnstudio.core.datasets import load_dataset
-    from cnnstudio.core.digit_preprocessing import mnist_style
+    from cnnstudio.core.data.datasets import load_dataset
+    from cnnstudio.core.data.digit_preprocessing import mnist_style
+    from cnnstudio.core.experiments.runner import run_experiment
     from cnnstudio.core.inspection import FeatureExtractor, probabilities, tile
-    from cnnstudio.core.runner import run_experiment
 
     data = load_dataset(args.mnist)
     experiment = Experiment(ModelOptions(arch="lenet5", pooling="max", padding="valid"),

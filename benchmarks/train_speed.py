@@ -20,7 +20,7 @@ from pathlib import Path
 PLAIN_KERAS = r"""
 import json, sys, time
 import keras
-from cnnstudio.core.idx_format import load_idx_folder
+from cnnstudio.core.data.idx_format import load_idx_folder
 x, y, _, _ = load_idx_folder(__import__("pathlib").Path(sys.argv[1]))
 epochs, spe = int(sys.argv[2]), int(sys.argv[3])
 keras.utils.set_random_seed(0)
@@ -40,8 +40,8 @@ print(json.dumps(times))
 STUDIO = r"""
 import json, sys
 from cnnstudio.core.config import Experiment, ModelOptions, TrainOptions
-from cnnstudio.core.datasets import load_dataset
-from cnnstudio.core.runner import run_experiment
+from cnnstudio.core.data.datasets import load_dataset
+from cnnstudio.core.experiments.runner import run_experiment
 data = load_dataset(sys.argv[1])
 experiment = Experiment(ModelOptions(arch="lenet5", pooling="max", padding="valid"),
                         TrainOptions(epochs=int(sys.argv[2]), batch_size=64, validation_split=0.0), sys.argv[1])

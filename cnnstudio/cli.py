@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from cnnstudio import __version__
-from cnnstudio.core.architectures import ARCHITECTURES
 from cnnstudio.core.config import ACTIVATIONS, OPTIMIZERS, POOLING_TYPES, Experiment, ModelOptions, TrainOptions
 from cnnstudio.core.errors import CnnStudioError
+from cnnstudio.core.network.architectures import ARCHITECTURES
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
@@ -111,8 +111,8 @@ def _err(message: str) -> None:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from cnnstudio.core.datasets import dataset_shape
-    from cnnstudio.core.shape_table import shape_table
+    from cnnstudio.core.data.datasets import dataset_shape
+    from cnnstudio.core.network.shape_table import shape_table
 
     input_shape, classes = dataset_shape(args.dataset)
     table = shape_table(_model_options(args), input_shape, classes)
@@ -142,10 +142,10 @@ class _StderrProgress:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from cnnstudio.core.datasets import load_dataset
-    from cnnstudio.core.persistence import load_model
-    from cnnstudio.core.run_history import RunHistory
-    from cnnstudio.core.runner import run_experiment
+    from cnnstudio.core.data.datasets import load_dataset
+    from cnnstudio.core.experiments.run_history import RunHistory
+    from cnnstudio.core.experiments.runner import run_experiment
+    from cnnstudio.core.files.persistence import load_model
 
     options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
                            learning_rate=args.learning_rate, validation_split=args.validation_split,
@@ -185,9 +185,9 @@ def _split(text: str | None) -> list[str]:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    from cnnstudio.core.datasets import load_dataset
-    from cnnstudio.core.run_history import RunHistory
-    from cnnstudio.core.study import run_study, study_grid, study_rows
+    from cnnstudio.core.data.datasets import load_dataset
+    from cnnstudio.core.experiments.run_history import RunHistory
+    from cnnstudio.core.experiments.study import run_study, study_grid, study_rows
 
     base = Experiment(ModelOptions(arch=args.arch), TrainOptions(epochs=args.epochs, batch_size=args.batch_size,
                                                                  seed=args.seed), args.dataset)
@@ -206,7 +206,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         _err(f"{row['label']:<40} test accuracy {row['test_accuracy']:.4f}  params {row['params']:>10,}  "
              f"{row['mean_seconds_per_epoch']:.2f} s/epoch")
     if args.report:
-        from cnnstudio.core.report import write_report
+        from cnnstudio.core.experiments.report import write_report
 
         _err(f"report: {write_report([o.entry for o in outcomes], args.report)}")
     if args.json:
@@ -215,9 +215,9 @@ def cmd_study(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from cnnstudio.core.datasets import load_dataset
-    from cnnstudio.core.persistence import load_model
-    from cnnstudio.core.trainer import evaluate
+    from cnnstudio.core.data.datasets import load_dataset
+    from cnnstudio.core.files.persistence import load_model
+    from cnnstudio.core.training.trainer import evaluate
 
     model, record = load_model(args.model)
     name = args.dataset or (record.experiment.dataset if record else None)
@@ -235,7 +235,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from cnnstudio.core.persistence import read_record
+    from cnnstudio.core.files.persistence import read_record
 
     record = read_record(args.model)
     if args.json:
@@ -257,8 +257,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from cnnstudio.core.digit_preprocessing import image_for_model
-    from cnnstudio.core.persistence import load_model
+    from cnnstudio.core.data.digit_preprocessing import image_for_model
+    from cnnstudio.core.files.persistence import load_model
 
     model, record = load_model(args.model)
     input_shape = tuple(model.input_shape[1:])

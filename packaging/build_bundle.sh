@@ -10,7 +10,7 @@ rm -rf "$env_dir"
 python3 -m venv "$env_dir"
 if [ "${GPU:-0}" = 1 ]; then tf="tensorflow[and-cuda]>=2.21"; else tf="tensorflow-cpu>=2.21"; fi
 "$env_dir/bin/pip" install -q "$tf" "keras>=3.15.1" "numpy>=1.26" "pillow>=10.0" "matplotlib>=3.8" \
-    "PySide6-Essentials>=6.7" "pyinstaller>=6.10"
+    "PySide6-Essentials>=6.7,!=6.12.0" "platformdirs>=4.0" "pyinstaller>=6.10"
 "$env_dir/bin/pip" install -q --no-deps -e .
 start=$(date +%s)
 "$env_dir/bin/pyinstaller" build.spec --noconfirm --distpath "${DIST:-dist}" --workpath build/pyinstaller

@@ -6,7 +6,7 @@ import sys
 if getattr(sys, "frozen", False):
     # PyInstaller's matplotlib runtime hook points MPLCONFIGDIR at a new temporary folder on every
     # start, so matplotlib rebuilds its font cache each time (over a second). Keep one instead.
-    from cnnstudio.core.run_history import data_home
+    from cnnstudio.core.experiments.run_history import data_home
 
     cache = data_home() / "matplotlib"
     cache.mkdir(parents=True, exist_ok=True)

@@ -44,7 +44,7 @@ def mnist_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def digits():
-    from cnnstudio.core.datasets import load_digits
+    from cnnstudio.core.data.datasets import load_digits
 
     return load_digits()
 

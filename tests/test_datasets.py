@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnstudio.core import datasets
-from cnnstudio.core.datasets import load_dataset
+from cnnstudio.core.data import datasets
+from cnnstudio.core.data.datasets import load_dataset
 from cnnstudio.core.errors import DatasetError
 
 

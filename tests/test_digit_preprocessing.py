@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from cnnstudio.core.digit_preprocessing import image_for_model, mnist_style
+from cnnstudio.core.data.digit_preprocessing import image_for_model, mnist_style
 from cnnstudio.core.errors import DatasetError
 
 

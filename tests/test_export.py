@@ -9,9 +9,9 @@ import pytest
 
 from cnnstudio.core.config import Experiment, ModelOptions
 from cnnstudio.core.errors import ModelFileError
-from cnnstudio.core.export import history_csv, saved_model, tflite
-from cnnstudio.core.model_builder import build_model
-from cnnstudio.core.model_record import ModelRecord
+from cnnstudio.core.files.export import history_csv, saved_model, tflite
+from cnnstudio.core.files.model_record import ModelRecord
+from cnnstudio.core.network.model_builder import build_model
 
 
 @pytest.fixture(scope="module")

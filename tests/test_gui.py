@@ -78,12 +78,12 @@ def test_stop_mid_epoch_ends_quickly_and_keeps_the_model(qtbot, make_window) -> 
 
 
 def test_worker_exception_reaches_the_user_and_reenables_the_ui(qtbot, make_window, monkeypatch) -> None:
-    import cnnstudio.core.runner
+    import cnnstudio.core.experiments.runner
 
     def explode(*_args, **_kwargs):
         raise RuntimeError("simulated failure inside training")
 
-    monkeypatch.setattr(cnnstudio.core.runner, "run_experiment", explode)
+    monkeypatch.setattr(cnnstudio.core.experiments.runner, "run_experiment", explode)
     window = make_window()
     set_options(window)
     train_and_wait(qtbot, window)

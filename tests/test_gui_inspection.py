@@ -9,7 +9,7 @@ pytest.importorskip("pytestqt")
 from gui_helpers import WAIT_MS, set_options, train_and_wait  # noqa: E402
 from PySide6.QtCore import QPoint, Qt  # noqa: E402
 
-from cnnstudio.core.digit_preprocessing import mnist_style  # noqa: E402
+from cnnstudio.core.data.digit_preprocessing import mnist_style  # noqa: E402
 
 
 @pytest.fixture

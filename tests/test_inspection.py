@@ -16,7 +16,7 @@ from cnnstudio.core.inspection import (
     tile,
     tile_position,
 )
-from cnnstudio.core.model_builder import build_model
+from cnnstudio.core.network.model_builder import build_model
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from cnnstudio.core.min_pooling import min_pooling_2d
+from cnnstudio.core.network.min_pooling import min_pooling_2d
 
 
 def numpy_min_pool(x: np.ndarray, k: int, s: int, padding: str) -> np.ndarray:
@@ -65,7 +65,7 @@ print(json.dumps(np.asarray(model(x, training=False)).tolist()))
 @pytest.mark.parametrize("padding", ["valid", "same"])
 def test_saved_min_pooling_model_loads_in_plain_keras_with_same_outputs(tmp_path, padding: str) -> None:
     from cnnstudio.core.config import ModelOptions
-    from cnnstudio.core.model_builder import build_model
+    from cnnstudio.core.network.model_builder import build_model
 
     model = build_model(ModelOptions(arch="lenet5", pooling="min", padding=padding), (28, 28, 1), 10)
     path = tmp_path / "min.keras"

@@ -11,9 +11,9 @@ import pytest
 
 from cnnstudio.core.config import Experiment, ModelOptions, TrainOptions
 from cnnstudio.core.errors import ModelFileError
-from cnnstudio.core.model_builder import build_model
-from cnnstudio.core.model_record import ModelRecord
-from cnnstudio.core.persistence import load_model, read_record, save_model
+from cnnstudio.core.files.model_record import ModelRecord
+from cnnstudio.core.files.persistence import load_model, read_record, save_model
+from cnnstudio.core.network.model_builder import build_model
 
 
 def _record() -> ModelRecord:
@@ -26,7 +26,7 @@ def _record() -> ModelRecord:
 
 @pytest.fixture
 def model():
-    from cnnstudio.core.trainer import compile_model
+    from cnnstudio.core.training.trainer import compile_model
 
     model = build_model(ModelOptions(pooling="min", padding="2", activation="tanh"), (28, 28, 1), 10)
     compile_model(model, TrainOptions(), steps_per_execution=1, steps_per_epoch=10)

@@ -6,12 +6,12 @@ import itertools
 
 import pytest
 
-from cnnstudio.core import layer_specs as ls
-from cnnstudio.core.architectures import ARCHITECTURES, layer_specs
 from cnnstudio.core.config import ModelOptions
 from cnnstudio.core.errors import ConfigError
-from cnnstudio.core.model_builder import build_model
-from cnnstudio.core.shape_table import shape_table
+from cnnstudio.core.network import layer_specs as ls
+from cnnstudio.core.network.architectures import ARCHITECTURES, layer_specs
+from cnnstudio.core.network.model_builder import build_model
+from cnnstudio.core.network.shape_table import shape_table
 
 PADDINGS = ("valid", "same", "2")
 POOLINGS = ("max", "avg", "min")

@@ -9,13 +9,13 @@ import sys
 import pytest
 
 from cnnstudio.core.config import Experiment, ModelOptions, TrainOptions
-from cnnstudio.core.datasets import Dataset
-from cnnstudio.core.progress import StopFlag
-from cnnstudio.core.report import write_report
-from cnnstudio.core.run_history import RunHistory
-from cnnstudio.core.script_export import export_run, keras_script
-from cnnstudio.core.shape_table import shape_table
-from cnnstudio.core.study import differing_options, run_label, run_study, study_grid, study_rows
+from cnnstudio.core.data.datasets import Dataset
+from cnnstudio.core.experiments.report import write_report
+from cnnstudio.core.experiments.run_history import RunHistory
+from cnnstudio.core.experiments.script_export import export_run, keras_script
+from cnnstudio.core.experiments.study import differing_options, run_label, run_study, study_grid, study_rows
+from cnnstudio.core.network.shape_table import shape_table
+from cnnstudio.core.training.progress import StopFlag
 
 
 @pytest.fixture(scope="module")

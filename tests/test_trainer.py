@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from cnnstudio.core.config import Experiment, ModelOptions, TrainOptions
-from cnnstudio.core.datasets import Dataset
-from cnnstudio.core.persistence import load_model, read_record, save_model
-from cnnstudio.core.progress import RunState, StopFlag
-from cnnstudio.core.runner import run_experiment
-from cnnstudio.core.shape_table import shape_table
-from cnnstudio.core.trainer import steps_per_execution_for, validation_split
-from cnnstudio.core.training_callbacks import StudioCallback
+from cnnstudio.core.data.datasets import Dataset
+from cnnstudio.core.experiments.runner import run_experiment
+from cnnstudio.core.files.persistence import load_model, read_record, save_model
+from cnnstudio.core.network.shape_table import shape_table
+from cnnstudio.core.training.callbacks import StudioCallback
+from cnnstudio.core.training.progress import RunState, StopFlag
+from cnnstudio.core.training.trainer import steps_per_execution_for, validation_split
 
 
 @pytest.fixture(scope="module")

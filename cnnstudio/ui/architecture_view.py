@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QTableWidgetItem, QVBoxLayout, QWidget
 
-from cnnstudio.core.shape_table import ShapeTable
+from cnnstudio.core.network.shape_table import ShapeTable
 from cnnstudio.ui.widgets import read_only_table
 
 COLUMNS = ("Layer", "Kind", "Output shape", "Parameters", "MACs", "Detail")

@@ -18,9 +18,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.core.architectures import ARCHITECTURES
 from cnnstudio.core.config import Experiment, ModelOptions, TrainOptions
-from cnnstudio.core.datasets import BUILTIN_NAMES
+from cnnstudio.core.data.datasets import BUILTIN_NAMES
+from cnnstudio.core.network.architectures import ARCHITECTURES
 
 POOLING_LABELS = {"max": "Max", "avg": "Average", "min": "Min"}
 DATASET_TIPS = {

@@ -8,8 +8,8 @@ from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg, NavigationToolb
 from matplotlib.figure import Figure
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from cnnstudio.core.run_history import RunEntry
-from cnnstudio.core.study import differing_options, run_label
+from cnnstudio.core.experiments.run_history import RunEntry
+from cnnstudio.core.experiments.study import differing_options, run_label
 
 
 class CurvesPlot(QWidget):

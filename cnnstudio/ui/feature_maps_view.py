@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.core.digit_preprocessing import image_for_model
+from cnnstudio.core.data.digit_preprocessing import image_for_model
 from cnnstudio.core.errors import CnnStudioError
 from cnnstudio.core.inspection import FeatureExtractor, FeatureMap, conv_filters, tile, tile_position
 from cnnstudio.ui.images import gray_pixmap, heat_pixmap

@@ -30,14 +30,14 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio import __version__
-from cnnstudio.core.architectures import architecture
 from cnnstudio.core.config import Experiment
-from cnnstudio.core.datasets import KNOWN_SHAPES, Dataset, keras_cache_dir, load_dataset
+from cnnstudio.core.data.datasets import KNOWN_SHAPES, Dataset, keras_cache_dir, load_dataset
 from cnnstudio.core.errors import CnnStudioError, ConfigError
-from cnnstudio.core.model_record import ModelRecord
-from cnnstudio.core.progress import BatchProgress, EpochResult, StopFlag
-from cnnstudio.core.run_history import RunHistory
-from cnnstudio.core.shape_table import shape_table
+from cnnstudio.core.experiments.run_history import RunHistory
+from cnnstudio.core.files.model_record import ModelRecord
+from cnnstudio.core.network.architectures import architecture
+from cnnstudio.core.network.shape_table import shape_table
+from cnnstudio.core.training.progress import BatchProgress, EpochResult, StopFlag
 from cnnstudio.ui.architecture_view import ArchitectureView
 from cnnstudio.ui.background import Task, running_threads, start_task, wait_for_threads
 from cnnstudio.ui.config_panel import ConfigPanel
@@ -60,8 +60,8 @@ def default_dataset() -> str:
 
 def load_backend(_task: Task) -> Any:
     """Import TensorFlow and the training code (seconds), then describe the device."""
-    import cnnstudio.core.runner  # noqa: F401 - the import is the point
-    from cnnstudio.core.runtime import runtime_info
+    import cnnstudio.core.experiments.runner  # noqa: F401 - the import is the point
+    from cnnstudio.core.training.runtime import runtime_info
 
     return runtime_info()
 
@@ -386,7 +386,7 @@ class MainWindow(QMainWindow):
         self.update_actions()
 
         def work(task: Task) -> Any:
-            from cnnstudio.core.runner import run_experiment
+            from cnnstudio.core.experiments.runner import run_experiment
 
             dataset = self.dataset(experiment.dataset)
             return run_experiment(experiment, dataset, listener=_ProgressRelay(task), stop=stop, model=model, record=record,
@@ -449,7 +449,7 @@ class MainWindow(QMainWindow):
     def choose_compare_model(self) -> None:
         path = self.ask_open_path()
         if path:
-            from cnnstudio.core.persistence import load_model
+            from cnnstudio.core.files.persistence import load_model
 
             self._set_busy(True)
             start_task(lambda _t: (path, *load_model(path)), succeeded=self._compare_model_loaded,
@@ -514,7 +514,7 @@ class MainWindow(QMainWindow):
         history = self.history
 
         def work(task: Task) -> Any:
-            from cnnstudio.core.study import run_study
+            from cnnstudio.core.experiments.study import run_study
 
             dataset = self.dataset(experiments[0].dataset)
             outcomes = run_study(
@@ -544,7 +544,7 @@ class MainWindow(QMainWindow):
         self._run_failed(reason, details)
 
     def export_report(self, entries: list) -> None:
-        from cnnstudio.core.report import write_report
+        from cnnstudio.core.experiments.report import write_report
 
         path = self._ask_export_path("Export study report", "-study.md", "Markdown (*.md)")
         if path and entries:
@@ -562,8 +562,8 @@ class MainWindow(QMainWindow):
             self.show_error("Cannot open run", f"the model of this run is no longer at {entry.model_path}")
 
     def export_run(self, entry: Any) -> None:
-        from cnnstudio.core.persistence import read_record
-        from cnnstudio.core.script_export import export_run
+        from cnnstudio.core.experiments.script_export import export_run
+        from cnnstudio.core.files.persistence import read_record
 
         folder = QFileDialog.getExistingDirectory(self, "Folder for the run record and script")
         if not folder:
@@ -681,7 +681,7 @@ class MainWindow(QMainWindow):
 
     def save_to(self, path: str, then: Callable[[], None] | None = None) -> None:
         """Save on a worker thread (atomic); ``then`` runs after a successful save."""
-        from cnnstudio.core.persistence import save_model
+        from cnnstudio.core.files.persistence import save_model
 
         model, record = self.model, self.record
         self._after_save = then
@@ -719,7 +719,7 @@ class MainWindow(QMainWindow):
         """Load a model on a worker thread (Keras safe mode) and show its experiment."""
         if ask_first and not self.maybe_keep_model(lambda: self.open_model_path(path)):
             return
-        from cnnstudio.core.persistence import load_model
+        from cnnstudio.core.files.persistence import load_model
 
         self._set_busy(True)
         self.statusBar().showMessage(f"Opening {path}…")
@@ -755,7 +755,7 @@ class MainWindow(QMainWindow):
         return path
 
     def export_history(self) -> None:
-        from cnnstudio.core.export import history_csv
+        from cnnstudio.core.files.export import history_csv
 
         path = self._ask_export_path("Export training history", "-history.csv", "CSV files (*.csv)")
         if path and self.record is not None:
@@ -777,7 +777,7 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(f"Wrote {path}", 6000)
 
     def export_saved_model(self) -> None:
-        from cnnstudio.core.export import saved_model
+        from cnnstudio.core.files.export import saved_model
 
         folder = QFileDialog.getExistingDirectory(self, "Folder to hold the SavedModel")
         if folder:
@@ -786,7 +786,7 @@ class MainWindow(QMainWindow):
             self._run_export(lambda _t: (target, saved_model(model, target)))
 
     def export_tflite(self) -> None:
-        from cnnstudio.core.export import tflite
+        from cnnstudio.core.files.export import tflite
 
         path = self._ask_export_path("Export TFLite model", ".tflite", "TFLite models (*.tflite)")
         if path:

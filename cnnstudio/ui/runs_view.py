@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.core.run_history import RunEntry, RunHistory
+from cnnstudio.core.experiments.run_history import RunEntry, RunHistory
 from cnnstudio.ui.curves_plot import CurvesPlot
 from cnnstudio.ui.widgets import read_only_table
 

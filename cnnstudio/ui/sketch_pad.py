@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.core.digit_preprocessing import mnist_style, read_gray
+from cnnstudio.core.data.digit_preprocessing import mnist_style, read_gray
 from cnnstudio.core.errors import CnnStudioError
 from cnnstudio.core.inspection import probabilities, shift_probe
 from cnnstudio.ui.images import gray_pixmap

@@ -21,8 +21,8 @@ from PySide6.QtWidgets import (
 
 from cnnstudio.core.config import Experiment
 from cnnstudio.core.errors import ConfigError
-from cnnstudio.core.run_history import RunEntry
-from cnnstudio.core.study import study_grid, study_rows
+from cnnstudio.core.experiments.run_history import RunEntry
+from cnnstudio.core.experiments.study import study_grid, study_rows
 from cnnstudio.ui.curves_plot import CurvesPlot
 from cnnstudio.ui.widgets import read_only_table
 

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QProgressBar, QSplitter, QVBoxLayout, QWidget
 
-from cnnstudio.core.progress import BatchProgress, EpochResult
+from cnnstudio.core.training.progress import BatchProgress, EpochResult
 from cnnstudio.ui.widgets import stacked
 
 REDRAW_MS = 250

@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 
 from cnnstudio import __version__
-from cnnstudio.core.architectures import layer_specs
 from cnnstudio.core.config import Experiment
 from cnnstudio.core.errors import ModelFileError
-from cnnstudio.core.run_history import RunEntry
+from cnnstudio.core.experiments.run_history import RunEntry
+from cnnstudio.core.network.architectures import layer_specs
 
 SCRIPT_TEMPLATE = '''\
 """{title}

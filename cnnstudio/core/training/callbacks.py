@@ -9,7 +9,7 @@ from typing import Any
 
 import keras
 
-from cnnstudio.core.progress import BatchProgress, EpochResult, RunState, StopFlag, TrainingListener
+from cnnstudio.core.training.progress import BatchProgress, EpochResult, RunState, StopFlag, TrainingListener
 
 
 class StudioCallback(keras.callbacks.Callback):

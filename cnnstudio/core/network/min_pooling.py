@@ -13,6 +13,6 @@ from typing import Any
 
 def min_pooling_2d(pool_size: int, strides: int, padding: str, name: str) -> Any:
     """A ``keras.Sequential`` block named ``name`` that computes 2-D min pooling."""
-    from cnnstudio.core.layer_specs import min_pooling_call
+    from cnnstudio.core.network.layer_specs import min_pooling_call
 
     return min_pooling_call(pool_size, strides, padding, name).make()

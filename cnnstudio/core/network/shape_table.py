@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from cnnstudio.core.architectures import layer_specs
 from cnnstudio.core.config import ModelOptions
-from cnnstudio.core.layer_specs import LayerSpec, Shape
+from cnnstudio.core.network.architectures import layer_specs
+from cnnstudio.core.network.layer_specs import LayerSpec, Shape
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cnnstudio.core.errors import ModelFileError
-from cnnstudio.core.run_history import RunEntry
-from cnnstudio.core.study import differing_options, run_label, study_rows
+from cnnstudio.core.experiments.run_history import RunEntry
+from cnnstudio.core.experiments.study import differing_options, run_label, study_rows
 
 BEST = {"test_accuracy": max, "test_loss": min, "params": min, "macs": min, "mean_seconds_per_epoch": min}
 

@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from cnnstudio.core.config import Experiment
-from cnnstudio.core.datasets import Dataset
+from cnnstudio.core.data.datasets import Dataset
 from cnnstudio.core.errors import ConfigError
-from cnnstudio.core.model_record import ModelRecord
-from cnnstudio.core.persistence import save_model
-from cnnstudio.core.progress import RunState, StopFlag, TrainingListener
-from cnnstudio.core.run_history import RunEntry, RunHistory, versions
-from cnnstudio.core.shape_table import shape_table
-from cnnstudio.core.trainer import TrainingResult, evaluate, fit, new_model
+from cnnstudio.core.experiments.run_history import RunEntry, RunHistory, versions
+from cnnstudio.core.files.model_record import ModelRecord
+from cnnstudio.core.files.persistence import save_model
+from cnnstudio.core.network.shape_table import shape_table
+from cnnstudio.core.training.progress import RunState, StopFlag, TrainingListener
+from cnnstudio.core.training.trainer import TrainingResult, evaluate, fit, new_model
 
 
 @dataclass
@@ -76,7 +76,7 @@ def run_experiment(experiment: Experiment, dataset: Dataset, *, listener: Traini
 
 def history_entry(outcome: RunOutcome, dataset: Dataset, model_path: str | Path | None, study: str | None) -> RunEntry:
     """The run record of a finished run."""
-    from cnnstudio.core.runtime import runtime_info
+    from cnnstudio.core.training.runtime import runtime_info
 
     experiment = outcome.record.experiment
     try:

@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from cnnstudio.core.config import Experiment
-from cnnstudio.core.datasets import Dataset
+from cnnstudio.core.data.datasets import Dataset
 from cnnstudio.core.errors import ConfigError
-from cnnstudio.core.progress import StopFlag, TrainingListener
-from cnnstudio.core.run_history import RunEntry, RunHistory
+from cnnstudio.core.experiments.run_history import RunEntry, RunHistory
+from cnnstudio.core.training.progress import StopFlag, TrainingListener
 
 COMPARED = ("arch", "pooling", "padding", "activation", "pool_size", "pool_stride", "dropout", "batch_norm", "augment")
 
@@ -53,7 +53,7 @@ def run_study(experiments: Sequence[Experiment], dataset: Dataset, *, history: R
 
     Finished runs are recorded in ``history`` (with a shared study name) as they finish.
     """
-    from cnnstudio.core.runner import run_experiment
+    from cnnstudio.core.experiments.runner import run_experiment
 
     name = time.strftime("study %Y-%m-%d %H:%M:%S")
     outcomes = []

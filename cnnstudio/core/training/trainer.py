@@ -14,11 +14,11 @@ import keras
 import numpy as np
 
 from cnnstudio.core.config import Experiment, TrainOptions
-from cnnstudio.core.datasets import Dataset
-from cnnstudio.core.model_builder import build_model
-from cnnstudio.core.progress import RunState, StopFlag, TrainingListener
-from cnnstudio.core.shape_table import ShapeTable, shape_table
-from cnnstudio.core.training_callbacks import StudioCallback
+from cnnstudio.core.data.datasets import Dataset
+from cnnstudio.core.network.model_builder import build_model
+from cnnstudio.core.network.shape_table import ShapeTable, shape_table
+from cnnstudio.core.training.callbacks import StudioCallback
+from cnnstudio.core.training.progress import RunState, StopFlag, TrainingListener
 
 TARGET_SECONDS_PER_EXECUTION = 0.1  # progress and stop checks several times a second
 ASSUMED_CPU_FLOPS = 2.0e10

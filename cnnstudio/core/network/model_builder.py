@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from cnnstudio.core.architectures import layer_specs
 from cnnstudio.core.config import ModelOptions
-from cnnstudio.core.layer_specs import Shape
-from cnnstudio.core.shape_table import table_for_specs
+from cnnstudio.core.network.architectures import layer_specs
+from cnnstudio.core.network.layer_specs import Shape
+from cnnstudio.core.network.shape_table import table_for_specs
 
 
 def build_model(options: ModelOptions, input_shape: Shape, num_classes: int) -> Any:

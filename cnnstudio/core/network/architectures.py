@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cnnstudio.core import layer_specs as ls
 from cnnstudio.core.config import ModelOptions, padding_pixels
 from cnnstudio.core.errors import ConfigError
+from cnnstudio.core.network import layer_specs as ls
 
 
 @dataclass(frozen=True)

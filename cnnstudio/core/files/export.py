@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnstudio.core.errors import ModelFileError
-from cnnstudio.core.model_record import ModelRecord
+from cnnstudio.core.files.model_record import ModelRecord
 
 
 def history_csv(record: ModelRecord, path: str | Path) -> Path:

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from cnnstudio.core.data.idx_format import is_idx_folder, load_idx_folder
 from cnnstudio.core.errors import DatasetError
-from cnnstudio.core.idx_format import is_idx_folder, load_idx_folder
 
 DIGIT_NAMES = [str(d) for d in range(10)]
 KERAS_DATASETS = {

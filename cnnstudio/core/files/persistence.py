@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnstudio.core.errors import ModelFileError
-from cnnstudio.core.model_record import ModelRecord
+from cnnstudio.core.files.model_record import ModelRecord
 
 RECORD_MEMBER = "cnnstudio.json"
 KERAS_MEMBERS = ("config.json", "metadata.json")

@@ -1,0 +1,1 @@
+"""Datasets: the built-in and Keras sets, IDX/NPZ/image-folder readers, digit preprocessing, the dataset cache."""

@@ -1,0 +1,1 @@
+"""Experiments: one recorded run (the runner), the run history, studies, reports and standalone scripts."""

@@ -1,0 +1,1 @@
+"""Training: progress data, stop reasons, the Keras callback, the trainer and the runtime description."""
