@@ -165,8 +165,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     outcome = run_experiment(experiment, dataset, listener=_StderrProgress(), checkpoint=out,
                              model=model, record=record, history=RunHistory())
     result = outcome.result
-    if result.stop_reason:
-        _err(f"training ended early: {result.stop_reason}")
+    if result.end.reason.early:
+        _err(f"training ended early: {result.end.message}")
     _err(f"test accuracy {result.test_accuracy:.4f}, test loss {result.test_loss:.4f}"
          + (f"; saved {out}" if out else ""))
     if args.json:
@@ -174,7 +174,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             "test_accuracy": result.test_accuracy, "test_loss": result.test_loss,
             "epochs": outcome.record.epochs_trained, "seconds_per_epoch": result.seconds_per_epoch,
             "params": int(outcome.model.count_params()), "history": outcome.record.history,
-            "stop_reason": result.stop_reason, "model": str(out) if out else None,
+            "stop_reason": result.end.reason.value if result.end.reason.early else None,
+            "stop_message": result.end.message if result.end.reason.early else None, "model": str(out) if out else None,
             "experiment": experiment.to_dict(),
         })
     return 0

@@ -16,6 +16,7 @@ from cnnstudio.core.files.persistence import load_model, read_record, save_model
 from cnnstudio.core.network.shape_table import shape_table
 from cnnstudio.core.training.callbacks import StudioCallback
 from cnnstudio.core.training.progress import RunState, StopFlag
+from cnnstudio.core.training.stop_reason import StopReason
 from cnnstudio.core.training.trainer import steps_per_execution_for, validation_split
 
 
@@ -47,15 +48,16 @@ def test_stop_request_ends_the_run_after_the_current_batch(small) -> None:
     stop = StopFlag()
     seen = []
 
-    def request_at_third_update(progress):
+    def request_in_second_epoch(progress):
         seen.append(progress.epoch * progress.steps + progress.step)
-        if len(seen) == 3:
+        if progress.epoch == 1:
             stop.request()
 
-    recorder = Recorder(request_at_third_update)
+    recorder = Recorder(request_in_second_epoch)
     outcome = run_experiment(experiment(epochs=3), small, listener=recorder, stop=stop)
-    assert outcome.result.stop_reason == "stopped on request"
-    assert int(outcome.model.optimizer.iterations) == seen[2]  # not one batch more
+    assert outcome.result.end.reason is StopReason.REQUESTED
+    assert int(outcome.model.optimizer.iterations) == seen[-1]  # not one batch more
+    assert seen[-1] < 2 * recorder.batches[-1].steps
     assert len(outcome.result.seconds_per_epoch) == 2  # stopped early in the second epoch
 
 
@@ -70,7 +72,7 @@ def test_stop_from_another_thread(small) -> None:
     stop.request()
     worker.join(120)
     assert not worker.is_alive()
-    assert box["out"].result.stop_reason == "stopped on request"
+    assert box["out"].result.end.reason is StopReason.REQUESTED
     assert box["out"].record.epochs_trained < 50
 
 
@@ -82,7 +84,8 @@ def test_nan_loss_stops_with_a_message() -> None:
     callback.on_epoch_begin(0)
     callback.on_train_batch_end(4, {"loss": math.nan})
     assert callback.model.stop_training
-    assert "loss became nan at epoch 1, batch 5" in state.stop_reason and "learning rate" in state.stop_reason
+    assert state.end.reason is StopReason.NON_FINITE
+    assert "loss became nan at epoch 1, batch 5" in state.end.message and "learning rate" in state.end.message
 
 
 def test_progress_is_throttled_but_every_epoch_end_is_reported(small) -> None:

@@ -38,6 +38,7 @@ from cnnstudio.core.files.model_record import ModelRecord
 from cnnstudio.core.network.architectures import architecture
 from cnnstudio.core.network.shape_table import shape_table
 from cnnstudio.core.training.progress import BatchProgress, EpochResult, StopFlag
+from cnnstudio.core.training.stop_reason import StopReason
 from cnnstudio.ui.architecture_view import ArchitectureView
 from cnnstudio.ui.background import Task, running_threads, start_task, wait_for_threads
 from cnnstudio.ui.config_panel import ConfigPanel
@@ -521,7 +522,7 @@ class MainWindow(QMainWindow):
                 experiments, dataset, history=history, stop=stop, listener=_ProgressRelay(task),
                 on_run_start=lambda i, e: task.progress.emit(("run_started", i, e)),
                 on_run_done=lambda i, o: task.progress.emit(("run_done", i, o.entry)))
-            return len(outcomes), bool(outcomes and outcomes[-1].result.stop_reason == "stopped on request")
+            return len(outcomes), bool(outcomes and outcomes[-1].result.end.reason is StopReason.REQUESTED)
 
         start_task(work, succeeded=self._study_succeeded, failed=self._study_failed, progress=self._run_progress,
                    name="study")
@@ -585,10 +586,10 @@ class MainWindow(QMainWindow):
         self.unsaved = True
         result = outcome.result
         self.training_view.epoch_history = {k: list(v) for k, v in outcome.record.history.items()}
-        self.training_view.progress.setFormat("finished" if not result.stop_reason else "stopped")
+        self.training_view.progress.setFormat("stopped" if result.end.reason.early else "finished")
         line = f"test accuracy {result.test_accuracy:.4f} · test loss {result.test_loss:.4f}"
-        if result.stop_reason:
-            line = f"{result.stop_reason}; {line}"
+        if result.end.reason.early:
+            line = f"{result.end.message}; {line}"
         self.training_view.status.setText(line)
         self.training_view.log.appendPlainText(line)
         self.training_view.redraw()
@@ -597,8 +598,8 @@ class MainWindow(QMainWindow):
         self.runs_view.refresh()
         self._update_title()
         self.update_actions()
-        if result.stop_reason and "loss became" in result.stop_reason:
-            self.show_error("Training diverged", result.stop_reason)
+        if result.end.reason is StopReason.NON_FINITE:
+            self.show_error("Training diverged", result.end.message)
         self.training_finished.emit()
         self._close_if_asked()
 

@@ -19,6 +19,7 @@ from typing import Any
 from cnnstudio import __version__
 from cnnstudio.core.config import Experiment
 from cnnstudio.core.errors import ConfigError
+from cnnstudio.core.training.stop_reason import RunEnd, StopReason
 
 ENTRY_FORMAT = "cnnstudio-run"
 
@@ -46,7 +47,8 @@ class RunEntry:
     device: str = "CPU"
     versions: dict[str, str] = field(default_factory=dict)
     model_path: str | None = None
-    stop_reason: str | None = None
+    stop_reason: str = StopReason.FINISHED.value  # a StopReason value
+    stop_message: str = ""
     study: str | None = None
     created: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M:%S"))
     id: str = field(default_factory=lambda: time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6])
@@ -59,11 +61,19 @@ class RunEntry:
         if not isinstance(data, dict) or data.get("format") != ENTRY_FORMAT:
             raise ValueError("not a CNN Studio run record")
         fields = {k: v for k, v in data.items() if k != "format"}
+        end = RunEnd.from_json({"reason": fields["stop_reason"], "message": fields.get("stop_message", "")}
+                               if fields.get("stop_reason") in StopReason._value2member_map_
+                               else fields.get("stop_reason"))
+        fields["stop_reason"], fields["stop_message"] = end.reason.value, end.message
         entry = cls(**fields)
         Experiment.from_dict(entry.experiment)  # refuses malformed settings
         if not isinstance(entry.history, dict) or not all(isinstance(v, list) for v in entry.history.values()):
             raise ValueError("history is not a mapping of lists")
         return entry
+
+    @property
+    def end(self) -> RunEnd:
+        return RunEnd(StopReason(self.stop_reason), self.stop_message)
 
     @property
     def experiment_config(self) -> Experiment:

@@ -88,4 +88,4 @@ def history_entry(outcome: RunOutcome, dataset: Dataset, model_path: str | Path 
         seconds_per_epoch=outcome.record.seconds_per_epoch, test_accuracy=outcome.record.test_accuracy,
         test_loss=outcome.record.test_loss, params=int(outcome.model.count_params()), macs=macs,
         device=runtime_info().device, versions=versions(), model_path=str(model_path) if model_path else None,
-        stop_reason=outcome.result.stop_reason, study=study)
+        stop_reason=outcome.result.end.reason.value, stop_message=outcome.result.end.message, study=study)

@@ -82,6 +82,6 @@ def study_rows(entries: Sequence[RunEntry]) -> list[dict[str, Any]]:
             "test_accuracy": entry.test_accuracy, "test_loss": entry.test_loss, "params": entry.params,
             "macs": entry.macs, "flops": 2 * entry.macs, "seconds_per_epoch": seconds,
             "mean_seconds_per_epoch": sum(seconds) / len(seconds) if seconds else None,
-            "epochs": len(seconds), "stop_reason": entry.stop_reason, "id": entry.id,
+            "epochs": len(seconds), "stop_reason": entry.end.message if entry.end.reason.early else None, "id": entry.id,
         })
     return rows

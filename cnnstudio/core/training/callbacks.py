@@ -10,6 +10,7 @@ from typing import Any
 import keras
 
 from cnnstudio.core.training.progress import BatchProgress, EpochResult, RunState, StopFlag, TrainingListener
+from cnnstudio.core.training.stop_reason import RunEnd, StopReason
 
 
 class StudioCallback(keras.callbacks.Callback):
@@ -34,15 +35,15 @@ class StudioCallback(keras.callbacks.Callback):
         self._last_emit = 0.0
 
     def _check_stop(self, batch: int, logs: dict[str, float]) -> None:
-        if self.state.stop_reason is not None:
+        if self.state.end is not None:
             return
         loss = logs.get("loss")
         if loss is not None and not math.isfinite(loss):
-            self.state.stop_reason = (f"the loss became {loss} at epoch {self._epoch + 1}, batch {batch + 1}: "
-                                      "try a lower learning rate")
+            self.state.end = RunEnd(StopReason.NON_FINITE, f"the loss became {loss} at epoch {self._epoch + 1}, "
+                                    f"batch {batch + 1}: try a lower learning rate")
         elif self.stop is not None and self.stop.requested:
-            self.state.stop_reason = "stopped on request"
-        if self.state.stop_reason is not None:
+            self.state.end = RunEnd(StopReason.REQUESTED)
+        if self.state.end is not None:
             self.model.stop_training = True
 
     def on_train_batch_end(self, batch: int, logs: Any = None) -> None:

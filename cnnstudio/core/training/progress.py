@@ -10,6 +10,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from cnnstudio.core.training.stop_reason import RunEnd
+
 
 @dataclass(frozen=True)
 class BatchProgress:
@@ -58,8 +60,8 @@ class StopFlag:
 
 @dataclass
 class RunState:
-    """What the callbacks learned about a run: why it stopped and how long each epoch took."""
+    """What the callbacks learned about a run: why it stopped early and how long each epoch took."""
 
-    stop_reason: str | None = None
+    end: RunEnd | None = None  # set when the run stops before its planned epochs
     seconds_per_epoch: list[float] = field(default_factory=list)
     history: dict[str, list[float]] = field(default_factory=dict)

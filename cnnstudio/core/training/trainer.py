@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import keras
 import numpy as np
@@ -19,6 +19,7 @@ from cnnstudio.core.network.model_builder import build_model
 from cnnstudio.core.network.shape_table import ShapeTable, shape_table
 from cnnstudio.core.training.callbacks import StudioCallback
 from cnnstudio.core.training.progress import RunState, StopFlag, TrainingListener
+from cnnstudio.core.training.stop_reason import RunEnd, StopReason
 
 TARGET_SECONDS_PER_EXECUTION = 0.1  # progress and stop checks several times a second
 ASSUMED_CPU_FLOPS = 2.0e10
@@ -28,7 +29,7 @@ ASSUMED_CPU_FLOPS = 2.0e10
 class TrainingResult:
     history: dict[str, list[float]]
     seconds_per_epoch: list[float]
-    stop_reason: str | None = None
+    end: RunEnd = field(default_factory=RunEnd)
     test_loss: float | None = None
     test_accuracy: float | None = None
 
@@ -109,18 +110,21 @@ def fit(model: keras.Model, dataset: Dataset, options: TrainOptions, *, listener
     callbacks: list[keras.callbacks.Callback] = [
         StudioCallback(listener, stop, state, total, after_epoch=after_epoch)
     ]
+    monitor = "val_loss" if validation else "loss"
     if options.early_stopping_patience:
         callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_loss" if validation else "loss", patience=options.early_stopping_patience,
+            monitor=monitor, patience=options.early_stopping_patience,
             restore_best_weights=True))
     keras.utils.set_random_seed(options.seed + initial_epoch)
     model.fit(
         x, y, batch_size=options.batch_size, epochs=total, initial_epoch=initial_epoch,
         validation_data=validation, shuffle=True, callbacks=callbacks, verbose=0,
     )
-    if state.stop_reason is None and len(state.seconds_per_epoch) < epochs:
-        state.stop_reason = "early stopping: validation loss stopped improving"
-    return TrainingResult(state.history, state.seconds_per_epoch, state.stop_reason)
+    if state.end is None and len(state.seconds_per_epoch) < epochs:
+        watched = "validation loss" if monitor == "val_loss" else "training loss"
+        state.end = RunEnd(StopReason.EARLY_STOPPING, f"early stopping: the {watched} stopped improving for "
+                           f"{options.early_stopping_patience} epochs (the best epoch's weights were kept)")
+    return TrainingResult(state.history, state.seconds_per_epoch, state.end or RunEnd())
 
 
 def evaluate(model: keras.Model, dataset: Dataset, batch_size: int = 256) -> tuple[float, float]:
