@@ -8,17 +8,24 @@ from typing import Any
 
 from cnnstudio.core.errors import ConfigError
 
-POOLING_TYPES = ("max", "avg", "min")
-ACTIVATIONS = ("relu", "tanh", "sigmoid")
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
-LR_SCHEDULES = ("cosine", "constant")
+# Each choice with the name the GUI shows for it; the tuples are the valid values, in display order.
+POOLING_LABELS = {"max": "max", "avg": "average", "min": "min"}
+PADDING_LABELS = {"valid": "valid (no border)", "same": "same (keep size)"}  # or an explicit border of N pixels
+ACTIVATION_LABELS = {"relu": "ReLU", "tanh": "tanh", "sigmoid": "sigmoid"}
+OPTIMIZER_LABELS = {"adam": "Adam", "sgd": "SGD (momentum 0.9)", "rmsprop": "RMSprop"}
+LR_SCHEDULE_LABELS = {"cosine": "cosine decay", "constant": "constant"}
+POOLING_TYPES = tuple(POOLING_LABELS)
+PADDING_MODES = tuple(PADDING_LABELS)
+ACTIVATIONS = tuple(ACTIVATION_LABELS)
+OPTIMIZERS = tuple(OPTIMIZER_LABELS)
+LR_SCHEDULES = tuple(LR_SCHEDULE_LABELS)
 MAX_EXPLICIT_PADDING = 64
 
 
 def parse_padding(text: str | int) -> str:
     """Normalise a padding choice: ``'valid'``, ``'same'`` or a zero border of N pixels (``'2'``)."""
     value = str(text).strip().lower()
-    if value in ("valid", "same"):
+    if value in PADDING_MODES:
         return value
     if value.isdigit() and int(value) <= MAX_EXPLICIT_PADDING:
         return str(int(value))
@@ -113,7 +120,7 @@ class Experiment:
             train = _known_fields(TrainOptions, data.get("train", {}))
             return cls(ModelOptions(**model), TrainOptions(**train), str(data.get("dataset", "digits")))
         except (TypeError, AttributeError) as exc:
-            raise ConfigError(f"experiment settings are malformed: {exc}") from None
+            raise ConfigError(f"experiment settings are malformed: {exc}") from exc
 
 
 def _known_fields(kind: type, values: Any) -> dict[str, Any]:

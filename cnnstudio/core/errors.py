@@ -17,3 +17,18 @@ class DatasetError(CnnStudioError):
 
 class ModelFileError(CnnStudioError):
     """A model file that cannot be saved, or is refused or unreadable on load."""
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one line for the user, whatever its message looks like.
+
+    CNN Studio's own errors are already written for the user: their message, whitespace collapsed.
+    Anything else gets its class name in front (``ValueError: …``) and its message is cut to
+    ``limit`` characters (ending in ``…`` when cut); without a message, the class name alone.
+    """
+    text = " ".join(str(exc).split())
+    if isinstance(exc, CnnStudioError):
+        return text or exc.__class__.__name__
+    if len(text) > limit:
+        text = text[: max(0, limit - 1)] + "…"
+    return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__

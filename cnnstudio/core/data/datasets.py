@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from cnnstudio.core.data.idx_format import is_idx_folder, load_idx_folder
-from cnnstudio.core.errors import DatasetError
+from cnnstudio.core.errors import DatasetError, one_line
 
 DIGIT_NAMES = [str(d) for d in range(10)]
 KERAS_DATASETS = {
@@ -25,6 +25,14 @@ KERAS_DATASETS = {
     "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
 }
 BUILTIN_NAMES = ("digits", *KERAS_DATASETS)
+DESCRIPTIONS = {
+    "digits": "Built in, works offline: 1,797 handwritten digits scaled to 28×28 like MNIST.",
+    "mnist": "70,000 handwritten digits, 28×28 gray (downloaded once by Keras).",
+    "fashion_mnist": "70,000 clothing images in 10 classes, 28×28 gray (downloaded once by Keras).",
+    "cifar10": "60,000 colour photos in 10 classes, 32×32 (downloaded once by Keras).",
+}
+DIGIT_SHAPE = (28, 28, 1)  # MNIST's images: what the sketch pad and MNIST-style preprocessing make
+DIGIT_DATASETS = ("digits", "mnist")  # the built-in sets of handwritten digits
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 OFFLINE_HINT = (
     "offline you can use 'digits' (built in), a folder of MNIST-format IDX files, "
@@ -80,6 +88,24 @@ class Dataset:
                 f"{h}×{w}×{c}, {self.num_classes} classes")
 
 
+def dataset_key(name_or_path: str) -> str:
+    """A built-in dataset's name as the loaders know it (``"Fashion-MNIST "`` → ``"fashion_mnist"``)."""
+    return name_or_path.strip().lower().replace("-", "_")
+
+
+def digit_like(input_shape: tuple[int, ...], num_classes: int | None = None, name: str = "") -> bool:
+    """Whether images are MNIST-like handwritten digits, so sketches and image files get MNIST preprocessing.
+
+    Built-in datasets answer by name (``digits`` and ``mnist`` yes; ``fashion_mnist`` and ``cifar10``
+    no). Anything else: 28×28 gray images (H×W or H×W×1) with ten classes, when the count is known.
+    """
+    key = dataset_key(name)
+    if key in BUILTIN_NAMES:
+        return key in DIGIT_DATASETS
+    shape = tuple(int(n) for n in input_shape)
+    return shape in (DIGIT_SHAPE, DIGIT_SHAPE[:2]) and num_classes in (None, len(DIGIT_NAMES))
+
+
 def keras_cache_dir() -> Path:
     """Where ``keras.datasets`` keeps downloads."""
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
@@ -88,7 +114,7 @@ def keras_cache_dir() -> Path:
 def load_dataset(name_or_path: str) -> Dataset:
     """A built-in dataset by name, or a dataset from a folder or ``.npz`` file."""
     path = Path(name_or_path).expanduser()
-    key = name_or_path.strip().lower().replace("-", "_")
+    key = dataset_key(name_or_path)
     if key == "digits":
         return load_digits()
     if key in KERAS_DATASETS:
@@ -105,12 +131,12 @@ def load_dataset(name_or_path: str) -> Dataset:
     )
 
 
-KNOWN_SHAPES = {"digits": (28, 28, 1), "mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
+KNOWN_SHAPES = {"digits": DIGIT_SHAPE, "mnist": DIGIT_SHAPE, "fashion_mnist": DIGIT_SHAPE, "cifar10": (32, 32, 3)}
 
 
 def dataset_shape(name_or_path: str) -> tuple[tuple[int, int, int], int]:
     """Image shape and class count; built-in names answer without loading (or downloading) anything."""
-    key = name_or_path.strip().lower().replace("-", "_")
+    key = dataset_key(name_or_path)
     if key in KNOWN_SHAPES:
         return KNOWN_SHAPES[key], 10
     dataset = load_dataset(name_or_path)
@@ -129,7 +155,8 @@ def load_digits(test_fraction: float = 0.2) -> Dataset:
     order = np.random.default_rng(0).permutation(len(images))
     n_test = int(round(len(images) * test_fraction))
     test, train = order[:n_test], order[n_test:]
-    return Dataset("digits", images[train], labels[train], images[test], labels[test], DIGIT_NAMES, digit_like=True)
+    return Dataset("digits", images[train], labels[train], images[test], labels[test], DIGIT_NAMES,
+                   digit_like=digit_like(DIGIT_SHAPE, name="digits"))
 
 
 def load_keras_dataset(name: str) -> Dataset:
@@ -140,19 +167,20 @@ def load_keras_dataset(name: str) -> Dataset:
     try:
         (x_train, y_train), (x_test, y_test) = module.load_data()
     except Exception as exc:  # noqa: BLE001 - any download or cache failure becomes one clear line
-        reason = " ".join(str(exc).split())[:200] or exc.__class__.__name__
+        reason = one_line(exc, 200)
         raise DatasetError(
             f"could not download {name} ({reason}); Keras caches datasets in {keras_cache_dir()}; {OFFLINE_HINT}"
-        ) from None
-    return Dataset(name, x_train, y_train, x_test, y_test, KERAS_DATASETS[name], digit_like=name == "mnist")
+        ) from exc
+    return Dataset(name, x_train, y_train, x_test, y_test, KERAS_DATASETS[name],
+                   digit_like=digit_like(x_train.shape[1:], len(KERAS_DATASETS[name]), name))
 
 
 def load_idx_dataset(folder: Path) -> Dataset:
     x_train, y_train, x_test, y_test = load_idx_folder(folder)
     classes = int(max(y_train.max(), y_test.max())) + 1
-    digit_like = x_train.shape[1:3] == (28, 28) and classes == 10
-    names = DIGIT_NAMES if digit_like else []
-    return Dataset(folder.name or str(folder), x_train, y_train, x_test, y_test, names, digit_like=digit_like)
+    digits = digit_like(x_train.shape[1:], classes)
+    names = DIGIT_NAMES if digits else []
+    return Dataset(folder.name or str(folder), x_train, y_train, x_test, y_test, names, digit_like=digits)
 
 
 def _as_uint8(x: np.ndarray, where: str) -> np.ndarray:
@@ -178,14 +206,15 @@ def load_npz(path: Path) -> Dataset:
     except DatasetError:
         raise
     except (OSError, ValueError, EOFError) as exc:
-        raise DatasetError(f"{path.name} is not a readable .npz file ({exc.__class__.__name__})") from None
+        raise DatasetError(f"{path.name} is not a readable .npz file ({exc.__class__.__name__})") from exc
     for key in ("y_train", "y_test"):
         if not np.issubdtype(arrays[key].dtype, np.integer):
             raise DatasetError(f"{path.name}: {key} must hold whole-number class labels, not {arrays[key].dtype}")
     x_train = _as_uint8(arrays["x_train"], f"{path.name}: x_train")
     x_test = _as_uint8(arrays["x_test"], f"{path.name}: x_test")
+    classes = len(names) or int(max(arrays["y_train"].max(initial=0), arrays["y_test"].max(initial=0))) + 1
     return Dataset(path.stem, x_train, arrays["y_train"], x_test, arrays["y_test"], names,
-                   digit_like=x_train.shape[1:3] == (28, 28) and (x_train.ndim == 3 or x_train.shape[-1] == 1))
+                   digit_like=digit_like(x_train.shape[1:], classes))
 
 
 def _class_folders(root: Path) -> list[Path]:
@@ -220,7 +249,7 @@ def load_image_folder(root: Path, test_fraction: float = 0.2, seed: int = 0) -> 
         with Image.open(first) as image:
             size, gray = (image.height, image.width), image.mode in ("1", "L", "I", "F", "LA")
     except OSError as exc:
-        raise DatasetError(f"{first}: not a readable image ({exc})") from None
+        raise DatasetError(f"{first}: not a readable image ({exc})") from exc
     options = dict(labels="inferred", label_mode="int", class_names=[c.name for c in classes],
                    color_mode="grayscale" if gray else "rgb", image_size=size, batch_size=None)
     try:
@@ -235,9 +264,9 @@ def load_image_folder(root: Path, test_fraction: float = 0.2, seed: int = 0) -> 
     except DatasetError:
         raise
     except Exception as exc:  # noqa: BLE001 - unreadable image files and the like
-        raise DatasetError(f"{root}: cannot read the images ({' '.join(str(exc).split())[:160]})") from None
+        raise DatasetError(f"{root}: cannot read the images ({one_line(exc, 160)})") from exc
     return Dataset(root.name, x_train, y_train, x_test, y_test, [c.name for c in classes],
-                   digit_like=gray and size == (28, 28))
+                   digit_like=digit_like(x_train.shape[1:], len(classes)))
 
 
 def _to_arrays(dataset) -> tuple[np.ndarray, np.ndarray]:

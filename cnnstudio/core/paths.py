@@ -1,0 +1,35 @@
+"""Where CNN Studio keeps its files: ``$CNNSTUDIO_HOME`` when set, else the platform's per-user folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "cnnstudio"
+HOME_VARIABLE = "CNNSTUDIO_HOME"
+
+
+def _home() -> Path | None:
+    value = os.environ.get(HOME_VARIABLE, "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def data_dir() -> Path:
+    """The data folder (run history, run models): ``$CNNSTUDIO_HOME``, else the user data folder.
+
+    Linux ``$XDG_DATA_HOME/cnnstudio`` (``~/.local/share/cnnstudio``), macOS
+    ``~/Library/Application Support/cnnstudio``, Windows ``%LOCALAPPDATA%\\cnnstudio``.
+    """
+    return _home() or Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def log_dir() -> Path:
+    """The folder for log files: ``$CNNSTUDIO_HOME/logs``, else the platform's user log folder.
+
+    Linux ``$XDG_STATE_HOME/cnnstudio/log`` (``~/.local/state/cnnstudio/log``), macOS
+    ``~/Library/Logs/cnnstudio``, Windows ``%LOCALAPPDATA%\\cnnstudio\\Logs``.
+    """
+    home = _home()
+    return home / "logs" if home else Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
