@@ -14,7 +14,9 @@ from cnnstudio.core.inspection import (
     shift,
     shift_probe,
     tile,
+    tile_columns,
     tile_position,
+    unit_scaled,
 )
 from cnnstudio.core.network.model_builder import build_model
 
@@ -57,6 +59,22 @@ def test_tile_and_position_round_trip() -> None:
     assert tile_position(maps.shape, 3, x=5 + 2, y=6 + 1) == 4  # second row, second column
     assert tile_position(maps.shape, 3, x=4, y=0) is None  # the gap between columns
     assert tile_position(maps.shape, 3, x=5 * 2, y=6 * 2) is None  # past the seventh channel
+
+
+def test_each_channel_is_scaled_on_its_own() -> None:
+    np.testing.assert_allclose(unit_scaled(np.array([[2.0, 4.0], [3.0, 6.0]])), [[0, 0.5], [0.25, 1]])
+    np.testing.assert_array_equal(unit_scaled(np.full((2, 3), 7.0)), np.zeros((2, 3)))  # constant: no division by 0
+    maps = np.stack([np.arange(4.0).reshape(2, 2), 100 * np.arange(4.0).reshape(2, 2)], axis=-1)
+    tiled = tile(maps, columns=2)
+    np.testing.assert_allclose(tiled[:, :2], unit_scaled(maps[..., 0]))
+    np.testing.assert_allclose(tiled[:, 3:], unit_scaled(maps[..., 1]))
+    assert np.isnan(tiled[:, 2]).all()
+
+
+@pytest.mark.parametrize(("channels", "columns"), [(1, 1), (2, 2), (6, 4), (16, 6), (64, 12)])
+def test_default_tile_columns(channels: int, columns: int) -> None:
+    assert tile_columns(channels) == columns
+    assert tile(np.zeros((3, 3, channels))).shape[1] == columns * 4 - 1
 
 
 def test_shift_fills_with_zeros() -> None:

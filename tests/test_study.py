@@ -114,3 +114,98 @@ def test_cli_study_json_on_digits() -> None:
                                                             ("min", "same")]
     assert all({"test_accuracy", "params", "seconds_per_epoch"} <= set(r) for r in rows)
     assert rows[0]["params"] == 61_706 and rows[1]["params"] == 136_586
+
+
+# Shared helpers of the study table, the report and the curve plots (no training) -----------------
+
+def fake_entry(pooling: str, accuracy: float | None, params: int, history: dict | None = None,
+               seconds: list[float] | None = None):
+    from cnnstudio.core.experiments.run_history import RunEntry
+
+    experiment = Experiment(ModelOptions(pooling=pooling), TrainOptions(epochs=2), "digits").to_dict()
+    history = history if history is not None else {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7],
+                                                   "accuracy": [0.6, 0.8], "val_accuracy": [0.5, 0.75]}
+    return RunEntry(experiment=experiment, history=history, seconds_per_epoch=[2.0, 2.0] if seconds is None else seconds,
+                    test_accuracy=accuracy, test_loss=None if accuracy is None else 1 - accuracy, params=params,
+                    macs=params * 10)
+
+
+def test_best_values_need_two_runs_and_share_ties() -> None:
+    from cnnstudio.core.experiments.study import best_values
+
+    rows = [{"test_accuracy": 0.9, "test_loss": 0.3, "params": 10}, {"test_accuracy": 0.95, "test_loss": None, "params": 10},
+            {"test_accuracy": None, "test_loss": None, "params": 12}]
+    best = best_values(rows, {"test_accuracy": max, "test_loss": min, "params": min})
+    assert best == {"test_accuracy": 0.95, "params": 10}  # one loss alone is not "best"
+    assert best_values(rows[:1]) == {}
+    assert best_values([{"test_accuracy": 0.5}, {"test_accuracy": 0.7}], {"test_accuracy": min}) == {"test_accuracy": 0.5}
+
+
+def test_cell_text() -> None:
+    from cnnstudio.core.experiments.study import cell_text
+
+    assert cell_text("params", 61706) == "61,706" and cell_text("test_accuracy", 0.98765) == "0.9877"
+    assert cell_text("mean_seconds_per_epoch", 1.234) == "1.23" and cell_text("test_loss", None) == "–"
+    assert cell_text("label", "pooling=max") == "pooling=max"
+
+
+def test_markdown_table_bolds_the_best_of_each_column() -> None:
+    from cnnstudio.core.experiments.report import markdown_table
+
+    table = markdown_table([fake_entry("max", 0.9, 100), fake_entry("min", 0.95, 120), fake_entry("avg", None, 100, seconds=[])])
+    lines = table.splitlines()
+    assert lines[0].startswith("| Run | Test accuracy |") and len(lines) == 5
+    assert lines[2] == "| pooling=max | 0.9000 | 0.1000 | **100** | **1,000** | **2.00** |"  # ties share the best
+    assert lines[3] == "| pooling=min | **0.9500** | **0.0500** | 120 | 1,200 | **2.00** |"
+    assert lines[4] == "| pooling=avg | – | – | **100** | **1,000** | – |"
+
+
+def _figure_axes():
+    from matplotlib.figure import Figure
+
+    return Figure().subplots(1, 2)
+
+
+def test_curves_prefer_validation_and_default_to_epochs_from_one() -> None:
+    from cnnstudio.core.experiments.curves import plot_curves
+
+    loss, accuracy = _figure_axes()
+    plot_curves(loss, accuracy, [{"loss": [3, 2, 1], "val_loss": [4, 3, 2], "accuracy": [0.1, 0.2, 0.3]}], ["a"])
+    (line,) = loss.get_lines()
+    assert list(line.get_xdata()) == [1, 2, 3] and list(line.get_ydata()) == [4, 3, 2]
+    assert loss.get_title() == "Validation loss" and accuracy.get_title() == "Accuracy"  # no validation accuracy
+    assert list(accuracy.get_lines()[0].get_ydata()) == [0.1, 0.2, 0.3]
+    assert [t.get_text() for t in loss.get_legend().get_texts()] == ["a"]
+
+
+def test_curves_take_explicit_x_positions_per_run() -> None:
+    from cnnstudio.core.experiments.curves import plot_curves
+
+    loss, accuracy = _figure_axes()
+    histories = [{"loss": [3, 2, 1]}, {"loss": [5, 4]}, {"loss": [1, 1, 1]}]
+    plot_curves(loss, accuracy, histories, ["fractional", "default", "too few x"], [[0.5, 1.5, 2.0], None, [1, 2]])
+    xs = [list(line.get_xdata()) for line in loss.get_lines()]
+    assert xs == [[0.5, 1.5, 2.0], [1, 2], [1, 2]]  # a value without an x position is left out
+    with pytest.raises(ValueError, match="3 runs but 2 labels"):
+        plot_curves(loss, accuracy, histories, ["a", "b"])
+
+
+def test_curves_of_no_runs_say_so_and_replotting_clears() -> None:
+    from cnnstudio.core.experiments.curves import plot_curves
+
+    loss, accuracy = _figure_axes()
+    plot_curves(loss, accuracy, [{"loss": [1, 2]}], ["a"])
+    plot_curves(loss, accuracy, [], [], empty_text="nothing yet")
+    assert loss.get_lines() == [] and [t.get_text() for t in loss.texts] == ["nothing yet"]
+
+
+def test_report_and_plot_label_runs_by_what_differs() -> None:
+    from cnnstudio.core.experiments.curves import plot_runs
+    from cnnstudio.core.experiments.report import curves_figure
+
+    entries = [fake_entry("max", 0.9, 100), fake_entry("min", 0.8, 100)]
+    loss, accuracy = _figure_axes()
+    assert plot_runs(loss, accuracy, entries) == ["pooling=max", "pooling=min"]
+    figure_loss = curves_figure(entries).axes[0]
+    assert [line.get_label() for line in figure_loss.get_lines()] == ["pooling=max", "pooling=min"]
+    assert [list(line.get_ydata()) for line in figure_loss.get_lines()] == [[1.1, 0.7], [1.1, 0.7]]

@@ -76,16 +76,26 @@ def conv_filters(model: Any) -> list[tuple[str, np.ndarray]]:
     return found
 
 
+def unit_scaled(values: np.ndarray) -> np.ndarray:
+    """``values`` (one channel) stretched to 0..1 by its own minimum and maximum; all zeros when constant."""
+    values = np.asarray(values, dtype=np.float32)
+    low, high = float(values.min()), float(values.max())
+    return (values - low) / (high - low) if high > low else np.zeros_like(values)
+
+
+def tile_columns(channels: int) -> int:
+    """How many columns :func:`tile` uses by default: a grid about twice as wide as tall."""
+    return max(1, min(int(np.ceil(np.sqrt(2 * channels))), channels))
+
+
 def tile(maps: np.ndarray, columns: int | None = None, gap: int = 1) -> np.ndarray:
     """Channels of an H×W×C array side by side in a grid, each scaled to 0..1 on its own (NaN gaps)."""
     height, width, channels = maps.shape
-    columns = max(1, min(columns or int(np.ceil(np.sqrt(2 * channels))), channels))
+    columns = max(1, min(columns or tile_columns(channels), channels))
     rows = int(np.ceil(channels / columns))
     out = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap), np.nan, dtype=np.float32)
     for c in range(channels):
-        channel = maps[..., c].astype(np.float32)
-        low, high = float(channel.min()), float(channel.max())
-        scaled = (channel - low) / (high - low) if high > low else np.zeros_like(channel)
+        scaled = unit_scaled(maps[..., c])
         r, k = divmod(c, columns)
         out[r * (height + gap): r * (height + gap) + height, k * (width + gap): k * (width + gap) + width] = scaled
     return out
@@ -155,15 +165,28 @@ class Evaluation:
         return chosen[np.argsort(-self.probabilities[chosen, predicted], kind="stable")]
 
 
+LOSS_EPSILON = 1e-7  # Keras' clipping of probabilities in its cross-entropy
+
+
 def evaluate_details(model: Any, images: np.ndarray, labels: np.ndarray, batch_size: int = 512,
-                     progress: Callable[[int, int], None] | None = None) -> Evaluation:
-    """Probabilities for every test image (in batches, reporting progress), with loss and accuracy."""
+                     progress: Callable[[int, int], None] | None = None,
+                     should_stop: Callable[[], bool] | None = None) -> Evaluation | None:
+    """Probabilities for every test image (in batches, reporting progress), with loss and accuracy.
+
+    The one test-set computation: the Evaluation view and the test figures of every training run
+    (:func:`cnnstudio.core.training.trainer.evaluate`) both come from here. The loss is Keras'
+    sparse categorical cross-entropy. ``should_stop`` is asked before each batch; when it answers
+    True the evaluation ends without a result (None).
+    """
     chunks = []
     for start in range(0, len(images), batch_size):
+        if should_stop is not None and should_stop():
+            return None
         chunks.append(probabilities(model, images[start:start + batch_size]))
         if progress is not None:
             progress(min(start + batch_size, len(images)), len(images))
     probs = np.concatenate(chunks)
-    labels = np.asarray(labels, dtype=np.int64)
-    loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1.0))))
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    picked = probs[np.arange(len(labels)), labels] / probs.sum(axis=1)
+    loss = float(-np.mean(np.log(np.clip(picked, LOSS_EPSILON, 1.0 - LOSS_EPSILON)), dtype=np.float64))
     return Evaluation(probs, labels, loss, float(np.mean(probs.argmax(axis=1) == labels)))

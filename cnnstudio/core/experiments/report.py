@@ -6,48 +6,34 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cnnstudio.core.errors import ModelFileError
+from cnnstudio.core.experiments.curves import plot_runs
 from cnnstudio.core.experiments.run_history import RunEntry
-from cnnstudio.core.experiments.study import differing_options, run_label, study_rows
-
-BEST = {"test_accuracy": max, "test_loss": min, "params": min, "macs": min, "mean_seconds_per_epoch": min}
+from cnnstudio.core.experiments.study import RESULT_COLUMNS, best_values, cell_text, differing_options, study_rows
 
 
 def curves_figure(entries: Sequence[RunEntry]):
-    """A matplotlib Figure (no GUI backend) with validation/training loss and accuracy per run."""
+    """A matplotlib Figure (no GUI backend) with validation (else training) loss and accuracy per run."""
     from matplotlib.figure import Figure
 
-    keys = differing_options([e.experiment for e in entries])
     figure = Figure(figsize=(10, 4))
     loss_axes, accuracy_axes = figure.subplots(1, 2)
-    for entry in entries:
-        label = run_label(entry.experiment, keys)
-        for axes, metric in ((loss_axes, "loss"), (accuracy_axes, "accuracy")):
-            values = entry.history.get(f"val_{metric}") or entry.history.get(metric, [])
-            axes.plot(range(1, len(values) + 1), values, "o-", label=label)
-    for axes, title in ((loss_axes, "Validation loss"), (accuracy_axes, "Validation accuracy")):
-        axes.set_title(title)
-        axes.set_xlabel("epoch")
-        axes.grid(True, alpha=0.3)
-        axes.legend(fontsize="small")
+    plot_runs(loss_axes, accuracy_axes, entries)
     figure.tight_layout()
     return figure
 
 
 def markdown_table(entries: Sequence[RunEntry]) -> str:
+    """One row per run, the best value of each column in bold."""
     rows = study_rows(entries)
-    best = {key: pick(r[key] for r in rows if r[key] is not None) for key, pick in BEST.items()
-            if any(r[key] is not None for r in rows)}
+    best = best_values(rows)
 
-    def cell(row: dict, key: str, text: str) -> str:
+    def cell(row: dict, key: str) -> str:
+        text = cell_text(key, row[key])
         return f"**{text}**" if key in best and row[key] == best[key] else text
 
-    lines = ["| run | test accuracy | test loss | parameters | MACs / image | s / epoch |",
-             "|---|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        cells = [cell(r, "test_accuracy", f"{r['test_accuracy']:.4f}"), cell(r, "test_loss", f"{r['test_loss']:.4f}"),
-                 cell(r, "params", f"{r['params']:,}"), cell(r, "macs", f"{r['macs']:,}"),
-                 cell(r, "mean_seconds_per_epoch", f"{r['mean_seconds_per_epoch'] or 0:.2f}")]
-        lines.append(f"| {r['label']} | " + " | ".join(cells) + " |")
+    lines = ["| " + " | ".join(title for _key, title in RESULT_COLUMNS) + " |",
+             "|---|" + "---:|" * (len(RESULT_COLUMNS) - 1)]
+    lines += ["| " + " | ".join(cell(r, key) for key, _title in RESULT_COLUMNS) + " |" for r in rows]
     return "\n".join(lines)
 
 
@@ -72,5 +58,5 @@ def write_report(entries: Sequence[RunEntry], path: str | Path) -> Path:
         curves_figure(entries).savefig(png, dpi=120)
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise ModelFileError(f"could not write the report: {exc.strerror or exc}") from None
+        raise ModelFileError(f"could not write the report: {exc.strerror or exc}") from exc
     return path

@@ -19,6 +19,9 @@ from cnnstudio.core.experiments.run_history import RunEntry, RunHistory
 from cnnstudio.core.training.progress import StopFlag, TrainingListener
 
 COMPARED = ("arch", "pooling", "padding", "activation", "pool_size", "pool_stride", "dropout", "batch_norm", "augment")
+RESULT_COLUMNS = (("label", "Run"), ("test_accuracy", "Test accuracy"), ("test_loss", "Test loss"),
+                  ("params", "Parameters"), ("macs", "MACs / image"), ("mean_seconds_per_epoch", "s / epoch"))
+BEST = {"test_accuracy": max, "test_loss": min, "params": min, "macs": min, "mean_seconds_per_epoch": min}
 
 
 def study_grid(base: Experiment, poolings: Sequence[str], paddings: Sequence[str],
@@ -43,6 +46,12 @@ def run_label(experiment: Experiment | dict[str, Any], keys: Sequence[str]) -> s
     """'pooling=min, padding=same' for the differing ``keys`` (the architecture when nothing differs)."""
     model = (experiment.to_dict() if isinstance(experiment, Experiment) else experiment)["model"]
     return ", ".join(f"{key}={model[key]}" for key in keys) or str(model["arch"])
+
+
+def run_labels(entries: Sequence[RunEntry]) -> list[str]:
+    """Each run's :func:`run_label`, naming the options that differ between these runs."""
+    keys = differing_options([e.experiment for e in entries])
+    return [run_label(e.experiment, keys) for e in entries]
 
 
 def run_study(experiments: Sequence[Experiment], dataset: Dataset, *, history: RunHistory | None = None,
@@ -71,13 +80,12 @@ def run_study(experiments: Sequence[Experiment], dataset: Dataset, *, history: R
 
 def study_rows(entries: Sequence[RunEntry]) -> list[dict[str, Any]]:
     """One summary per run: its options and the compared figures."""
-    keys = differing_options([e.experiment for e in entries])
     rows = []
-    for entry in entries:
+    for entry, label in zip(entries, run_labels(entries)):
         model = entry.experiment["model"]
         seconds = entry.seconds_per_epoch
         rows.append({
-            "label": run_label(entry.experiment, keys), "arch": model["arch"], "pooling": model["pooling"],
+            "label": label, "arch": model["arch"], "pooling": model["pooling"],
             "padding": model["padding"], "activation": model["activation"],
             "test_accuracy": entry.test_accuracy, "test_loss": entry.test_loss, "params": entry.params,
             "macs": entry.macs, "flops": 2 * entry.macs, "seconds_per_epoch": seconds,
@@ -85,3 +93,27 @@ def study_rows(entries: Sequence[RunEntry]) -> list[dict[str, Any]]:
             "epochs": len(seconds), "stop_reason": entry.end.message if entry.end.reason.early else None, "id": entry.id,
         })
     return rows
+
+
+def best_values(rows: Sequence[dict[str, Any]], picks: dict[str, Callable] | None = None) -> dict[str, Any]:
+    """The best value of each column (``BEST``: highest accuracy, lowest loss, size and time).
+
+    A column has a best only where at least two runs have a value in it; tied runs share it.
+    """
+    best = {}
+    for key, pick in (BEST if picks is None else picks).items():
+        values = [row[key] for row in rows if row.get(key) is not None]
+        if len(values) > 1:
+            best[key] = pick(values)
+    return best
+
+
+def cell_text(key: str, value: Any) -> str:
+    """A study figure as shown in tables: counts with thousands separators, accuracy and loss to 4 places."""
+    if value is None:
+        return "–"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.4f}" if key.startswith("test_") else f"{value:.2f}"
