@@ -63,10 +63,10 @@ def open_image(path: str | Path) -> Image.Image:
         with Image.open(path) as image:
             image.load()
             return image
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: no such file") from None
+    except FileNotFoundError as exc:
+        raise DatasetError(f"{path}: no such file") from exc
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DatasetError(f"{path}: not a readable image ({exc.__class__.__name__})") from None
+        raise DatasetError(f"{path}: not a readable image ({exc.__class__.__name__})") from exc
 
 
 def read_gray(path: str | Path) -> np.ndarray:

@@ -19,7 +19,7 @@ def read_idx(path: Path, expected_magic: int) -> np.ndarray:
     try:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise DatasetError(f"cannot read {path.name}: {exc}") from None
+        raise DatasetError(f"cannot read {path.name}: {exc}") from exc
     if len(raw) < 8:
         raise DatasetError(f"{path.name} is too short to be an IDX file ({len(raw)} bytes)")
     (magic,) = struct.unpack(">I", raw[:4])

@@ -127,5 +127,5 @@ def export_run(entry: RunEntry, input_shape: tuple[int, int, int], num_classes: 
         record.write_text(json.dumps(entry.to_json(), indent=1), encoding="utf-8")
         script.write_text(keras_script(entry.experiment_config, input_shape, num_classes, script.name), encoding="utf-8")
     except OSError as exc:
-        raise ModelFileError(f"could not export the run: {exc.strerror or exc}") from None
+        raise ModelFileError(f"could not export the run: {exc.strerror or exc}") from exc
     return record, script

@@ -30,7 +30,7 @@ def history_csv(record: ModelRecord, path: str | Path) -> Path:
     except OSError as exc:
         if temp:
             Path(temp).unlink(missing_ok=True)
-        raise ModelFileError(f"could not write {path.name}: {exc.strerror or exc}") from None
+        raise ModelFileError(f"could not write {path.name}: {exc.strerror or exc}") from exc
     return path
 
 
@@ -40,7 +40,7 @@ def saved_model(model: Any, folder: str | Path) -> Path:
     try:
         model.export(str(folder), format="tf_saved_model", verbose=False)
     except Exception as exc:  # noqa: BLE001 - one line for the user
-        raise ModelFileError(f"could not export a SavedModel to {folder}: {' '.join(str(exc).split())[:200]}") from None
+        raise ModelFileError(f"could not export a SavedModel to {folder}: {' '.join(str(exc).split())[:200]}") from exc
     return folder
 
 
@@ -59,5 +59,5 @@ def tflite(model: Any, path: str | Path) -> Path:
     except ModelFileError:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise ModelFileError(f"could not convert to TFLite: {' '.join(str(exc).split())[:200]}") from None
+        raise ModelFileError(f"could not convert to TFLite: {' '.join(str(exc).split())[:200]}") from exc
     return path

@@ -65,4 +65,4 @@ class ModelRecord:
                 test_loss=test.get("loss"), test_accuracy=test.get("accuracy"),
             )
         except (KeyError, TypeError, ValueError, AttributeError, ConfigError) as exc:
-            raise ModelFileError(f"the experiment record is damaged ({exc.__class__.__name__}: {exc})") from None
+            raise ModelFileError(f"the experiment record is damaged ({exc.__class__.__name__}: {exc})") from exc

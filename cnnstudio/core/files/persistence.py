@@ -41,7 +41,7 @@ def save_model(model: Any, path: str | Path, record: ModelRecord | None) -> Path
         os.replace(temp, path)
     except Exception as exc:  # noqa: BLE001 - any failure: drop the partial file, keep the old one
         temp.unlink(missing_ok=True)
-        raise ModelFileError(f"could not save {path.name}: {' '.join(str(exc).split())[:200]}") from None
+        raise ModelFileError(f"could not save {path.name}: {' '.join(str(exc).split())[:200]}") from exc
     return path
 
 
@@ -75,7 +75,7 @@ def read_record(path: str | Path) -> ModelRecord | None:
         try:
             data = json.loads(archive.read(RECORD_MEMBER))
         except (ValueError, zipfile.BadZipFile, OSError) as exc:
-            raise ModelFileError(f"{Path(path).name}: the experiment record is unreadable ({exc})") from None
+            raise ModelFileError(f"{Path(path).name}: the experiment record is unreadable ({exc})") from exc
         return ModelRecord.from_json(data)
 
 
@@ -92,7 +92,7 @@ def _open_archive(path: Path) -> zipfile.ZipFile:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise ModelFileError(f"{name}: damaged archive ({exc})") from None
+        raise ModelFileError(f"{name}: damaged archive ({exc})") from exc
     missing = [m for m in KERAS_MEMBERS if m not in archive.namelist()]
     if missing:
         archive.close()
@@ -112,7 +112,7 @@ def load_model(path: str | Path) -> tuple[Any, ModelRecord | None]:
             config = json.loads(archive.read("config.json"))
             archive.testzip()
         except (ValueError, zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise ModelFileError(f"{path.name}: damaged model file ({exc.__class__.__name__})") from None
+            raise ModelFileError(f"{path.name}: damaged model file ({exc.__class__.__name__})") from exc
     code = _find_code(config)
     if code:
         raise ModelFileError(f"{path.name} was refused: it contains {code}, and CNN Studio only loads "
@@ -123,5 +123,5 @@ def load_model(path: str | Path) -> tuple[Any, ModelRecord | None]:
     try:
         model = keras.saving.load_model(path, safe_mode=True, compile=True)
     except Exception as exc:  # noqa: BLE001 - whatever Keras says, the user gets one line
-        raise ModelFileError(f"{path.name}: Keras could not load it ({' '.join(str(exc).split())[:200]})") from None
+        raise ModelFileError(f"{path.name}: Keras could not load it ({' '.join(str(exc).split())[:200]})") from exc
     return model, record

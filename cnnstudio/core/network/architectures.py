@@ -168,8 +168,8 @@ ARCHITECTURES: dict[str, ArchitectureInfo] = {
 def architecture(name: str) -> ArchitectureInfo:
     try:
         return ARCHITECTURES[name]
-    except KeyError:
-        raise ConfigError(f"unknown architecture {name!r}: choose one of {', '.join(ARCHITECTURES)}") from None
+    except KeyError as exc:
+        raise ConfigError(f"unknown architecture {name!r}: choose one of {', '.join(ARCHITECTURES)}") from exc
 
 
 def layer_specs(options: ModelOptions, input_shape: ls.Shape, num_classes: int) -> list[ls.LayerSpec]:
