@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -18,17 +19,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.core.config import Experiment, ModelOptions, TrainOptions
-from cnnstudio.core.data.datasets import BUILTIN_NAMES
+from cnnstudio.core.config import (
+    ACTIVATION_LABELS,
+    LR_SCHEDULE_LABELS,
+    MAX_EXPLICIT_PADDING,
+    OPTIMIZER_LABELS,
+    PADDING_LABELS,
+    POOLING_LABELS,
+    Experiment,
+    ModelOptions,
+    TrainOptions,
+)
+from cnnstudio.core.data.datasets import BUILTIN_NAMES, DESCRIPTIONS
 from cnnstudio.core.network.architectures import ARCHITECTURES
-
-POOLING_LABELS = {"max": "Max", "avg": "Average", "min": "Min"}
-DATASET_TIPS = {
-    "digits": "Built in, works offline: 1,797 handwritten digits scaled to 28×28 like MNIST.",
-    "mnist": "70,000 handwritten digits, 28×28 gray (downloaded once by Keras).",
-    "fashion_mnist": "70,000 clothing images in 10 classes, 28×28 gray (downloaded once by Keras).",
-    "cifar10": "60,000 colour photos in 10 classes, 32×32 (downloaded once by Keras).",
-}
 
 
 def _combo(items: dict[str, str], tip: str) -> QComboBox:
@@ -63,7 +66,7 @@ class ConfigPanel(QWidget):
         super().__init__(parent)
         self.arch = _combo({k: v.title for k, v in ARCHITECTURES.items()}, "")
         for i, info in enumerate(ARCHITECTURES.values()):
-            self.arch.setItemData(i, info.description, role=3)  # Qt.ToolTipRole
+            self.arch.setItemData(i, info.description, Qt.ToolTipRole)
         self.arch.setToolTip("The network's layout. Hover an entry for its description.")
         self.pooling = _combo(POOLING_LABELS, "How each pooling window is summarised: its largest value (max, "
                               "keeps strong activations), its mean (average, smooths) or its smallest value (min).")
@@ -71,12 +74,12 @@ class ConfigPanel(QWidget):
                                "LeNet-5, 3 for AlexNet). Bigger windows shrink the maps faster.", "auto")
         self.pool_stride = _spin(0, 16, "Step between pooling windows (auto: the architecture's). A stride smaller "
                                  "than the window makes windows overlap, as in AlexNet.", "auto")
-        self.padding = _combo({"valid": "valid (no border)", "same": "same (keep size)", "explicit": "zero border of N px"},
+        self.padding = _combo({**PADDING_LABELS, "explicit": "zero border of N px"},
                               "valid: convolutions only where the kernel fits, so each layer shrinks the map. "
                               "same: a zero border keeps the size (pooling pads too). N px: an explicit zero "
                               "border of N pixels around every convolution's input.")
-        self.padding_px = _spin(1, 64, "Width of the explicit zero border, in pixels.")
-        self.activation = _combo({"relu": "ReLU", "tanh": "tanh", "sigmoid": "sigmoid"},
+        self.padding_px = _spin(1, MAX_EXPLICIT_PADDING, "Width of the explicit zero border, in pixels.")
+        self.activation = _combo(ACTIVATION_LABELS,
                                  "The nonlinearity after every convolution and hidden dense layer "
                                  "(LeNet-5 originally used tanh-like squashing; ReLU trains faster).")
         self.dropout = QDoubleSpinBox()
@@ -95,7 +98,7 @@ class ConfigPanel(QWidget):
         self.dataset = QComboBox()
         for name in BUILTIN_NAMES:
             self.dataset.addItem(name + (" (built in, offline)" if name == "digits" else ""), name)
-            self.dataset.setItemData(self.dataset.count() - 1, DATASET_TIPS[name], role=3)
+            self.dataset.setItemData(self.dataset.count() - 1, DESCRIPTIONS.get(name, name), Qt.ToolTipRole)
         self.dataset.setToolTip("The images to learn from; they set the input shape and the number of classes.")
         self.open_dataset = QPushButton("Open…")
         self.open_dataset.setToolTip("Use a folder of MNIST-format IDX files, an .npz file "
@@ -103,7 +106,7 @@ class ConfigPanel(QWidget):
 
         self.epochs = _spin(1, 10_000, "Passes over the training images (Continue adds this many more).")
         self.batch_size = _spin(1, 65_536, "Images per gradient step: larger is faster per epoch but takes fewer steps.")
-        self.optimizer = _combo({"adam": "Adam", "sgd": "SGD (momentum 0.9)", "rmsprop": "RMSprop"},
+        self.optimizer = _combo(OPTIMIZER_LABELS,
                                 "The rule that turns gradients into weight updates.")
         self.learning_rate = QDoubleSpinBox()
         self.learning_rate.setDecimals(5)
@@ -111,7 +114,7 @@ class ConfigPanel(QWidget):
         self.learning_rate.setSingleStep(0.0005)
         self.learning_rate.setToolTip("Step size of the weight updates. Too high: the loss jumps or becomes NaN; "
                                       "too low: training crawls.")
-        self.lr_schedule = _combo({"cosine": "cosine decay", "constant": "constant"},
+        self.lr_schedule = _combo(LR_SCHEDULE_LABELS,
                                   "cosine: the rate glides down to 5% by the last epoch, which settles the weights.")
         self.patience = _spin(0, 1000, "Stop when the validation loss has not improved for this many epochs, and "
                               "keep the best weights (off: always train every epoch).", "off")
@@ -187,7 +190,7 @@ class ConfigPanel(QWidget):
         """Offer a dataset from disk in the list and select it."""
         if self.dataset.findData(path) < 0:
             self.dataset.addItem(f"{Path(path).name or path} (from disk)", path)
-            self.dataset.setItemData(self.dataset.count() - 1, path, role=3)
+            self.dataset.setItemData(self.dataset.count() - 1, path, Qt.ToolTipRole)
         _select(self.dataset, path)
 
     def experiment(self) -> Experiment:
@@ -211,10 +214,9 @@ class ConfigPanel(QWidget):
     def set_experiment(self, experiment: Experiment) -> None:
         """Show ``experiment`` (emits ``changed`` once)."""
         m, t = experiment.model, experiment.train
-        widgets = self.findChildren(QWidget)
-        for widget in widgets:
-            widget.blockSignals(True)
-        try:
+        with ExitStack() as blocked:
+            for widget in self.findChildren(QWidget):
+                blocked.enter_context(QSignalBlocker(widget))
             _select(self.arch, m.arch)
             _select(self.pooling, m.pooling)
             self.pool_size.setValue(m.pool_size or 0)
@@ -239,7 +241,4 @@ class ConfigPanel(QWidget):
             self.patience.setValue(t.early_stopping_patience)
             self.validation.setValue(t.validation_split)
             self.seed.setValue(t.seed)
-        finally:
-            for widget in widgets:
-                widget.blockSignals(False)
         self._emit_changed()

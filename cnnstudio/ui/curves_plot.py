@@ -8,8 +8,8 @@ from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg, NavigationToolb
 from matplotlib.figure import Figure
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from cnnstudio.core.experiments.curves import plot_runs
 from cnnstudio.core.experiments.run_history import RunEntry
-from cnnstudio.core.experiments.study import differing_options, run_label
 
 
 class CurvesPlot(QWidget):
@@ -26,20 +26,7 @@ class CurvesPlot(QWidget):
         self.labels: list[str] = []
         self.show_runs([])
 
-    def show_runs(self, entries: Sequence[RunEntry]) -> None:
-        keys = differing_options([e.experiment for e in entries])
-        self.labels = [run_label(e.experiment, keys) for e in entries]
-        for axes, metric, title in ((self.loss_axes, "loss", "Loss"), (self.accuracy_axes, "accuracy", "Accuracy")):
-            axes.clear()
-            axes.grid(True, alpha=0.3)
-            axes.set_xlabel("epoch")
-            axes.set_title(f"Validation {metric}" if any(e.history.get(f"val_{metric}") for e in entries) else title)
-            for entry, label in zip(entries, self.labels):
-                values = entry.history.get(f"val_{metric}") or entry.history.get(metric, [])
-                axes.plot(range(1, len(values) + 1), values, "o-", label=label, markersize=3)
-            if entries:
-                axes.legend(fontsize="small")
-            else:
-                axes.text(0.5, 0.5, "Select runs to compare", ha="center", va="center", transform=axes.transAxes,
-                          color="gray")
+    def show_runs(self, entries: Sequence[RunEntry], xs: Sequence[Sequence[float] | None] | None = None) -> None:
+        """Overlay the runs' curves; ``xs`` optionally gives each run's x positions (default epochs 1..n)."""
+        self.labels = plot_runs(self.loss_axes, self.accuracy_axes, entries, xs)
         self.canvas.draw_idle()

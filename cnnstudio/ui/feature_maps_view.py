@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -28,9 +28,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnstudio.core.data import datasets
 from cnnstudio.core.data.digit_preprocessing import image_for_model
 from cnnstudio.core.errors import CnnStudioError
-from cnnstudio.core.inspection import FeatureExtractor, FeatureMap, conv_filters, tile, tile_position
+from cnnstudio.core.inspection import (
+    FeatureExtractor,
+    FeatureMap,
+    conv_filters,
+    tile,
+    tile_columns,
+    tile_position,
+    unit_scaled,
+)
 from cnnstudio.ui.images import gray_pixmap, heat_pixmap
 
 TARGET_PIXELS = 150  # each channel is scaled up to about this many pixels across
@@ -120,8 +129,12 @@ class FeatureMapsView(QWidget):
         self.render()
 
     # inputs ----------------------------------------------------------------------------
-    def set_model(self, model: Any, name: str = "", digit_like: bool = True) -> None:
-        self.model, self.model_name, self.digit_like = model, name, digit_like
+    def set_model(self, model: Any, name: str = "", digit_like: bool | None = None) -> None:
+        """Show ``model``; ``digit_like``: whether image files get MNIST preprocessing (None: the core's
+        rule, :func:`datasets.digit_like`, applied to the model's input shape and class count)."""
+        if digit_like is None and model is not None:
+            digit_like = datasets.digit_like(tuple(model.input_shape[1:]), int(model.output_shape[-1]))
+        self.model, self.model_name, self.digit_like = model, name, bool(digit_like)
         self._extractors.clear()
         self.render()
         self.render_filters()
@@ -143,12 +156,11 @@ class FeatureMapsView(QWidget):
 
     def set_test_images(self, images: np.ndarray, labels: np.ndarray, class_names: list[str]) -> None:
         self.images, self.labels, self.class_names = images, labels, class_names
-        self.class_filter.blockSignals(True)
-        self.class_filter.clear()
-        self.class_filter.addItem("any class", -1)
-        for i, name in enumerate(class_names):
-            self.class_filter.addItem(name, i)
-        self.class_filter.blockSignals(False)
+        with QSignalBlocker(self.class_filter):
+            self.class_filter.clear()
+            self.class_filter.addItem("any class", -1)
+            for i, name in enumerate(class_names):
+                self.class_filter.addItem(name, i)
         self._class_changed()
 
     def _candidates(self) -> np.ndarray:
@@ -158,10 +170,9 @@ class FeatureMapsView(QWidget):
         return np.arange(len(self.labels)) if wanted in (None, -1) else np.flatnonzero(self.labels == wanted)
 
     def _class_changed(self) -> None:
-        self.index.blockSignals(True)
-        self.index.setRange(0, max(0, len(self._candidates()) - 1))
-        self.index.setValue(0)
-        self.index.blockSignals(False)
+        with QSignalBlocker(self.index):
+            self.index.setRange(0, max(0, len(self._candidates()) - 1))
+            self.index.setValue(0)
         self._refresh_controls()
         self.show_test_image()
 
@@ -232,7 +243,7 @@ class FeatureMapsView(QWidget):
                 for row, feature in enumerate(features, start=2):
                     h, w, c = feature.shape
                     caption = QLabel(f"<b>{feature.name}</b><br>{feature.kind}<br>{h}×{w}×{c}")
-                    label = _MapLabel(feature, max(1, min(c, int(np.ceil(np.sqrt(2 * c))))), _scale_for(max(h, w)) // 2 or 1)
+                    label = _MapLabel(feature, tile_columns(c), _scale_for(max(h, w)) // 2 or 1)
                     label.channel_clicked.connect(self.enlarge)
                     self.map_labels[title].append(label)
                     layout.addWidget(caption, row, 2 * col, Qt.AlignTop)
@@ -275,8 +286,7 @@ class FeatureMapsView(QWidget):
         dialog = QDialog(self)
         dialog.setWindowTitle(f"{feature.name}, channel {channel}")
         layout = QVBoxLayout(dialog)
-        scaled = (values - low) / (high - low) if high > low else np.zeros_like(values)
-        layout.addWidget(QLabel(pixmap=heat_pixmap(scaled, max(1, 320 // max(values.shape)))))
+        layout.addWidget(QLabel(pixmap=heat_pixmap(unit_scaled(values), max(1, 320 // max(values.shape)))))
         layout.addWidget(QLabel(f"{feature.name} ({feature.kind}) channel {channel}: {values.shape[0]}×{values.shape[1]}, "
                                 f"values from {low:.4g} to {high:.4g}"))
         self.enlarged = dialog

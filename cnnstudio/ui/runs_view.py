@@ -2,49 +2,88 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from collections.abc import Sequence
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QRegularExpression, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
     QSplitter,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from cnnstudio.core.experiments.run_history import RunEntry, RunHistory
+from cnnstudio.core.experiments.study import cell_text, study_rows
 from cnnstudio.ui.curves_plot import CurvesPlot
-from cnnstudio.ui.widgets import read_only_table
+from cnnstudio.ui.widgets import read_only_view
 
-COLUMNS = ("When", "Architecture", "Pooling", "Padding", "Activation", "Dataset", "Epochs", "Test accuracy",
-           "Test loss", "Parameters", "MACs", "s / epoch", "Study")
-
-
-class _Number(QTableWidgetItem):
-    """Sorts by its number, not its text."""
-
-    def __init__(self, value: float | None, text: str):
-        super().__init__(text)
-        self.value = -1e300 if value is None else value
-        self.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
-
-    def __lt__(self, other: QTableWidgetItem) -> bool:
-        return self.value < getattr(other, "value", 0)
+RUN_COLUMNS = (("When", "created"), ("Architecture", "arch"), ("Pooling", "pooling"), ("Padding", "padding"),
+               ("Activation", "activation"), ("Dataset", "dataset"), ("Epochs", "epochs"),
+               ("Test accuracy", "test_accuracy"), ("Test loss", "test_loss"), ("Parameters", "params"),
+               ("MACs", "macs"), ("s / epoch", "mean_seconds_per_epoch"), ("Study", "study"))
+COLUMNS = tuple(title for title, _key in RUN_COLUMNS)
+NUMERIC = {"epochs", "test_accuracy", "test_loss", "params", "macs", "mean_seconds_per_epoch"}
+SORT_ROLE = Qt.UserRole  # the value a column sorts by: numbers as numbers, a missing number first
+SEARCH_ROLE = Qt.UserRole + 1  # the whole row's text, which the filter words are looked for in
 
 
-def row_cells(entry: RunEntry) -> list[QTableWidgetItem]:
-    m = entry.experiment["model"]
-    seconds = entry.seconds_per_epoch
-    mean = sum(seconds) / len(seconds) if seconds else None
-    acc, loss = entry.test_accuracy, entry.test_loss
-    return [QTableWidgetItem(entry.created), QTableWidgetItem(m["arch"]), QTableWidgetItem(m["pooling"]),
-            QTableWidgetItem(str(m["padding"])), QTableWidgetItem(m["activation"]),
-            QTableWidgetItem(str(entry.experiment["dataset"])), _Number(len(seconds), str(len(seconds))),
-            _Number(acc, "–" if acc is None else f"{acc:.4f}"), _Number(loss, "–" if loss is None else f"{loss:.4f}"),
-            _Number(entry.params, f"{entry.params:,}"), _Number(entry.macs, f"{entry.macs:,}"),
-            _Number(mean, "–" if mean is None else f"{mean:.2f}"), QTableWidgetItem(entry.study or "")]
+class RunsModel(QAbstractTableModel):
+    """The recorded runs as a table: one row per run, the columns of ``RUN_COLUMNS``."""
+
+    def __init__(self, parent: Any = None):
+        super().__init__(parent)
+        self.entries: list[RunEntry] = []
+        self._rows: list[dict[str, Any]] = []
+
+    def set_entries(self, entries: Sequence[RunEntry]) -> None:
+        self.beginResetModel()
+        self.entries = list(entries)
+        self._rows = [{**row, "created": entry.created, "dataset": str(entry.experiment["dataset"]),
+                       "padding": str(row["padding"]), "study": entry.study or ""}
+                      for entry, row in zip(self.entries, study_rows(self.entries))]
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt's signature
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt's signature
+        return 0 if parent.isValid() else len(RUN_COLUMNS)
+
+    def text(self, row: int, key: str) -> str:
+        value = self._rows[row][key]
+        return cell_text(key, value) if key in NUMERIC else str(value)
+
+    def data(self, index: QModelIndex, role: int = Qt.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row, key = index.row(), RUN_COLUMNS[index.column()][1]
+        if role == Qt.DisplayRole:
+            return self.text(row, key)
+        if role == SORT_ROLE:
+            value = self._rows[row][key]
+            return (float("-inf") if value is None else float(value)) if key in NUMERIC else str(value).lower()
+        if role == SEARCH_ROLE:
+            return " ".join(self.text(row, k) for _title, k in RUN_COLUMNS)
+        if role == Qt.TextAlignmentRole and key in NUMERIC:
+            return int(Qt.AlignRight | Qt.AlignVCenter)
+        if role == Qt.ToolTipRole and key == "epochs":
+            return self._rows[row]["stop_reason"]
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.DisplayRole) -> Any:  # noqa: N802
+        if orientation == Qt.Horizontal and role == Qt.DisplayRole:
+            return RUN_COLUMNS[section][0]
+        return None
+
+
+def filter_expression(text: str) -> QRegularExpression:
+    """Rows holding every word of ``text`` (in any column, any case, in any order)."""
+    pattern = "".join(f"(?=.*{QRegularExpression.escape(word)})" for word in text.split())
+    return QRegularExpression(f"^{pattern}", QRegularExpression.CaseInsensitiveOption)
 
 
 class RunsView(QWidget):
@@ -55,6 +94,12 @@ class RunsView(QWidget):
         super().__init__(parent)
         self.history = history or RunHistory()
         self.entries: list[RunEntry] = []
+        self.runs_model = RunsModel(self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.runs_model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.proxy.setFilterRole(SEARCH_ROLE)
+        self.proxy.setFilterKeyColumn(0)
         self.filter = QLineEdit()
         self.filter.setPlaceholderText("Filter runs (e.g. min, same, mnist)…")
         self.filter.setClearButtonEnabled(True)
@@ -64,12 +109,14 @@ class RunsView(QWidget):
         self.export_button = QPushButton("Export Record && Script…")
         self.export_button.setToolTip("Write the run record (JSON) and a standalone Keras script that rebuilds it")
         self.delete_button = QPushButton("Delete")
+        self.count = QLabel()
         top = QHBoxLayout()
         top.addWidget(self.filter, 1)
+        top.addWidget(self.count)
         for button in (self.refresh_button, self.open_button, self.export_button, self.delete_button):
             top.addWidget(button)
-        self.table = read_only_table(COLUMNS, stretch_last=False)
-        self.table.setSortingEnabled(True)
+        self.table = read_only_view(self.proxy, stretch_last=False)
+        self.table.sortByColumn(0, Qt.DescendingOrder)  # newest first
         self.warnings = QLabel()
         self.warnings.setStyleSheet("color: #8a5a00;")
         self.warnings.setWordWrap(True)
@@ -87,8 +134,9 @@ class RunsView(QWidget):
         self.delete_button.clicked.connect(self.delete_selected)
         self.open_button.clicked.connect(lambda: self._emit_single(self.open_requested))
         self.export_button.clicked.connect(lambda: self._emit_single(self.export_requested))
-        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.loaded = False  # the history is read when the view is first shown, not at start-up
+        self.apply_filter()
 
     def showEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt's name
         if not self.loaded:
@@ -100,27 +148,27 @@ class RunsView(QWidget):
         self.entries, warnings = self.history.entries()
         self.warnings.setText("\n".join(warnings))
         self.warnings.setVisible(bool(warnings))
-        self.table.setSortingEnabled(False)
-        self.table.setRowCount(len(self.entries))
-        for i, entry in enumerate(self.entries):
-            for j, item in enumerate(row_cells(entry)):
-                item.setData(Qt.UserRole, entry.id)
-                self.table.setItem(i, j, item)
-        self.table.setSortingEnabled(True)
+        self.runs_model.set_entries(self.entries)
         self.apply_filter()
+
+    def apply_filter(self, *_args: object) -> None:
+        """Show only the runs holding every word of the filter box (the proxy does the work)."""
+        self.proxy.setFilterRegularExpression(filter_expression(self.filter.text()))
+        shown, total = self.proxy.rowCount(), self.runs_model.rowCount()
+        self.count.setText(f"{total} runs" if shown == total else f"{shown} of {total} runs")
         self._selection_changed()
 
-    def apply_filter(self) -> None:
-        words = self.filter.text().lower().split()
-        for i in range(self.table.rowCount()):
-            text = " ".join(self.table.item(i, j).text().lower() for j in range(self.table.columnCount()))
-            self.table.setRowHidden(i, not all(word in text for word in words))
+    def shown(self) -> list[RunEntry]:
+        """The runs the table shows, top to bottom (after filtering and sorting)."""
+        return [self.runs_model.entries[self.proxy.mapToSource(self.proxy.index(i, 0)).row()]
+                for i in range(self.proxy.rowCount())]
 
     def selected(self) -> list[RunEntry]:
-        ids = {self.table.item(index.row(), 0).data(Qt.UserRole) for index in self.table.selectionModel().selectedRows()}
-        return [e for e in self.entries if e.id in ids]
+        """The selected runs, oldest first."""
+        rows = {self.proxy.mapToSource(index).row() for index in self.table.selectionModel().selectedRows()}
+        return [entry for i, entry in enumerate(self.runs_model.entries) if i in rows]
 
-    def _selection_changed(self) -> None:
+    def _selection_changed(self, *_args: object) -> None:
         chosen = self.selected()
         self.plot.show_runs(chosen)
         self.delete_button.setEnabled(bool(chosen))

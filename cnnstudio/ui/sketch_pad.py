@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnstudio.core.data.datasets import DIGIT_SHAPE
 from cnnstudio.core.data.digit_preprocessing import mnist_style, read_gray
 from cnnstudio.core.errors import CnnStudioError
 from cnnstudio.core.inspection import probabilities, shift_probe
@@ -244,7 +245,7 @@ class SketchPadView(QWidget):
             return self.blocked_reason
         if self.model is None:
             return "Train or open a model to test it on your drawing."
-        if tuple(self.model.input_shape[1:]) != (28, 28, 1):
+        if tuple(self.model.input_shape[1:]) != DIGIT_SHAPE:
             return (f"This model takes {tuple(self.model.input_shape[1:])} images; the sketch pad feeds 28×28 gray "
                     "digits (train on digits, mnist or another 28×28 gray set).")
         return None

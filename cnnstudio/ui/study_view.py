@@ -19,16 +19,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.core.config import Experiment
+from cnnstudio.core.config import ACTIVATIONS, MAX_EXPLICIT_PADDING, PADDING_MODES, POOLING_LABELS, Experiment
 from cnnstudio.core.errors import ConfigError
 from cnnstudio.core.experiments.run_history import RunEntry
-from cnnstudio.core.experiments.study import study_grid, study_rows
+from cnnstudio.core.experiments.study import RESULT_COLUMNS, best_values, cell_text, study_grid, study_rows
 from cnnstudio.ui.curves_plot import CurvesPlot
 from cnnstudio.ui.widgets import read_only_table
-
-RESULT_COLUMNS = (("label", "Run", None), ("test_accuracy", "Test accuracy", max), ("test_loss", "Test loss", min),
-                  ("params", "Parameters", min), ("macs", "MACs / image", min),
-                  ("mean_seconds_per_epoch", "s / epoch", min))
 
 
 class StudyView(QWidget):
@@ -38,15 +34,15 @@ class StudyView(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.pooling = {name: QCheckBox(label) for name, label in (("max", "max"), ("avg", "average"), ("min", "min"))}
-        self.padding = {name: QCheckBox(label) for name, label in (("valid", "valid"), ("same", "same"),
-                                                                     ("explicit", "zero border of"))}
+        self.pooling = {name: QCheckBox(label) for name, label in POOLING_LABELS.items()}
+        self.padding = {name: QCheckBox(name) for name in PADDING_MODES}
+        self.padding["explicit"] = QCheckBox("zero border of")
         self.padding_px = QSpinBox()
-        self.padding_px.setRange(1, 64)
+        self.padding_px.setRange(1, MAX_EXPLICIT_PADDING)
         self.padding_px.setValue(2)
         self.padding_px.setSuffix(" px")
-        self.activation = {name: QCheckBox(name) for name in ("relu", "tanh", "sigmoid")}
-        for box in (*self.pooling.values(), self.padding["valid"], self.padding["same"]):
+        self.activation = {name: QCheckBox(name) for name in ACTIVATIONS}
+        for box in (*self.pooling.values(), *(self.padding[name] for name in PADDING_MODES)):
             box.setChecked(True)
         grid = QGridLayout()
         for row, (title, boxes) in enumerate((("Pooling", self.pooling), ("Padding", self.padding),
@@ -54,7 +50,7 @@ class StudyView(QWidget):
             grid.addWidget(QLabel(f"<b>{title}</b>"), row, 0)
             for col, box in enumerate(boxes.values(), start=1):
                 grid.addWidget(box, row, col)
-        grid.addWidget(self.padding_px, 1, 4)
+        grid.addWidget(self.padding_px, 1, len(self.padding) + 1)
         self.activation_hint = QLabel("no activation ticked: the panel's activation is used for every run")
         self.activation_hint.setStyleSheet("color: gray;")
         grid.addWidget(self.activation_hint, 3, 1, 1, 4)
@@ -77,7 +73,7 @@ class StudyView(QWidget):
         self.progress.setFormat("no study yet")
         self.status = QLabel()
 
-        self.table = read_only_table([title for _, title, _ in RESULT_COLUMNS])
+        self.table = read_only_table([title for _key, title in RESULT_COLUMNS])
         self.plot = CurvesPlot()
         splitter = QSplitter(Qt.Vertical)
         splitter.addWidget(self.table)
@@ -160,19 +156,16 @@ class StudyView(QWidget):
     def show_results(self) -> None:
         rows = study_rows(self.entries)
         self.table.setRowCount(len(rows))
-        best = {key: pick(r[key] for r in rows if r[key] is not None) for key, _, pick in RESULT_COLUMNS
-                if pick and any(r[key] is not None for r in rows)}
+        best = best_values(rows)
         bold = QFont()
         bold.setBold(True)
         for i, row in enumerate(rows):
-            for j, (key, _title, _pick) in enumerate(RESULT_COLUMNS):
+            for j, (key, _title) in enumerate(RESULT_COLUMNS):
                 value = row[key]
-                text = (value if key == "label" else "–" if value is None else f"{value:,}" if isinstance(value, int)
-                        else f"{value:.4f}" if key.startswith("test") else f"{value:.2f}")
-                item = QTableWidgetItem(text)
+                item = QTableWidgetItem(cell_text(key, value))
                 if key != "label":
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
-                if len(rows) > 1 and key in best and value == best[key]:
+                if key in best and value == best[key]:
                     item.setFont(bold)
                     item.setBackground(QBrush(QColor("#d9f2d9")))
                     item.setToolTip("best in this column")
@@ -183,7 +176,7 @@ class StudyView(QWidget):
     def best_cells(self) -> dict[str, str]:
         """Column title → label of the run highlighted as best there."""
         found = {}
-        for j, (_key, title, _pick) in enumerate(RESULT_COLUMNS[1:], start=1):
+        for j, (_key, title) in enumerate(RESULT_COLUMNS[1:], start=1):
             for i in range(self.table.rowCount()):
                 if self.table.item(i, j).font().bold():
                     found[title] = self.table.item(i, 0).text()

@@ -4,19 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QVBoxLayout, QWidget
+from PySide6.QtCore import QAbstractItemModel
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QTableWidget, QVBoxLayout, QWidget
 
 
-def read_only_table(headers: Sequence[str], *, stretch_last: bool = True) -> QTableWidget:
-    """A table of whole rows, not editable, columns sized to their contents."""
-    table = QTableWidget(0, len(headers))
-    table.setHorizontalHeaderLabels(list(headers))
+def _read_only(table: QTableView, stretch_last: bool) -> None:
     table.setEditTriggers(QAbstractItemView.NoEditTriggers)
     table.setSelectionBehavior(QAbstractItemView.SelectRows)
     table.verticalHeader().setVisible(False)
     header = table.horizontalHeader()
     header.setSectionResizeMode(QHeaderView.ResizeToContents)
     header.setStretchLastSection(stretch_last)
+
+
+def read_only_table(headers: Sequence[str], *, stretch_last: bool = True) -> QTableWidget:
+    """A table of whole rows, not editable, columns sized to their contents."""
+    table = QTableWidget(0, len(headers))
+    table.setHorizontalHeaderLabels(list(headers))
+    _read_only(table, stretch_last)
+    return table
+
+
+def read_only_view(model: QAbstractItemModel, *, stretch_last: bool = True) -> QTableView:
+    """:func:`read_only_table`'s look for a table view over ``model``, sortable by clicking a header."""
+    table = QTableView()
+    table.setModel(model)
+    _read_only(table, stretch_last)
+    table.setSortingEnabled(True)
     return table
 
 
