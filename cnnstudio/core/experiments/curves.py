@@ -31,12 +31,15 @@ def plot_curves(loss_axes: Any, accuracy_axes: Any, histories: Sequence[Mapping[
     positions (or positions beyond the values) are left out. Titles say "Validation" when at
     least one run has validation values; with no runs the Axes show ``empty_text``.
     """
+    from matplotlib.ticker import MaxNLocator
+
     if len(labels) != len(histories) or (xs is not None and len(xs) != len(histories)):
         raise ValueError(f"{len(histories)} runs but {len(labels)} labels and {len(xs or [])} x sequences")
     for axes, (metric, title) in zip((loss_axes, accuracy_axes), METRICS):
         axes.clear()
         axes.grid(True, alpha=0.3)
         axes.set_xlabel("epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # ticks at whole epochs
         validated = any(history.get(f"val_{metric}") for history in histories)
         axes.set_title(f"Validation {metric}" if validated else title)
         for i, (history, label) in enumerate(zip(histories, labels)):
