@@ -5,6 +5,7 @@ The window appears first; TensorFlow (seconds to import) loads on a worker threa
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -14,8 +15,11 @@ from importlib import resources
 from pathlib import Path
 
 from cnnstudio import __version__
+from cnnstudio.core.logs import setup_logging
 
 SMOKE_TIMEOUT_S = 300
+
+log = logging.getLogger("cnnstudio.app")
 
 
 def _application():
@@ -32,10 +36,25 @@ def _application():
     return app
 
 
+def _log_uncaught_exceptions() -> None:
+    """An exception that escapes a Qt slot goes to the log file, traceback included, and on to the terminal."""
+    previous = sys.excepthook
+
+    def hook(kind, value, tb) -> None:
+        log.error("uncaught exception", exc_info=(kind, value, tb))
+        previous(kind, value, tb)
+
+    sys.excepthook = hook
+
+
 def run_gui(smoke_test: bool = False, report_startup: bool = False) -> int:
     started = time.perf_counter()
+    setup_logging()
+    _log_uncaught_exceptions()
     if smoke_test and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    log.info("starting the window (QT_QPA_PLATFORM=%s, DISPLAY=%s, WAYLAND_DISPLAY=%s)",
+             *(os.environ.get(name, "unset") for name in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY")))
     app = _application()
     from cnnstudio.ui.main_window import MainWindow
 
@@ -96,5 +115,6 @@ def smoke(app, window) -> int:
               f"test accuracy {accuracy:.3f}, saved and reopened", flush=True)
         return 0
     except Exception as exc:  # noqa: BLE001 - the reason, then a failing exit code
+        log.exception("smoke test failed")
         print(f"smoke test failed: {exc}", file=sys.stderr, flush=True)
         return 1

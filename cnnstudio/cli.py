@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from cnnstudio import __version__
 from cnnstudio.core.config import ACTIVATIONS, OPTIMIZERS, POOLING_TYPES, Experiment, ModelOptions, TrainOptions
-from cnnstudio.core.errors import CnnStudioError
+from cnnstudio.core.errors import CnnStudioError, one_line
+from cnnstudio.core.logs import debug_enabled, open_native_log, setup_logging
 from cnnstudio.core.network.architectures import ARCHITECTURES
+
+log = logging.getLogger("cnnstudio.cli")
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
@@ -283,48 +288,63 @@ COMMANDS = {"summary": cmd_summary, "train": cmd_train, "study": cmd_study, "eva
             "predict": cmd_predict}
 
 
-def _quiet_tensorflow() -> None:
-    """Keep TensorFlow's native start-up chatter and library warnings out of the user's terminal.
-
-    TensorFlow's C++ logging writes to file descriptor 2 before any setting can silence it, so
-    descriptor 2 goes to a log file while Python's ``sys.stderr`` keeps the real terminal.
-    ``CNNSTUDIO_DEBUG=1`` leaves everything as it is.
-    """
+def _tensorflow_environment() -> None:
+    """TensorFlow settings that must be in place before it is imported, for the GUI and commands alike."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    if os.environ.get("CNNSTUDIO_DEBUG"):
-        return
-    import logging
-    import tempfile
-    import warnings
 
-    warnings.filterwarnings("ignore")
+
+def _quiet_tensorflow() -> None:
+    """Keep TensorFlow's native start-up chatter and library warnings out of a headless command's terminal.
+
+    TensorFlow's C++ logging writes to file descriptor 2 before any setting can silence it, so
+    descriptor 2 goes to ``native.log`` beside the log file (a temporary file when there is none)
+    while Python's ``sys.stderr`` keeps the real terminal; Python warnings go to the log file.
+    Never for the GUI: Qt's own fatal messages (a platform plugin that cannot load) must reach the
+    terminal. ``CNNSTUDIO_DEBUG=1`` leaves everything as it is.
+    """
+    _tensorflow_environment()
+    if debug_enabled():
+        return
+    import tempfile
+
+    logging.captureWarnings(True)  # to the log file (or nowhere), not the terminal
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # e.g. retracing notes between runs of a study
     try:
         terminal = os.fdopen(os.dup(2), "w", buffering=1, encoding=sys.stderr.encoding, errors="replace")
-        log = tempfile.TemporaryFile(prefix="cnnstudio-native-")
-        os.dup2(log.fileno(), 2)
+        native = open_native_log() or tempfile.TemporaryFile(prefix="cnnstudio-native-")
+        os.dup2(native.fileno(), 2)
     except (OSError, AttributeError, ValueError):
         return
     sys.stderr = terminal
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _quiet_tensorflow()
     parser = build_parser()
     args = parser.parse_args(argv)
+    debug = debug_enabled()
+    log_path = setup_logging(debug)
     if args.command is None:
+        # The terminal stays as it is: Qt's own messages (e.g. no usable platform plugin) must reach it.
+        _tensorflow_environment()
         from cnnstudio.app import run_gui
 
         return run_gui(smoke_test=args.smoke_test, report_startup=args.report_startup)
+    _quiet_tensorflow()
     try:
         return COMMANDS[args.command](args)
     except CnnStudioError as exc:
+        log.warning("cnnstudio %s: %s", args.command, exc, exc_info=debug)
         _err(f"cnnstudio {args.command}: {exc}")
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
+        log.info("cnnstudio %s: interrupted", args.command)
         _err(f"cnnstudio {args.command}: interrupted")
         return 130
-    except Exception as exc:  # noqa: BLE001 - the contract is one line, never a traceback
-        _err(f"cnnstudio {args.command}: internal error: {exc.__class__.__name__}: {' '.join(str(exc).split())[:300]}")
+    except Exception as exc:  # noqa: BLE001 - the contract is one line (the traceback goes to the log)
+        log.exception("cnnstudio %s: internal error", args.command)
+        where = f" (details in {log_path})" if log_path else ""
+        _err(f"cnnstudio {args.command}: internal error: {one_line(exc, 300)}{where}")
+        if debug:
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
         return EXIT_INTERNAL
