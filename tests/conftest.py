@@ -1,16 +1,43 @@
-"""Shared test set-up: quiet TensorFlow, offscreen Qt, no network, and the shared MNIST files."""
+"""Shared test set-up: the user's files out of reach, quiet TensorFlow, offscreen Qt, no network, shared MNIST.
+
+The first thing done, before CNN Studio, Keras or Qt is imported: every per-user location (HOME,
+XDG folders, CNN Studio's data folder, Keras' folder, matplotlib's, Qt's settings) points into a
+session folder that subprocesses inherit too, and is removed at the end. The real folders are
+listed before and compared after the run: a change fails the run (see home_guard.py).
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 
+import home_guard
 import pytest
+
+home_guard.real_folders = home_guard.user_folders()
+_REAL_BEFORE = home_guard.snapshot(home_guard.real_folders)
+home_guard.session_home = Path(tempfile.mkdtemp(prefix="cnnstudio-tests-"))
+os.environ.update(home_guard.isolated_environment(home_guard.session_home))
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+try:
+    from PySide6.QtCore import QSettings, QStandardPaths
+except ImportError:  # a core-only environment: nothing of Qt's to isolate
+    QSettings = None
+else:
+    QStandardPaths.setTestModeEnabled(True)
+
+    def _qt_settings_in(folder: Path) -> None:
+        for settings_format in (QSettings.NativeFormat, QSettings.IniFormat):
+            QSettings.setPath(settings_format, QSettings.UserScope, str(folder))
+
+    _qt_settings_in(home_guard.session_home / "xdg-config")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MNIST = Path(os.environ.get("CNNSTUDIO_MNIST_DIR", REPO.parent / "shared" / "datasets" / "mnist"))
@@ -28,10 +55,43 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _private_homes(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keras caches and CNN Studio's run history go to temporary folders, not the user's."""
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path_factory.getbasetemp() / "keras_home"))
+def _private_homes(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Each test starts with its own empty data folder, Keras folder and Qt settings (subprocesses too)."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path_factory.mktemp("keras_home")))
     monkeypatch.setenv("CNNSTUDIO_HOME", str(tmp_path_factory.mktemp("cnnstudio_home")))
+    config = tmp_path_factory.mktemp("config_home")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    if QSettings is not None:
+        _qt_settings_in(config)
+        yield
+        _qt_settings_in(home_guard.session_home / "xdg-config")
+    else:
+        yield
+
+
+_real_data_changes: list[str] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when the real user's CNN Studio, Qt settings or Keras folders changed during it."""
+    _real_data_changes[:] = home_guard.changes(_REAL_BEFORE, home_guard.snapshot(home_guard.real_folders))
+    if _real_data_changes:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _real_data_changes:
+        terminalreporter.section("the real user's files changed during the test run", red=True, bold=True)
+        terminalreporter.write_line("Tests must use only the session's temporary folders (tests/home_guard.py); "
+                                    "changed by this run, or by another process meanwhile:", red=True)
+        for line in _real_data_changes[:50]:
+            terminalreporter.write_line(f"  {line}", red=True)
+        if len(_real_data_changes) > 50:
+            terminalreporter.write_line(f"  … and {len(_real_data_changes) - 50} more", red=True)
+
+
+def pytest_unconfigure(config) -> None:
+    shutil.rmtree(home_guard.session_home, ignore_errors=True)
 
 
 @pytest.fixture

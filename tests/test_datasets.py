@@ -174,8 +174,26 @@ def test_unknown_name_lists_choices() -> None:
         load_dataset("imagenet")
 
 
+def _idx_labels(path) -> np.ndarray:
+    """Labels read straight from an IDX file (header: magic 2049, count), independently of the loader."""
+    raw = gzip.decompress(path.read_bytes())
+    magic, count = struct.unpack(">II", raw[:8])
+    assert magic == 2049
+    return np.frombuffer(raw, np.uint8, count, offset=8)
+
+
 def test_real_mnist_files(mnist_dir) -> None:
+    """Whatever part of MNIST the shared folder holds (a partial or the full training set): all of it, as it is."""
     data = load_dataset(str(mnist_dir))
-    assert data.x_train.shape == (22_699, 28, 28, 1) and data.x_test.shape == (10_000, 28, 28, 1)
+    train_labels = _idx_labels(mnist_dir / "train-labels-idx1-ubyte.gz")
+    test_labels = _idx_labels(mnist_dir / "t10k-labels-idx1-ubyte.gz")
+    assert data.x_train.shape == (len(train_labels), 28, 28, 1) and data.x_test.shape == (len(test_labels), 28, 28, 1)
+    np.testing.assert_array_equal(data.y_train, train_labels)
+    np.testing.assert_array_equal(data.y_test, test_labels)
     assert data.digit_like and data.class_names == [str(d) for d in range(10)]
-    assert np.bincount(data.y_test).tolist()[:3] == [980, 1135, 1032]
+    assert set(np.unique(data.y_train)) == set(np.unique(data.y_test)) == set(range(10))
+    with gzip.open(mnist_dir / "t10k-images-idx3-ubyte.gz") as images:
+        header = struct.unpack(">IIII", images.read(16))
+        first = np.frombuffer(images.read(28 * 28), np.uint8).reshape(28, 28)
+    assert header == (2051, len(test_labels), 28, 28)
+    np.testing.assert_array_equal(data.x_test[0, :, :, 0], first)
