@@ -96,19 +96,19 @@ def smoke(app, window) -> int:
         _wait(app, lambda: window.train_button.isEnabled(), "the Train button")
         window.train_button.click()
         _wait(app, lambda: not window.training and not failures, "training")
-        if failures or window.model is None:
+        if failures or window.workspace.model is None:
             raise RuntimeError(failures[0] if failures else "training produced no model")
         with tempfile.TemporaryDirectory() as folder:
             path = str(Path(folder) / "smoke.keras")
-            window.save_to(path)
+            window.files.save_to(path)
             _wait(app, lambda: not window.busy, "saving")
-            window.model = window.record = None
-            window.open_model_path(path)
+            window.workspace.clear()
+            window.files.open_model_path(path)
             _wait(app, lambda: not window.busy, "reopening")
-            if failures or window.record is None or window.record.epochs_trained != 1:
+            record = window.workspace.record
+            if failures or record is None or record.epochs_trained != 1:
                 raise RuntimeError(failures[0] if failures else "the reopened model lost its experiment")
-            accuracy = window.record.test_accuracy
-        window.unsaved = False
+            accuracy = record.test_accuracy
         window.close()
         wait_for_threads()
         print(f"smoke test passed in {time.perf_counter() - t0:.1f} s: 1 epoch on digits, "

@@ -152,9 +152,8 @@ def make_window(qtbot, settings):
 
     yield make
     for window in windows:
-        window.unsaved = False
-        window.confirm_stop_training = lambda: True
         window.stop()
         qtbot.waitUntil(lambda w=window: not w.training and not w.busy, timeout=WAIT_MS)
+        window.workspace.discard_changes()
         window.close()
     assert running_threads() == [], "a worker thread was left running"

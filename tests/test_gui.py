@@ -15,11 +15,43 @@ from cnnstudio.ui import main_window as main_window_module  # noqa: E402
 from cnnstudio.ui.background import running_threads  # noqa: E402
 from cnnstudio.ui.main_window import MainWindow  # noqa: E402
 
+STARTUP_PROBE = """
+import sys, time
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+import threading
+from cnnstudio.ui import main_window
+from cnnstudio.ui.settings import Settings
+gate, real_load = threading.Event(), main_window.load_backend
+main_window.load_backend = lambda task: (gate.wait(300), real_load(task))[1]  # TensorFlow loads when we say
+window = main_window.MainWindow(Settings(QSettings(sys.argv[1], QSettings.IniFormat)))
+window.show()
+for _ in range(20):
+    app.processEvents()
+print("shown", window.isVisible(), "tensorflow" in sys.modules, window.train_button.isEnabled(), flush=True)
+gate.set()
+deadline = time.monotonic() + 300
+while window.runtime is None and time.monotonic() < deadline:
+    app.processEvents()
+    time.sleep(0.02)
+print("ready", window.runtime is not None, window.train_button.isEnabled(), window.device_label.text(), flush=True)
+window.close()
+"""
 
-def test_window_appears_before_tensorflow_is_ready(make_window) -> None:
-    window = make_window(wait_for_backend=False)
-    assert window.isVisible()
-    assert window.device_label.text() in ("Loading TensorFlow…",) or window.runtime is not None
+
+def test_window_appears_before_tensorflow_is_loaded_behind_it(tmp_path) -> None:
+    """In a fresh interpreter: the window works with TensorFlow not imported (Train off), then loads it behind."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    run = subprocess.run([sys.executable, "-c", STARTUP_PROBE, str(tmp_path / "settings.ini")], capture_output=True,
+                         text=True, timeout=400, env=env)
+    lines = {line.split()[0]: line.split()[1:] for line in run.stdout.splitlines() if line.split()}
+    assert lines["shown"][:3] == ["True", "False", "False"], run.stdout + run.stderr[-2000:]
+    assert lines["ready"][:2] == ["True", "True"] and "TensorFlow" in " ".join(lines["ready"]), run.stdout
 
 
 def test_changing_options_updates_the_shape_table(make_window) -> None:
@@ -46,19 +78,21 @@ def test_impossible_configuration_is_shown_and_disables_train(make_window) -> No
 def test_train_through_clicks_fills_plots_then_continue(qtbot, make_window) -> None:
     window = make_window()
     set_options(window, epochs=2)
-    batches = []
-    original = window.training_view.on_batch
-    window.training_view.on_batch = lambda p: (batches.append(p), original(p))
+    batches, epochs = [], []
+    window.trainer.batch.connect(batches.append)
+    window.trainer.epoch.connect(epochs.append)
     train_and_wait(qtbot, window)
-    assert window.model is not None and window.record.epochs_trained == 2
-    assert batches and window.training_view.batch_x
+    workspace = window.workspace
+    assert workspace.model is not None and workspace.record.epochs_trained == 2 and len(epochs) == 2
+    assert batches and all(p.step <= p.steps for p in batches) and window.training_view.batch_x
+    assert window.training_view.epoch_history == workspace.record.history  # drawn from the record
     assert len(window.training_view.epoch_history["val_loss"]) == 2
-    assert window.training_view.redraws > 0 and window.unsaved
+    assert window.training_view.redraws > 0 and workspace.unsaved and window.windowTitle().startswith("untitled model *")
     assert "test accuracy" in window.training_view.status.text()
-    assert window.continue_button.isEnabled() and window.save_action.isEnabled()
+    assert window.continue_button.isEnabled() and window.files.save_action.isEnabled()
 
     train_and_wait(qtbot, window, window.continue_button)
-    assert window.record.epochs_trained == 4  # two more epochs on top of the first two
+    assert workspace.record.epochs_trained == 4  # two more epochs on top of the first two
     assert len(window.training_view.epoch_history["loss"]) == 4
 
 
@@ -72,7 +106,7 @@ def test_stop_mid_epoch_ends_quickly_and_keeps_the_model(qtbot, make_window) -> 
     with qtbot.waitSignal(window.training_finished, timeout=WAIT_MS):
         window.stop_button.click()
     assert time.perf_counter() - asked < 10
-    assert window.model is not None and window.record.epochs_trained < 200
+    assert window.workspace.model is not None and window.workspace.record.epochs_trained < 200
     assert window.training_view.progress.format() == "stopped"
     assert window.train_button.isEnabled()
 
@@ -98,18 +132,19 @@ def test_save_and_open_through_the_menu_round_trip(qtbot, make_window, monkeypat
     window = make_window()
     set_options(window, epochs=1, pooling="min", padding="same", activation="tanh")
     train_and_wait(qtbot, window)
-    history = window.record.history
+    history = window.workspace.record.history
     path = str(tmp_path / "run.keras")
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (path, MainWindow.__name__))
     with qtbot.waitSignal(window.busy_changed, timeout=WAIT_MS, check_params_cb=lambda busy: not busy):
-        window.save_as_action.trigger()
-    assert not window.unsaved and window.model_path == path and path in settings.recent_models()
+        window.files.save_as_action.trigger()
+    assert not window.workspace.unsaved and window.workspace.path == path and path in settings.recent_models()
+    assert window.windowTitle().startswith("run.keras —")
 
-    window.new_experiment()
-    assert window.model is None and window.training_view.epochs_shown() == 0
+    window.files.new_action.trigger()
+    assert window.workspace.model is None and window.training_view.epochs_shown() == 0
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (path, ""))
     with qtbot.waitSignal(window.model_opened, timeout=WAIT_MS):
-        window.open_action.trigger()
+        window.files.open_action.trigger()
     experiment = window.panel.experiment()
     assert (experiment.model.pooling, experiment.model.padding, experiment.model.activation) == ("min", "same", "tanh")
     assert window.training_view.epoch_history == history
@@ -122,35 +157,46 @@ def test_corrupt_model_file_gives_a_one_line_error(qtbot, make_window, tmp_path)
     bad.write_text("not a model")
     window = make_window()
     with qtbot.waitSignal(window.busy_changed, timeout=WAIT_MS, check_params_cb=lambda busy: not busy):
-        window.open_model_path(str(bad))
+        window.files.open_model_path(str(bad))
     assert "not a Keras model file" in window.last_message.text() and "\n" not in window.last_message.text()
-    assert window.open_action.isEnabled()
+    assert window.files.open_action.isEnabled() and window.train_button.isEnabled()
     window.last_message.close()
 
 
-def test_unsaved_model_is_asked_about_before_new(qtbot, make_window) -> None:
+def _answer(monkeypatch, answers: dict[str, object], asked: list[str]) -> None:
+    """Answer QMessageBox.question by its title, recording what was asked."""
+
+    def question(_parent, title, *_args, **_kwargs):
+        asked.append(title)
+        return answers[title]
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+
+
+def test_unsaved_model_is_asked_about_before_new(qtbot, make_window, monkeypatch) -> None:
     window = make_window()
     set_options(window)
     train_and_wait(qtbot, window)
-    questions = []
-    window.ask_save_changes = lambda: questions.append("asked") or "cancel"
-    window.new_experiment()
-    assert questions == ["asked"] and window.model is not None  # cancelled: nothing lost
-    window.ask_save_changes = lambda: "discard"
-    window.new_experiment()
-    assert window.model is None
+    asked: list[str] = []
+    _answer(monkeypatch, {"Unsaved model": QMessageBox.Cancel}, asked)
+    window.files.new_action.trigger()
+    assert asked == ["Unsaved model"] and window.workspace.model is not None  # cancelled: nothing lost
+    _answer(monkeypatch, {"Unsaved model": QMessageBox.Discard}, asked)
+    window.files.new_action.trigger()
+    assert window.workspace.model is None and window.windowTitle().startswith("new experiment —")
 
 
-def test_closing_during_training_stops_the_worker(qtbot, make_window) -> None:
+def test_closing_during_training_stops_the_worker(qtbot, make_window, monkeypatch) -> None:
     window = make_window()
     set_options(window, epochs=200)
     window.train_button.click()
     qtbot.waitUntil(lambda: bool(window.training_view.batch_x), timeout=WAIT_MS)
-    window.confirm_stop_training = lambda: True
-    window.ask_save_changes = lambda: "discard"
+    asked: list[str] = []
+    _answer(monkeypatch, {"Training is running": QMessageBox.Yes, "Unsaved model": QMessageBox.Discard}, asked)
     window.close()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=WAIT_MS)
     assert not window.training and running_threads() == []
+    assert asked == ["Training is running", "Unsaved model"]
 
 
 def test_tensorflow_import_failure_is_explained(qtbot, make_window, monkeypatch) -> None:
@@ -181,12 +227,12 @@ def test_export_history_and_plots(qtbot, make_window, monkeypatch, tmp_path) -> 
     target = {"path": ""}
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (target["path"], ""))
     target["path"] = str(tmp_path / "history.csv")
-    window.export_history_action.trigger()
+    window.files.export_history_action.trigger()
     rows = list(csv.DictReader(open(target["path"], encoding="utf-8")))
     assert [row["epoch"] for row in rows] == ["1", "2"] and "val_accuracy" in rows[0]
     for suffix, magic in ((".png", b"\x89PNG"), (".svg", b"<?xml")):
         target["path"] = str(tmp_path / f"curves{suffix}")
-        window.export_plots_action.trigger()
+        window.files.export_plots_action.trigger()
         assert open(target["path"], "rb").read(5).startswith(magic)
 
 
@@ -195,7 +241,8 @@ def test_about_names_versions(make_window, monkeypatch) -> None:
     shown = []
     monkeypatch.setattr(QMessageBox, "about", lambda _parent, _title, text: shown.append(text))
     window.show_about()
-    assert "TensorFlow" in shown[0] and "Keras" in shown[0] and "CPU" in shown[0] or "GPU" in shown[0]
+    assert "TensorFlow" in shown[0] and "Keras" in shown[0] and ("CPU" in shown[0] or "GPU" in shown[0])
+    assert "cnnstudio.log" in shown[0]
 
 
 def test_open_dataset_from_disk_sets_the_input_shape(qtbot, make_window, monkeypatch, tmp_path) -> None:
@@ -242,10 +289,10 @@ def test_study_through_clicks_then_runs_view_and_report(qtbot, make_window, monk
     assert study.plot.labels == labels and "Study finished: 4 runs" in study.status.text()
 
     runs = window.runs_view
-    assert runs.table.rowCount() == 4
+    assert runs.proxy.rowCount() == 4
     runs.filter.setText("min same")
-    assert [i for i in range(4) if not runs.table.isRowHidden(i)] and sum(
-        not runs.table.isRowHidden(i) for i in range(4)) == 1
+    assert [entry.experiment["model"]["pooling"] for entry in runs.shown()] == ["min"] and runs.proxy.rowCount() == 1
+    assert runs.shown()[0].experiment["model"]["padding"] == "same"
     runs.filter.clear()
     runs.table.selectAll()
     assert sorted(runs.plot.labels) == sorted(labels)  # legend names what differs
@@ -262,7 +309,7 @@ def test_study_through_clicks_then_runs_view_and_report(qtbot, make_window, monk
     assert len(list(tmp_path.glob("run-*.py"))) == 1 and len(list(tmp_path.glob("run-*.json"))) == 1
     with qtbot.waitSignal(window.model_opened, timeout=WAIT_MS):
         runs.open_button.click()
-    assert window.record is not None and window.record.epochs_trained == 1
+    assert window.workspace.record is not None and window.workspace.record.epochs_trained == 1
 
 
 def test_stopping_a_study_keeps_the_finished_runs(qtbot, make_window) -> None:
@@ -274,7 +321,7 @@ def test_stopping_a_study_keeps_the_finished_runs(qtbot, make_window) -> None:
     with qtbot.waitSignal(window.training_finished, timeout=WAIT_MS):
         window.study_view.stop_button.click()
     assert "Study stopped: 1 of 3 runs recorded" in window.study_view.status.text()
-    assert window.runs_view.table.rowCount() == 1
+    assert window.runs_view.proxy.rowCount() == 1
 
 
 def test_runs_view_skips_damaged_entries(make_window) -> None:
@@ -282,4 +329,4 @@ def test_runs_view_skips_damaged_entries(make_window) -> None:
     window.history.folder.mkdir(parents=True, exist_ok=True)
     (window.history.folder / "damaged.json").write_text("{")
     window.runs_view.refresh()
-    assert "skipped damaged.json" in window.runs_view.warnings.text() and window.runs_view.table.rowCount() == 0
+    assert "skipped damaged.json" in window.runs_view.warnings.text() and window.runs_view.proxy.rowCount() == 0

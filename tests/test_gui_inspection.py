@@ -77,8 +77,8 @@ def test_confusion_cell_lists_exactly_its_images(qtbot, trained) -> None:
         view.run_button.click()
     evaluation = view.evaluation
     assert evaluation is not None and "Test accuracy" in view.summary.text()
-    dataset = trained.dataset("digits")
-    predictions = np.asarray(trained.model(dataset.x_test.astype("float32"), training=False)).argmax(axis=1)
+    dataset = trained.workspace.datasets.get("digits")
+    predictions = np.asarray(trained.workspace.model(dataset.x_test.astype("float32"), training=False)).argmax(axis=1)
     true, predicted = 3, int(np.bincount(predictions[dataset.y_test == 3], minlength=10).argmax())
 
     class Click:
@@ -92,9 +92,11 @@ def test_confusion_cell_lists_exactly_its_images(qtbot, trained) -> None:
     assert trained.feature_view.current_label == f"test image #{view.cell_indices[0]}"
 
 
-def test_nothing_inspects_the_model_while_it_trains(qtbot, trained) -> None:
+def test_nothing_inspects_the_model_while_it_trains(qtbot, trained, monkeypatch) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
     set_options(trained, epochs=200)
-    trained.ask_save_changes = lambda: "discard"
+    monkeypatch.setattr(QMessageBox, "question", lambda *_a, **_k: QMessageBox.Discard)  # "Unsaved model": discard
     trained.train_button.click()
     qtbot.waitUntil(lambda: trained.training, timeout=WAIT_MS)
     assert trained.feature_view.blocked_reason and not trained.evaluation_view.run_button.isEnabled()

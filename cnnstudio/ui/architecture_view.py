@@ -8,6 +8,10 @@ from PySide6.QtWidgets import QLabel, QTableWidgetItem, QVBoxLayout, QWidget
 from cnnstudio.core.network.shape_table import ShapeTable
 from cnnstudio.ui.widgets import read_only_table
 
+PROBLEM_STYLE = ("QLabel { color: #b00020; font-weight: bold; padding: 6px; "
+                 "background: #fdecea; border: 1px solid #f5c2c0; border-radius: 4px; }")
+PENDING_STYLE = ("QLabel { color: #333333; padding: 6px; background: #eef3fb; border: 1px solid #c6d4ea; "
+                 "border-radius: 4px; }")
 COLUMNS = ("Layer", "Kind", "Output shape", "Parameters", "MACs", "Detail")
 
 
@@ -25,8 +29,6 @@ class ArchitectureView(QWidget):
         self.totals = QLabel()
         self.problem = QLabel()
         self.problem.setWordWrap(True)
-        self.problem.setStyleSheet("QLabel { color: #b00020; font-weight: bold; padding: 6px; "
-                                   "background: #fdecea; border: 1px solid #f5c2c0; border-radius: 4px; }")
         self.problem.hide()
         layout = QVBoxLayout(self)
         for widget in (self.title, self.problem, self.table, self.totals):
@@ -51,8 +53,16 @@ class ArchitectureView(QWidget):
 
     def show_problem(self, title: str, message: str, prefix: str = "This network cannot be built: ") -> None:
         """An impossible configuration: say which layer and which sizes, in place of the table."""
+        self._show_notice(title, f"{prefix}{message}", PROBLEM_STYLE)
+
+    def show_pending(self, title: str, message: str) -> None:
+        """A neutral wait (e.g. reading the dataset): not an error, so not red."""
+        self._show_notice(title, message, PENDING_STYLE)
+
+    def _show_notice(self, title: str, message: str, style: str) -> None:
         self.title.setText(title)
-        self.problem.setText(f"{prefix}{message}")
+        self.problem.setStyleSheet(style)
+        self.problem.setText(message)
         self.problem.show()
         self.table.setRowCount(0)  # a stale table of another configuration would mislead
         self.table.setEnabled(False)

@@ -13,7 +13,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from cnnstudio.core.errors import CnnStudioError
+from cnnstudio.core.errors import CnnStudioError, one_line
+from cnnstudio.core.logs import log
 
 
 class _Registry(QObject):
@@ -47,14 +48,6 @@ def wait_for_threads(milliseconds: int = 30_000) -> bool:
     return not running_threads()
 
 
-def failure_text(exc: BaseException) -> str:
-    """The one-line reason shown to the user."""
-    if isinstance(exc, CnnStudioError):
-        return str(exc)
-    text = " ".join(str(exc).split())
-    return f"{exc.__class__.__name__}: {text[:300]}" if text else exc.__class__.__name__
-
-
 class Task(QObject):
     """Calls ``work(task)`` on its thread; ``work`` may emit ``task.progress``."""
 
@@ -72,9 +65,11 @@ class Task(QObject):
         try:
             result = self._work(self)
         except CnnStudioError as exc:  # an expected problem: its one line says it all
-            self.failed.emit(str(exc), "")
+            log.warning("%s: %s", self.objectName() or "task", exc)
+            self.failed.emit(one_line(exc), "")
         except Exception as exc:  # noqa: BLE001 - every failure reaches the user as a message
-            self.failed.emit(failure_text(exc), traceback.format_exc())
+            log.exception("unexpected failure in a background task")
+            self.failed.emit(one_line(exc), traceback.format_exc())
         else:
             self.succeeded.emit(result)
         finally:

@@ -8,12 +8,14 @@ training thread or floods the event loop.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg, NavigationToolbar2QT
 from matplotlib.figure import Figure
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QProgressBar, QSplitter, QVBoxLayout, QWidget
 
+from cnnstudio.core.files.model_record import ModelRecord
 from cnnstudio.core.training.progress import BatchProgress, EpochResult
 from cnnstudio.ui.widgets import stacked
 
@@ -25,6 +27,30 @@ def format_seconds(seconds: float) -> str:
         return "–"
     seconds = int(round(seconds))
     return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds}s"
+
+
+def epoch_positions(record: ModelRecord | None) -> list[float]:
+    """Where each recorded epoch ends on the x axis (fractional for a stopped epoch)."""
+    if record is None:
+        return []
+    ends = getattr(record, "epoch_ends", None)
+    return list(ends) if ends else [float(i + 1) for i in range(len(record.history.get("loss", [])))]
+
+
+def epoch_fraction(result: EpochResult) -> float:
+    """1 for a whole epoch; the share of batches done for an epoch that was stopped."""
+    steps, done = getattr(result, "steps", 0), getattr(result, "steps_done", 0)
+    return done / steps if steps and 0 < done < steps else 1.0
+
+
+def outcome_line(outcome: Any) -> str:
+    """'test accuracy 0.9812 · test loss 0.0611', after the reason when the run ended early."""
+    record, end = outcome.record, outcome.result.end
+    if record.test_accuracy is None or record.test_loss is None:
+        line = "not evaluated on the test set"
+    else:
+        line = f"test accuracy {record.test_accuracy:.4f} · test loss {record.test_loss:.4f}"
+    return f"{end.message}; {line}" if end.reason.early else line
 
 
 class TrainingView(QWidget):
@@ -39,6 +65,7 @@ class TrainingView(QWidget):
         self.progress.setFormat("idle")
         self.progress.setValue(0)
         self.status = QLabel("Not trained yet.")
+        self.status.setWordWrap(True)  # a long reason must never widen the window
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(5000)
@@ -62,35 +89,69 @@ class TrainingView(QWidget):
         self.redraws = 0
         self.clear()
 
-    # data ------------------------------------------------------------------------------
-    def clear(self, history: dict[str, list[float]] | None = None) -> None:
-        """Forget the curves; with ``history`` show a finished run's epochs."""
+    # what is shown -------------------------------------------------------------------------
+    def clear(self) -> None:
+        """Nothing trained: empty curves and log."""
+        self.show_record(None)
+        self.status.setText("Not trained yet.")
+
+    def show_record(self, record: ModelRecord | None) -> None:
+        """Show a model's whole history as its record holds it (the one source of truth)."""
         self.batch_x: list[float] = []
         self.batch_loss: list[float] = []
         self.batch_accuracy: list[float] = []
-        self.epoch_history: dict[str, list[float]] = {k: list(v) for k, v in (history or {}).items()}
+        history = record.history if record is not None else {}
+        self.epoch_history: dict[str, list[float]] = {k: list(v) for k, v in history.items()}
+        self.epoch_x: list[float] = epoch_positions(record)
         self.log.clear()
-        for i, _ in enumerate(self.epoch_history.get("loss", [])):
-            self.log.appendPlainText(self._epoch_line(i, {k: v[i] for k, v in self.epoch_history.items() if i < len(v)}))
+        for i, x in enumerate(self.epoch_x):
+            self.log.appendPlainText(self._epoch_line(x, {k: v[i] for k, v in self.epoch_history.items() if i < len(v)}))
         self.progress.setRange(0, 100)
         self.progress.setValue(0)
         self.progress.setFormat("idle")
+        if record is not None and record.test_accuracy is not None:
+            self.status.setText(f"{len(self.epoch_x)} epochs trained · test accuracy {record.test_accuracy:.4f}")
         self._dirty = True
+
+    def start_run(self, record: ModelRecord | None) -> None:
+        """A run begins: the model's earlier epochs (when continuing) stay, live progress follows."""
+        self.show_record(record)
+        self.progress.setFormat("starting…")
+        self.status.setText("Reading the dataset and building the network…")
+
+    def show_outcome(self, outcome: Any) -> str:
+        """A finished run (RunOutcome): its record's curves and a one-line summary, which is returned."""
+        live = self.batch_x, self.batch_loss, self.batch_accuracy  # the run's batch curve stays in view
+        self.show_record(outcome.record)
+        self.batch_x, self.batch_loss, self.batch_accuracy = live
+        end = outcome.result.end
+        line = outcome_line(outcome)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        self.progress.setFormat("stopped" if end.reason.early else "finished")
+        self.status.setText(line)
+        self.log.appendPlainText(line)
+        return line
+
+    def show_failure(self, reason: str) -> None:
+        self.progress.setFormat("failed")
+        self.status.setText(f"Training failed: {reason}")
 
     def epochs_shown(self) -> int:
         return len(self.epoch_history.get("loss", []))
 
+    # live progress ---------------------------------------------------------------------
     def on_batch(self, p: BatchProgress) -> None:
         # Keras reports the running mean over the epoch so far: a smoothed per-batch curve.
         loss, accuracy = p.logs.get("loss", math.nan), p.logs.get("accuracy", math.nan)
-        self.batch_x.append(p.epoch + p.step / max(p.steps, 1))
+        self.batch_x.append((self.epoch_x[-1] if self.epoch_x else 0.0) + min(p.step, p.steps) / max(p.steps, 1))
         self.batch_loss.append(loss)
         self.batch_accuracy.append(accuracy)
         done = p.epoch * p.steps + p.step
         total = p.epochs * p.steps
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(min(done, total))
-        self.progress.setFormat(f"epoch {p.epoch + 1}/{p.epochs} · batch {p.step}/{p.steps}")
+        self.progress.setFormat(f"epoch {p.epoch + 1}/{p.epochs} · batch {min(p.step, p.steps)}/{p.steps}")
         self.status.setText(f"loss {loss:.4f} · accuracy {accuracy:.4f} · epoch time left "
                             f"{format_seconds(p.eta_seconds)}")
         self._dirty = True
@@ -98,12 +159,19 @@ class TrainingView(QWidget):
     def on_epoch(self, r: EpochResult) -> None:
         for key, value in r.metrics.items():
             self.epoch_history.setdefault(key, []).append(value)
-        self.log.appendPlainText(self._epoch_line(r.epoch, r.metrics, r.seconds))
+        x = (self.epoch_x[-1] if self.epoch_x else 0.0) + epoch_fraction(r)
+        self.epoch_x.append(x)
+        self.log.appendPlainText(self._epoch_line(x, r.metrics, r.seconds))
         self._dirty = True
 
+    def on_evaluating(self, done: int, total: int) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.progress.setFormat(f"evaluating on the test set… {done:,}/{total:,} (Stop again to skip)")
+
     @staticmethod
-    def _epoch_line(epoch: int, metrics: dict[str, float], seconds: float | None = None) -> str:
-        parts = [f"epoch {epoch + 1:>3}"]
+    def _epoch_line(x: float, metrics: dict[str, float], seconds: float | None = None) -> str:
+        parts = [f"epoch {x:>5.2f}" if x != int(x) else f"epoch {int(x):>3}"]
         if seconds is not None:
             parts.append(f"{seconds:6.1f}s")
         for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
@@ -140,7 +208,7 @@ class TrainingView(QWidget):
             self.lines[f"batch_{key}"].set_data(self.batch_x, batches)
             for name in (key, f"val_{key}"):
                 values = self.epoch_history.get(name, [])
-                self.lines[name].set_data(range(1, len(values) + 1), values)
+                self.lines[name].set_data(self.epoch_x[:len(values)], values)
         for axes in (self.loss_axes, self.accuracy_axes):
             axes.relim()
             axes.autoscale_view()

@@ -1,0 +1,136 @@
+"""Train, Continue and Study on a worker thread, reported through typed signals.
+
+The controller owns the stop flag. Progress from the training thread is re-emitted on the GUI
+thread (queued connections), so views connected to these signals never run on the worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal
+
+from cnnstudio.core.config import Experiment
+from cnnstudio.core.experiments.run_history import RunEntry, RunHistory
+from cnnstudio.core.files.model_record import ModelRecord
+from cnnstudio.core.training.progress import BatchProgress, EpochResult, StopFlag
+from cnnstudio.core.workspace import Workspace
+from cnnstudio.ui.background import Task, start_task
+
+
+class _Relay(QObject):
+    """A TrainingListener for the worker: each call becomes a queued signal to the GUI thread."""
+
+    batch = Signal(object)
+    epoch = Signal(object)
+    evaluating = Signal(int, int)
+    run_started = Signal(int, object)
+    run_done = Signal(int, object)
+
+    def on_batch(self, progress: BatchProgress) -> None:
+        self.batch.emit(progress)
+
+    def on_epoch(self, result: EpochResult) -> None:
+        self.epoch.emit(result)
+
+    def on_evaluate(self, done: int, total: int) -> None:
+        self.evaluating.emit(done, total)
+
+
+class TrainingController(QObject):
+    """Runs training work one at a time; :attr:`running` is True from start until ``finished``."""
+
+    run_started = Signal(int, int, Experiment)  # index, total runs, experiment (index 0 of 1 for Train/Continue)
+    batch = Signal(BatchProgress)
+    epoch = Signal(EpochResult)
+    evaluating = Signal(int, int)  # test images done, total
+    run_finished = Signal(object)  # RunOutcome of a Train or Continue
+    study_run_finished = Signal(int, int, RunEntry)  # index, total runs, its run record
+    study_finished = Signal(int, int, bool)  # runs recorded, runs planned, stopped by request
+    failed = Signal(str, str)  # one-line reason, details (traceback)
+    finished = Signal()  # after every run or study, however it ended
+
+    def __init__(self, workspace: Workspace, history: RunHistory, parent: QObject | None = None):
+        super().__init__(parent)
+        self.workspace, self.history = workspace, history
+        self.stop_flag: StopFlag | None = None
+        self._total = 0
+        self._relay = _Relay(self)
+        queued = Qt.QueuedConnection
+        self._relay.batch.connect(self.batch, queued)
+        self._relay.epoch.connect(self.epoch, queued)
+        self._relay.evaluating.connect(self.evaluating, queued)
+        self._relay.run_started.connect(self._run_started, queued)
+        self._relay.run_done.connect(self._study_run_done, queued)
+
+    @property
+    def running(self) -> bool:
+        return self.stop_flag is not None
+
+    def _begin(self, total: int) -> StopFlag:
+        if self.running:
+            raise RuntimeError("a training run is already in progress")
+        self.stop_flag, self._total = StopFlag(), total
+        return self.stop_flag
+
+    def train(self, experiment: Experiment, model: Any = None, record: ModelRecord | None = None) -> None:
+        """Train a new network (``model`` None) or continue ``model`` with ``experiment``'s training options."""
+        stop, relay, datasets, history = self._begin(1), self._relay, self.workspace.datasets, self.history
+
+        def work(_task: Task) -> Any:
+            from cnnstudio.core.experiments.runner import run_experiment
+
+            relay.run_started.emit(0, experiment)
+            dataset = datasets.get(experiment.dataset)
+            return run_experiment(experiment, dataset, listener=relay, stop=stop, model=model, record=record,
+                                  history=history)
+
+        start_task(work, succeeded=self._run_succeeded, failed=self._failed, name="training")
+
+    def study(self, experiments: Sequence[Experiment]) -> None:
+        """Run the grid one run after another; Stop ends the current run and skips the rest."""
+        experiments = list(experiments)
+        stop, relay, datasets, history = self._begin(len(experiments)), self._relay, self.workspace.datasets, self.history
+
+        def work(_task: Task) -> Any:
+            from cnnstudio.core.experiments.study import run_study
+
+            dataset = datasets.get(experiments[0].dataset)
+            outcomes = run_study(experiments, dataset, history=history, stop=stop, listener=relay,
+                                 on_run_start=relay.run_started.emit,
+                                 on_run_done=lambda i, outcome: relay.run_done.emit(i, outcome.entry))
+            return len(outcomes), stop.requested
+
+        start_task(work, succeeded=self._study_succeeded, failed=self._failed, name="study")
+
+    def stop(self) -> None:
+        """Ask the run to end after the batch in progress (thread-safe, harmless when idle)."""
+        if self.stop_flag is not None:
+            self.stop_flag.request()
+
+    def _end(self) -> None:
+        self.stop_flag = None
+
+    def _run_started(self, index: int, experiment: Experiment) -> None:
+        self.run_started.emit(index, self._total, experiment)
+
+    def _study_run_done(self, index: int, entry: RunEntry | None) -> None:
+        if entry is not None:
+            self.study_run_finished.emit(index, self._total, entry)
+
+    def _run_succeeded(self, outcome: Any) -> None:
+        self._end()
+        self.run_finished.emit(outcome)
+        self.finished.emit()
+
+    def _study_succeeded(self, result: tuple[int, bool]) -> None:
+        self._end()
+        finished, stopped = result
+        self.study_finished.emit(finished, self._total, stopped)
+        self.finished.emit()
+
+    def _failed(self, reason: str, details: str) -> None:
+        self._end()
+        self.failed.emit(reason, details)
+        self.finished.emit()
