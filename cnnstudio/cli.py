@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from cnnstudio import __version__
-from cnnstudio.core.config import ACTIVATIONS, OPTIMIZERS, POOLING_TYPES, Experiment, ModelOptions, TrainOptions
+from cnnstudio.core.config import (
+    ACTIVATIONS,
+    LR_SCHEDULES,
+    OPTIMIZERS,
+    POOLING_TYPES,
+    Experiment,
+    ModelOptions,
+    TrainOptions,
+)
 from cnnstudio.core.errors import CnnStudioError, one_line
 from cnnstudio.core.logs import debug_enabled, open_native_log, setup_logging
 from cnnstudio.core.network.architectures import ARCHITECTURES
@@ -61,16 +69,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a network and report test accuracy")
     _model_arguments(train)
-    train.add_argument("--dataset", default="digits", help="digits | mnist | fashion_mnist | cifar10 | PATH")
-    train.add_argument("--epochs", type=int, default=5)
-    train.add_argument("--batch-size", type=int, default=64)
-    train.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
-    train.add_argument("--learning-rate", type=float, default=2e-3)
-    train.add_argument("--validation-split", type=float, default=0.1)
-    train.add_argument("--patience", type=int, default=0, help="early stopping patience in epochs (0: off)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--dataset", help="digits | mnist | fashion_mnist | cifar10 | PATH "
+                       "(default: digits; with --resume the dataset the model was trained on)")
+    train.add_argument("--epochs", type=int, default=5, help="epochs to train (more epochs with --resume)")
+    unset = " (default: %s; with --resume the model's latest setting)"
+    train.add_argument("--batch-size", type=int, help="batch size" + unset % 64)
+    train.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer" + unset % "adam")
+    train.add_argument("--learning-rate", type=float, help="learning rate" + unset % "0.002")
+    train.add_argument("--lr-schedule", choices=LR_SCHEDULES, help="learning-rate schedule" + unset % "cosine")
+    train.add_argument("--validation-split", type=float, help="share of training images held out" + unset % 0.1)
+    train.add_argument("--patience", type=int, help="early stopping patience in epochs, 0: off" + unset % 0)
+    train.add_argument("--seed", type=int, help="random seed" + unset % 0)
     train.add_argument("--out", help="save the model here (.keras); it is also checkpointed after every epoch")
-    train.add_argument("--resume", metavar="MODEL", help="continue training this saved model")
+    train.add_argument("--resume", metavar="MODEL",
+                       help="continue training this saved model; its optimizer state carries on unless the optimizer, "
+                       "learning rate or schedule change (a cosine schedule always starts anew)")
     train.add_argument("--json", action="store_true", help="end with one JSON line of results on stdout")
 
     study = commands.add_parser("study", help="train one network per pooling × padding (× activation) choice, fairly")
@@ -147,43 +160,75 @@ class _StderrProgress:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from cnnstudio.core.data.datasets import load_dataset
+    from cnnstudio.core.data.datasets import KNOWN_SHAPES, dataset_key, dataset_shape, load_dataset
     from cnnstudio.core.experiments.run_history import RunHistory
     from cnnstudio.core.experiments.runner import run_experiment
     from cnnstudio.core.files.persistence import load_model
 
-    options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
-                           learning_rate=args.learning_rate, validation_split=args.validation_split,
-                           early_stopping_patience=args.patience, seed=args.seed)
     model = record = None
     if args.resume:
         model, record = load_model(args.resume)
         if record is None:
             raise CnnStudioError(f"{args.resume}: no CNN Studio experiment inside, so it cannot be continued here")
-        experiment = Experiment(record.experiment.model, options, record.experiment.dataset)
+    options = _train_options(args, record.experiment.train if record else None)
+    name = args.dataset or (record.experiment.dataset if record else "digits")
+    if record is not None and dataset_key(name) in KNOWN_SHAPES:  # refuse before any download
+        _refuse_other_shapes(args.resume, model, name, *dataset_shape(name))
+    dataset = load_dataset(name)
+    if record is not None:
+        _refuse_other_shapes(args.resume, model, name, dataset.input_shape, dataset.num_classes)
+        experiment = Experiment(record.experiment.model, options, name)
+        doing = f"continuing {experiment.model.arch} after {record.epochs_trained:g} epochs"
     else:
-        experiment = Experiment(_model_options(args), options, args.dataset)
-    dataset = load_dataset(args.dataset)
-    _err(f"{dataset.describe()}; training {experiment.model.arch} ({experiment.model.pooling} pooling, "
-         f"{experiment.model.padding} padding) for {options.epochs} epochs")
+        experiment = Experiment(_model_options(args), options, name)
+        doing = f"training {experiment.model.arch}"
+    _err(f"{dataset.describe()}; {doing} ({experiment.model.pooling} pooling, {experiment.model.padding} padding) "
+         f"for {options.epochs} epochs ({options.optimizer}, learning rate {options.learning_rate:g} "
+         f"{options.lr_schedule}, batch {options.batch_size})")
     out = Path(args.out) if args.out else None
     outcome = run_experiment(experiment, dataset, listener=_StderrProgress(), checkpoint=out,
                              model=model, record=record, history=RunHistory())
-    result = outcome.result
+    result, segment = outcome.result, outcome.record.segments[-1]
+    if record is not None:
+        _err("the optimizer's state carried on" if segment.optimizer_state == "kept" else
+             "a fresh optimizer trained these epochs")
     if result.end.reason.early:
         _err(f"training ended early: {result.end.message}")
-    _err(f"test accuracy {result.test_accuracy:.4f}, test loss {result.test_loss:.4f}"
-         + (f"; saved {out}" if out else ""))
+    tested = (f"test accuracy {result.test_accuracy:.4f}, test loss {result.test_loss:.4f}" if result.evaluated
+              else "not evaluated on the test set")
+    _err(tested + (f"; saved {out}" if out else ""))
     if args.json:
         _print_json({
-            "test_accuracy": result.test_accuracy, "test_loss": result.test_loss,
+            "test_accuracy": result.test_accuracy, "test_loss": result.test_loss, "evaluated": result.evaluated,
             "epochs": outcome.record.epochs_trained, "seconds_per_epoch": result.seconds_per_epoch,
+            "epoch_ends": outcome.record.epoch_ends, "segments": [s.to_json() for s in outcome.record.segments],
             "params": int(outcome.model.count_params()), "history": outcome.record.history,
             "stop_reason": result.end.reason.value if result.end.reason.early else None,
             "stop_message": result.end.message if result.end.reason.early else None, "model": str(out) if out else None,
-            "experiment": experiment.to_dict(),
+            "dataset": name, "experiment": experiment.to_dict(),
         })
     return 0
+
+
+def _train_options(args: argparse.Namespace, base: TrainOptions | None) -> TrainOptions:
+    """The training flags given; the others from ``base`` (a resumed model's latest settings) or the defaults."""
+    import dataclasses
+
+    flags = {"batch_size": args.batch_size, "optimizer": args.optimizer, "learning_rate": args.learning_rate,
+             "lr_schedule": args.lr_schedule, "validation_split": args.validation_split,
+             "early_stopping_patience": args.patience, "seed": args.seed}
+    given = {key: value for key, value in flags.items() if value is not None}
+    given["epochs"] = args.epochs
+    return dataclasses.replace(base, **given) if base is not None else TrainOptions(**given)
+
+
+def _refuse_other_shapes(path: str, model: Any, name: str, shape: tuple[int, ...], classes: int) -> None:
+    """A resumed model trains only on images of its input shape with its number of classes."""
+    takes, outputs = tuple(model.input_shape[1:]), int(model.output_shape[-1])
+    if tuple(shape) != takes or classes != outputs:
+        raise CnnStudioError(
+            f"{Path(path).name} takes {'×'.join(map(str, takes))} images in {outputs} classes, but {name} has "
+            f"{'×'.join(map(str, shape))} images in {classes} classes: choose a dataset like the one it was trained on")
 
 
 def _split(text: str | None) -> list[str]:

@@ -59,6 +59,15 @@ def test_stop_request_ends_the_run_after_the_current_batch(small) -> None:
     assert int(outcome.model.optimizer.iterations) == seen[-1]  # not one batch more
     assert seen[-1] < 2 * recorder.batches[-1].steps
     assert len(outcome.result.seconds_per_epoch) == 2  # stopped early in the second epoch
+    # the stopped epoch is logged, but counts only by the batches it trained
+    steps, done = recorder.batches[-1].steps, seen[-1] - recorder.batches[-1].steps
+    last = recorder.epochs[-1]
+    assert (last.epoch, last.steps_done, last.steps, last.partial) == (1, done, steps, True)
+    assert not recorder.epochs[0].partial and recorder.epochs[0].epoch_end == 1.0
+    assert outcome.record.epoch_ends == pytest.approx([1.0, 1 + done / steps]) == [1.0, last.epoch_end]
+    assert outcome.record.epochs_trained == pytest.approx(1 + done / steps) and len(outcome.record.history["loss"]) == 2
+    assert outcome.record.segments[-1].epochs == pytest.approx(1 + done / steps)
+    assert outcome.record.evaluated  # one stop request: training stops, the test set is still evaluated
 
 
 def test_stop_from_another_thread(small) -> None:
@@ -124,7 +133,7 @@ def test_same_seed_same_run(small) -> None:
 
 
 def test_loaded_model_continues_with_its_optimizer_state(small, tmp_path) -> None:
-    first = run_experiment(experiment(epochs=1, seed=1), small)
+    first = run_experiment(experiment(epochs=1, seed=1, lr_schedule="constant"), small)
     path = save_model(first.model, tmp_path / "one.keras", first.record)
     model, record = load_model(path)
     done = int(model.optimizer.iterations)
@@ -132,9 +141,11 @@ def test_loaded_model_continues_with_its_optimizer_state(small, tmp_path) -> Non
     for saved, live in zip(model.optimizer.variables, first.model.optimizer.variables):
         np.testing.assert_array_equal(np.asarray(saved), np.asarray(live))  # Adam moments restored
 
-    continued = run_experiment(experiment(epochs=1, seed=1), small, model=model, record=record)
-    in_memory = run_experiment(experiment(epochs=1, seed=1), small, model=first.model, record=first.record)
+    same = experiment(epochs=1, seed=1, lr_schedule="constant")
+    continued = run_experiment(same, small, model=model, record=record)
+    in_memory = run_experiment(same, small, model=first.model, record=first.record)
     assert continued.record.epochs_trained == 2
+    assert [s.optimizer_state for s in continued.record.segments] == ["fresh", "kept"]
     assert continued.record.history["loss"][0] == first.record.history["loss"][0]
     assert int(continued.model.optimizer.iterations) == 2 * done
     for a, b in zip(_weights(continued.model), _weights(in_memory.model)):
@@ -153,3 +164,155 @@ def test_steps_per_execution_is_large_for_small_nets_and_one_for_big_ones() -> N
     alexnet = shape_table(ModelOptions(arch="alexnet", padding="same"), (28, 28, 1), 10)
     assert steps_per_execution_for(lenet, 64) > 1
     assert steps_per_execution_for(alexnet, 64) == 1
+
+
+def test_batch_count_never_passes_the_epochs_steps_with_several_steps_per_call(small) -> None:
+    """Keras reports the last step of each call: 18 steps in calls of 4 end at "step 20" unless clamped."""
+    recorder = Recorder()
+    outcome = run_experiment(experiment(epochs=2, steps_per_execution=4), small, listener=recorder)
+    steps = math.ceil(288 / 16)
+    assert {b.steps for b in recorder.batches} == {steps}
+    assert all(1 <= b.step <= b.steps for b in recorder.batches)
+    assert [b.step for b in recorder.batches].count(steps) == 2
+    assert [(r.steps_done, r.steps, r.partial) for r in recorder.epochs] == [(steps, steps, False)] * 2
+    assert outcome.record.epoch_ends == [1.0, 2.0]
+
+
+def test_callback_clamps_a_call_that_runs_past_the_epoch() -> None:
+    recorder, state = Recorder(), RunState()
+    callback = StudioCallback(recorder, None, state, epochs=1, first_epoch=2.5)
+    callback.set_model(SimpleNamespace(stop_training=False))
+    callback.set_params({"steps": 21, "epochs": 1})
+    callback.on_epoch_begin(0)
+    callback.on_train_batch_end(23, {"loss": 0.5})  # a call of 8 steps starting at step 16
+    callback.on_epoch_end(0, {"loss": 0.5})
+    assert (recorder.batches[-1].step, recorder.batches[-1].steps, recorder.batches[-1].epoch_start) == (21, 21, 2.5)
+    assert (recorder.epochs[-1].steps_done, recorder.epochs[-1].partial) == (21, False)
+    assert state.epoch_ends == [3.5]
+
+
+@pytest.mark.parametrize(("validation", "watched"), [(0.1, "validation loss"), (0.0, "training loss")])
+def test_early_stopping_names_the_loss_it_watched(small, validation: float, watched: str) -> None:
+    # a rate too small to move a float32 weight: the watched loss cannot improve (beyond rounding)
+    options = experiment(epochs=30, validation_split=validation, early_stopping_patience=1, learning_rate=1e-12,
+                         lr_schedule="constant")
+    outcome = run_experiment(options, small)
+    end, history = outcome.result.end, outcome.record.history
+    assert end.reason is StopReason.EARLY_STOPPING
+    assert f"the {watched} stopped improving for 1 epochs" in end.message
+    assert ("val_loss" in history) is (validation > 0)
+    monitored = history["val_loss" if validation else "loss"]
+    assert 2 <= len(monitored) < 30 and outcome.record.epochs_trained == len(monitored)
+    assert min(monitored[:-1]) <= monitored[-1]  # the last epoch did not improve on the best one before it
+    assert outcome.record.evaluated
+
+
+def test_cosine_schedule_decays_within_a_run(small) -> None:
+    from cnnstudio.core.training.trainer import fit, new_model
+
+    options = experiment(epochs=2, learning_rate=0.01)
+    model = new_model(options, small)
+    rates: list[tuple[int, float]] = []
+
+    class Rates(Recorder):
+        def on_batch(self, progress):
+            rates.append((int(model.optimizer.iterations), float(model.optimizer.learning_rate)))
+
+    fit(model, small, options.train, listener=Rates())
+    steps = 2 * math.ceil(288 / 16)
+    iterations, values = zip(*rates)
+    assert iterations[0] == 1 and iterations[-1] == steps  # first and last batches are always reported
+    assert values[0] == pytest.approx(0.01, rel=0.01)
+    assert all(later < earlier for earlier, later in zip(values, values[1:]))
+    assert values[-1] == pytest.approx(0.01 * 0.05, rel=1e-3)  # down to the 5% floor at the last planned step
+
+
+def test_training_with_augmentation_and_the_saved_model_reloads(small, tmp_path) -> None:
+    options = Experiment(ModelOptions(augment=True), TrainOptions(epochs=1, batch_size=16, steps_per_execution=1), "small")
+    outcome = run_experiment(options, small, checkpoint=tmp_path / "augmented.keras")
+    assert outcome.result.end.reason is StopReason.FINISHED and math.isfinite(outcome.record.history["loss"][0])
+    images = small.x_test[:8].astype("float32")
+    model, record = load_model(tmp_path / "augmented.keras")
+    assert record.experiment.model.augment
+    # the random distortions act in training only: predictions are deterministic and survive saving
+    np.testing.assert_allclose(np.asarray(model(images, training=False)), np.asarray(outcome.model(images, training=False)),
+                               rtol=1e-5, atol=1e-6)
+    augment = outcome.model.get_layer("augment")
+    assert not np.allclose(np.asarray(augment(images, training=True)), images)
+    np.testing.assert_array_equal(np.asarray(augment(images, training=False)), images)
+
+
+def test_stop_flag_counts_requests_from_many_threads() -> None:
+    stop = StopFlag()
+    assert (stop.requested, stop.skip_evaluation) == (False, False)
+    stop.request()
+    assert (stop.count, stop.requested, stop.skip_evaluation) == (1, True, False)
+    threads = [threading.Thread(target=lambda: [stop.request() for _ in range(1000)]) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert stop.count == 4001 and stop.skip_evaluation
+
+
+class Evaluations(Recorder):
+    def __init__(self, on_batch=None, on_evaluate=None):
+        super().__init__(on_batch)
+        self.evaluated, self._on_evaluate = [], on_evaluate
+
+    def on_evaluate(self, done, total):
+        self.evaluated.append((done, total))
+        if self._on_evaluate:
+            self._on_evaluate(done, total)
+
+
+@pytest.fixture(scope="module")
+def many_tests(digits) -> Dataset:
+    """Small training data with all 359 test images: the evaluation runs in two batches of 256."""
+    assert len(digits.x_test) == 359
+    return Dataset("many_tests", digits.x_train[:160], digits.y_train[:160], digits.x_test, digits.y_test,
+                   digits.class_names, digit_like=True)
+
+
+def test_evaluation_after_training_reports_its_progress(many_tests) -> None:
+    listener = Evaluations()
+    outcome = run_experiment(experiment(epochs=1), many_tests, listener=listener)
+    assert listener.evaluated == [(0, 359), (256, 359), (359, 359)]
+    assert outcome.record.evaluated and outcome.result.evaluated
+
+
+def test_second_stop_request_skips_the_evaluation(many_tests, tmp_path) -> None:
+    stop = StopFlag()
+    listener = Evaluations(on_batch=lambda _progress: (stop.request(), stop.request()))
+    path = tmp_path / "stopped.keras"
+    outcome = run_experiment(experiment(epochs=3), many_tests, listener=listener, stop=stop, checkpoint=path)
+    assert outcome.result.end.reason is StopReason.REQUESTED and outcome.record.epochs_trained < 1
+    assert listener.evaluated == []
+    assert (outcome.result.test_loss, outcome.result.test_accuracy, outcome.result.evaluated) == (None, None, False)
+    saved = read_record(path)
+    assert not saved.evaluated and saved.test_accuracy is None
+    assert saved.to_json()["test"] == {"loss": None, "accuracy": None, "evaluated": False}
+
+
+def test_second_stop_request_during_the_evaluation_skips_the_rest(many_tests, tmp_path) -> None:
+    from cnnstudio.core.experiments.run_history import RunHistory
+
+    stop = StopFlag()
+    stop.request()  # Stop once: the run ends after its first batch, then the test set is evaluated …
+    listener = Evaluations(on_evaluate=lambda done, total: done == 256 and stop.request())  # … until Stop again
+    history = RunHistory(tmp_path / "runs")
+    outcome = run_experiment(experiment(epochs=1), many_tests, listener=listener, stop=stop, history=history)
+    assert listener.evaluated == [(0, 359), (256, 359)]
+    assert not outcome.record.evaluated and outcome.record.test_loss is None
+    (entry,), warnings = history.entries()
+    assert warnings == [] and not entry.evaluated and entry.test_accuracy is None
+
+
+def test_run_figures_and_the_evaluation_view_share_one_computation(small) -> None:
+    from cnnstudio.core.inspection import evaluate_details
+
+    outcome = run_experiment(experiment(epochs=1), small)
+    details = evaluate_details(outcome.model, small.x_test, small.y_test)
+    assert (outcome.record.test_loss, outcome.record.test_accuracy) == (details.loss, details.accuracy)
+    keras_loss, keras_accuracy = outcome.model.evaluate(small.x_test, small.y_test, verbose=0)  # what it used to be
+    assert details.loss == pytest.approx(keras_loss, rel=1e-5) and details.accuracy == pytest.approx(keras_accuracy)

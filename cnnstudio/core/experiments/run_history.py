@@ -19,6 +19,7 @@ from typing import Any
 from cnnstudio import __version__
 from cnnstudio.core.config import Experiment
 from cnnstudio.core.errors import ConfigError
+from cnnstudio.core.files.model_record import TrainingSegment, epoch_ends_from_json, segments_from_json
 from cnnstudio.core.training.stop_reason import RunEnd, StopReason
 
 ENTRY_FORMAT = "cnnstudio-run"
@@ -52,6 +53,21 @@ class RunEntry:
     study: str | None = None
     created: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M:%S"))
     id: str = field(default_factory=lambda: time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6])
+    epoch_ends: list[float] = field(default_factory=list)  # epochs trained after each logged epoch (see ModelRecord)
+    segments: list[TrainingSegment] = field(default_factory=list)  # what trained the model, stretch by stretch
+
+    def __post_init__(self) -> None:
+        if not self.epoch_ends and isinstance(self.history, dict) and isinstance(self.history.get("loss"), list):
+            self.epoch_ends = [float(i + 1) for i in range(len(self.history["loss"]))]
+
+    @property
+    def evaluated(self) -> bool:
+        """False when the run ended without test figures (a second stop request skipped them)."""
+        return self.test_accuracy is not None and self.test_loss is not None
+
+    @property
+    def epochs_trained(self) -> float:
+        return self.epoch_ends[-1] if self.epoch_ends else 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {"format": ENTRY_FORMAT, **asdict(self)}
@@ -65,10 +81,13 @@ class RunEntry:
                                if fields.get("stop_reason") in StopReason._value2member_map_
                                else fields.get("stop_reason"))
         fields["stop_reason"], fields["stop_message"] = end.reason.value, end.message
+        history = fields.get("history")
+        if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
+            raise ValueError("history is not a mapping of lists")
+        fields["epoch_ends"] = epoch_ends_from_json(fields.get("epoch_ends"), len(history.get("loss", [])))
+        fields["segments"] = segments_from_json(fields.get("segments"))  # older entries have none
         entry = cls(**fields)
         Experiment.from_dict(entry.experiment)  # refuses malformed settings
-        if not isinstance(entry.history, dict) or not all(isinstance(v, list) for v in entry.history.values()):
-            raise ValueError("history is not a mapping of lists")
         return entry
 
     @property

@@ -9,15 +9,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnnstudio.core.config import Experiment
+from cnnstudio.core.config import Experiment, TrainOptions
 from cnnstudio.core.data.datasets import Dataset
 from cnnstudio.core.errors import ConfigError
 from cnnstudio.core.experiments.run_history import RunEntry, RunHistory, versions
-from cnnstudio.core.files.model_record import ModelRecord
+from cnnstudio.core.files.model_record import ModelRecord, TrainingSegment
 from cnnstudio.core.files.persistence import save_model
 from cnnstudio.core.network.shape_table import shape_table
 from cnnstudio.core.training.progress import RunState, StopFlag, TrainingListener
-from cnnstudio.core.training.trainer import TrainingResult, evaluate, fit, new_model
+from cnnstudio.core.training.trainer import (
+    TrainingResult,
+    evaluate,
+    fit,
+    fresh_optimizer,
+    new_model,
+    optimizer_matches,
+)
 
 
 @dataclass
@@ -32,36 +39,79 @@ def _merge(old: dict[str, list[float]], new: dict[str, list[float]]) -> dict[str
     return {key: old.get(key, []) + new.get(key, []) for key in {*old, *new}}
 
 
+def keeps_optimizer(model: Any, record: ModelRecord | None, options: TrainOptions) -> bool:
+    """Whether continuing ``model`` with ``options`` keeps its optimizer (moments, step count, rate).
+
+    Only when the optimizer, learning rate and schedule are those of the segment that trained it
+    last (of the record's settings, for records older than segments) and the model is compiled
+    with them. A cosine schedule never carries on: it would continue at its 5% floor, so a
+    cosine segment always gets a fresh schedule over its own planned steps.
+    """
+    if record is None or options.lr_schedule == "cosine":
+        return False
+    if record.segments:
+        same = record.segments[-1].same_optimizer(options)
+    else:
+        old = record.experiment.train
+        same = (old.optimizer, float(old.learning_rate), old.lr_schedule) == (
+            options.optimizer, float(options.learning_rate), options.lr_schedule)
+    return same and optimizer_matches(model, options)
+
+
 def run_experiment(experiment: Experiment, dataset: Dataset, *, listener: TrainingListener | None = None,
                    stop: StopFlag | None = None, checkpoint: str | Path | None = None,
                    model: Any = None, record: ModelRecord | None = None, history: RunHistory | None = None,
                    study: str | None = None) -> RunOutcome:
     """Train ``experiment`` on ``dataset`` and evaluate it on the test split.
 
-    With ``model`` and its ``record`` the run continues that model (optimizer state, epoch count
-    and history carry on). With ``checkpoint`` the model is saved there, atomically, after every epoch.
-    With ``history`` the run is recorded there (``study`` names the study it belongs to).
+    With ``model`` and its ``record`` the run continues that model: epoch count and history carry
+    on, and so does the optimizer's state when the optimizer, learning rate and schedule are
+    unchanged (see :func:`keeps_optimizer`); otherwise the model is recompiled with a fresh
+    optimizer. The record's ``segments`` say which happened. With ``checkpoint`` the model is
+    saved there, atomically, after every epoch. With ``history`` the run is recorded there
+    (``study`` names the study it belongs to).
+
+    After training the test set is evaluated, reported to ``listener.on_evaluate(done, total)``
+    where the listener has it; a second stop request skips (the rest of) it and the record then
+    has no test figures (``record.evaluated`` is False).
     """
     if model is None:
         model = new_model(experiment, dataset)
         record = None
+        optimizer_state = "fresh"
     elif tuple(model.input_shape[1:]) != dataset.input_shape or model.output_shape[-1] != dataset.num_classes:
         raise ConfigError(
             f"this model takes {tuple(model.input_shape[1:])} images and {model.output_shape[-1]} classes, "
             f"but {dataset.name} has {dataset.input_shape} images and {dataset.num_classes} classes")
+    elif keeps_optimizer(model, record, experiment.train):
+        optimizer_state = "kept"
+    else:
+        fresh_optimizer(model, experiment, dataset)
+        optimizer_state = "fresh"
     previous = record or ModelRecord(experiment, list(dataset.class_names), dataset.input_shape, dataset.digit_like)
+    first_epoch = previous.epochs_trained
     live = ModelRecord(experiment, list(dataset.class_names), dataset.input_shape, dataset.digit_like,
-                       dict(previous.history), list(previous.seconds_per_epoch))
+                       dict(previous.history), list(previous.seconds_per_epoch), epoch_ends=list(previous.epoch_ends),
+                       segments=list(previous.segments))
 
     def keep_record(state: RunState) -> None:
         live.history = _merge(previous.history, state.history)
         live.seconds_per_epoch = previous.seconds_per_epoch + state.seconds_per_epoch
+        live.epoch_ends = previous.epoch_ends + state.epoch_ends
+        trained = state.epoch_ends[-1] - first_epoch if state.epoch_ends else 0.0
+        live.segments = previous.segments + [
+            TrainingSegment.of(experiment.train, experiment.dataset, first_epoch, trained, optimizer_state)]
         if checkpoint is not None:
             save_model(model, checkpoint, live)
 
     result = fit(model, dataset, experiment.train, listener=listener, stop=stop,
-                 initial_epoch=previous.epochs_trained, after_epoch=keep_record)
-    live.test_loss, live.test_accuracy = evaluate(model, dataset)
+                 initial_epoch=previous.epochs_logged, first_epoch=first_epoch, after_epoch=keep_record)
+    on_evaluate = getattr(listener, "on_evaluate", None)
+    skip = (lambda: stop.skip_evaluation) if stop is not None else None
+    if on_evaluate is not None and not (skip and skip()):
+        on_evaluate(0, len(dataset.x_test))
+    scores = evaluate(model, dataset, progress=on_evaluate, should_stop=skip)
+    live.test_loss, live.test_accuracy = scores if scores is not None else (None, None)
     result.test_loss, result.test_accuracy = live.test_loss, live.test_accuracy
     if checkpoint is not None:
         save_model(model, checkpoint, live)
@@ -85,6 +135,7 @@ def history_entry(outcome: RunOutcome, dataset: Dataset, model_path: str | Path 
         macs = 0
     return RunEntry(
         experiment=experiment.to_dict(), history=outcome.record.history,
+        epoch_ends=list(outcome.record.epoch_ends), segments=list(outcome.record.segments),
         seconds_per_epoch=outcome.record.seconds_per_epoch, test_accuracy=outcome.record.test_accuracy,
         test_loss=outcome.record.test_loss, params=int(outcome.model.count_params()), macs=macs,
         device=runtime_info().device, versions=versions(), model_path=str(model_path) if model_path else None,

@@ -15,12 +15,13 @@ from cnnstudio.core.training.stop_reason import RunEnd
 
 @dataclass(frozen=True)
 class BatchProgress:
-    epoch: int  # 0-based
+    epoch: int  # 0-based index of this epoch in the model's history
     epochs: int
-    step: int  # batches done in this epoch
+    step: int  # batches done in this epoch (never more than ``steps``)
     steps: int
     logs: dict[str, float]
     seconds: float  # since the epoch began
+    epoch_start: float = 0.0  # where this epoch starts on the "epochs trained" axis (fractional after a stop)
 
     @property
     def eta_seconds(self) -> float:
@@ -30,14 +31,33 @@ class BatchProgress:
 
 @dataclass(frozen=True)
 class EpochResult:
-    epoch: int  # 0-based
+    """One epoch's metrics; a stopped run's last epoch may be partial (``steps_done < steps``)."""
+
+    epoch: int  # 0-based index of this epoch in the model's history
     epochs: int
     metrics: dict[str, float]
     seconds: float
+    steps_done: int = 0  # batches trained in this epoch
+    steps: int = 0  # batches in a whole epoch
+    epoch_start: float = 0.0  # where this epoch starts on the "epochs trained" axis
+
+    @property
+    def partial(self) -> bool:
+        """True when the run stopped inside this epoch ("stopped after 120 of 355 batches")."""
+        return 0 < self.steps and self.steps_done < self.steps
+
+    @property
+    def epoch_end(self) -> float:
+        """Epochs trained after this one, e.g. 1.34 for a second epoch stopped after 120 of 355 batches."""
+        return self.epoch_start + (self.steps_done / self.steps if self.steps else 1.0)
 
 
 class TrainingListener(Protocol):
-    """Receives progress on the training thread; GUIs forward it to their own thread."""
+    """Receives progress on the training thread; GUIs forward it to their own thread.
+
+    A listener may also have ``on_evaluate(done: int, total: int)``: test images evaluated so
+    far after training (optional; callers look it up with ``getattr``).
+    """
 
     def on_batch(self, progress: BatchProgress) -> None: ...
 
@@ -45,17 +65,32 @@ class TrainingListener(Protocol):
 
 
 class StopFlag:
-    """A thread-safe stop request, set from anywhere and honoured after the current batch."""
+    """Thread-safe stop requests, made from anywhere.
+
+    The first request stops training after the current batch; a second one also skips (the rest
+    of) the test-set evaluation that follows, so the run ends without test figures.
+    """
 
     def __init__(self) -> None:
-        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._count = 0
 
     def request(self) -> None:
-        self._event.set()
+        with self._lock:
+            self._count += 1
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return self._count
 
     @property
     def requested(self) -> bool:
-        return self._event.is_set()
+        return self.count >= 1
+
+    @property
+    def skip_evaluation(self) -> bool:
+        return self.count >= 2
 
 
 @dataclass
@@ -65,3 +100,4 @@ class RunState:
     end: RunEnd | None = None  # set when the run stops before its planned epochs
     seconds_per_epoch: list[float] = field(default_factory=list)
     history: dict[str, list[float]] = field(default_factory=dict)
+    epoch_ends: list[float] = field(default_factory=list)  # epochs trained after each epoch (fractional when stopped)

@@ -2,6 +2,9 @@
 
 Qt-free. ``run_experiment`` is the one call the CLI and the GUI worker make; it reports through
 a :class:`TrainingListener` and honours a :class:`StopFlag` after the batch in progress.
+
+The training set-up (optimizer, schedule, loss, metrics, validation split, early stopping) is
+defined here once; the exported standalone script is checked against these functions.
 """
 
 from __future__ import annotations
@@ -9,12 +12,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import keras
 import numpy as np
 
 from cnnstudio.core.config import Experiment, TrainOptions
 from cnnstudio.core.data.datasets import Dataset
+from cnnstudio.core.errors import ConfigError
+from cnnstudio.core.inspection import evaluate_details
 from cnnstudio.core.network.model_builder import build_model
 from cnnstudio.core.network.shape_table import ShapeTable, shape_table
 from cnnstudio.core.training.callbacks import StudioCallback
@@ -23,6 +29,9 @@ from cnnstudio.core.training.stop_reason import RunEnd, StopReason
 
 TARGET_SECONDS_PER_EXECUTION = 0.1  # progress and stop checks several times a second
 ASSUMED_CPU_FLOPS = 2.0e10
+COSINE_FLOOR = 0.05  # the cosine schedule ends at 5% of the learning rate
+SGD_MOMENTUM = 0.9
+EVALUATION_BATCH = 256
 
 
 @dataclass
@@ -30,12 +39,18 @@ class TrainingResult:
     history: dict[str, list[float]]
     seconds_per_epoch: list[float]
     end: RunEnd = field(default_factory=RunEnd)
-    test_loss: float | None = None
+    test_loss: float | None = None  # None: not evaluated (a second stop request skipped it)
     test_accuracy: float | None = None
+    epoch_ends: list[float] = field(default_factory=list)  # epochs trained after each of this run's epochs
 
     @property
     def epochs(self) -> int:
+        """Epochs this run logged, a partial last one included."""
         return len(self.seconds_per_epoch)
+
+    @property
+    def evaluated(self) -> bool:
+        return self.test_accuracy is not None
 
 
 def steps_per_execution_for(table: ShapeTable, batch_size: int, flops_per_second: float = ASSUMED_CPU_FLOPS) -> int:
@@ -49,23 +64,28 @@ def steps_per_execution_for(table: ShapeTable, batch_size: int, flops_per_second
 
 
 def make_optimizer(options: TrainOptions, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    """The optimizer; with the cosine schedule the rate falls to 5% by the last planned step."""
+    """A fresh optimizer; with the cosine schedule the rate falls to 5% by the last planned step."""
     kinds = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
-    extra = {"momentum": 0.9} if options.optimizer == "sgd" else {}
+    extra = {"momentum": SGD_MOMENTUM} if options.optimizer == "sgd" else {}
     rate: float | keras.optimizers.schedules.LearningRateSchedule = options.learning_rate
     if options.lr_schedule == "cosine":
         rate = keras.optimizers.schedules.CosineDecay(
-            options.learning_rate, decay_steps=max(1, options.epochs * steps_per_epoch), alpha=0.05)
+            options.learning_rate, decay_steps=max(1, options.epochs * steps_per_epoch), alpha=COSINE_FLOOR)
     return kinds[options.optimizer](learning_rate=rate, **extra)
 
 
+def make_loss() -> keras.losses.Loss:
+    return keras.losses.SparseCategoricalCrossentropy()
+
+
+def make_metrics() -> list[keras.metrics.Metric]:
+    return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+
 def compile_model(model: keras.Model, options: TrainOptions, steps_per_execution: int, steps_per_epoch: int) -> None:
-    model.compile(
-        optimizer=make_optimizer(options, steps_per_epoch),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-        steps_per_execution=steps_per_execution,
-    )
+    """Compile with a fresh optimizer (its step count and moments start from zero)."""
+    model.compile(optimizer=make_optimizer(options, steps_per_epoch), loss=make_loss(), metrics=make_metrics(),
+                  steps_per_execution=steps_per_execution)
 
 
 def validation_count(images: int, fraction: float) -> int:
@@ -84,50 +104,97 @@ def validation_split(dataset: Dataset, fraction: float, seed: int) -> tuple[tupl
     return (dataset.x_train[train], dataset.y_train[train]), (dataset.x_train[val], dataset.y_train[val])
 
 
+def steps_per_epoch(dataset: Dataset, options: TrainOptions) -> int:
+    """Batches in one epoch over the training images that the validation split leaves."""
+    images = len(dataset.x_train) - validation_count(len(dataset.x_train), options.validation_split)
+    return math.ceil(images / options.batch_size)
+
+
+def early_stopping(options: TrainOptions, validated: bool) -> keras.callbacks.EarlyStopping | None:
+    """Early stopping on the validation loss (the training loss without validation), or None when off."""
+    if not options.early_stopping_patience:
+        return None
+    return keras.callbacks.EarlyStopping(monitor="val_loss" if validated else "loss",
+                                         patience=options.early_stopping_patience, restore_best_weights=True)
+
+
+def _steps_per_execution(model: keras.Model | None, experiment: Experiment, dataset: Dataset) -> int:
+    if experiment.train.steps_per_execution:
+        return experiment.train.steps_per_execution
+    try:
+        table = shape_table(experiment.model, dataset.input_shape, dataset.num_classes)
+    except ConfigError:  # a model opened without its settings: keep what it was compiled with
+        return int(getattr(model, "steps_per_execution", 1) or 1)
+    return steps_per_execution_for(table, experiment.train.batch_size)
+
+
 def new_model(experiment: Experiment, dataset: Dataset) -> keras.Model:
     """Build and compile the experiment's network with its seed, ready to train."""
     keras.utils.set_random_seed(experiment.train.seed)
     model = build_model(experiment.model, dataset.input_shape, dataset.num_classes)
-    table = shape_table(experiment.model, dataset.input_shape, dataset.num_classes)
-    spe = experiment.train.steps_per_execution or steps_per_execution_for(table, experiment.train.batch_size)
-    train_images = len(dataset.x_train) - validation_count(len(dataset.x_train), experiment.train.validation_split)
-    compile_model(model, experiment.train, spe, math.ceil(train_images / experiment.train.batch_size))
+    compile_model(model, experiment.train, _steps_per_execution(None, experiment, dataset),
+                  steps_per_epoch(dataset, experiment.train))
     return model
 
 
+def fresh_optimizer(model: keras.Model, experiment: Experiment, dataset: Dataset) -> None:
+    """Recompile a trained ``model`` for ``experiment``'s training options: weights stay, the optimizer starts anew.
+
+    A cosine schedule then spans this run's own planned steps.
+    """
+    compile_model(model, experiment.train, _steps_per_execution(model, experiment, dataset),
+                  steps_per_epoch(dataset, experiment.train))
+
+
+def optimizer_matches(model: Any, options: TrainOptions) -> bool:
+    """Whether ``model`` is compiled with ``options``' optimizer at a constant rate equal to its learning rate."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not getattr(model, "compiled", False):
+        return False
+    if type(optimizer).__name__.lower() != options.optimizer:
+        return False
+    rate = optimizer.get_config().get("learning_rate")  # a dict when it is a schedule
+    return isinstance(rate, float) and math.isclose(rate, options.learning_rate, rel_tol=1e-6)
+
+
 def fit(model: keras.Model, dataset: Dataset, options: TrainOptions, *, listener: TrainingListener | None = None,
-        stop: StopFlag | None = None, initial_epoch: int = 0, epochs: int | None = None,
-        after_epoch: Callable[[RunState], None] | None = None) -> TrainingResult:
+        stop: StopFlag | None = None, initial_epoch: int = 0, first_epoch: float | None = None,
+        epochs: int | None = None, after_epoch: Callable[[RunState], None] | None = None) -> TrainingResult:
     """Train ``model`` (compiled) for ``epochs`` more epochs; returns history and timings.
 
-    ``initial_epoch`` lets a loaded model continue its epoch count and optimizer state;
-    ``after_epoch`` is called with the run's state after each epoch (checkpoints).
+    ``initial_epoch`` (the number of epochs already logged) lets a loaded model continue its epoch
+    count; ``first_epoch`` is the epochs it has trained (fractional after a stop, default
+    ``initial_epoch``). ``after_epoch`` is called with the run's state after each epoch (checkpoints).
     """
     epochs = options.epochs if epochs is None else epochs
     (x, y), validation = validation_split(dataset, options.validation_split, options.seed)
     state = RunState()
     total = initial_epoch + epochs
-    callbacks: list[keras.callbacks.Callback] = [
-        StudioCallback(listener, stop, state, total, after_epoch=after_epoch)
-    ]
-    monitor = "val_loss" if validation else "loss"
-    if options.early_stopping_patience:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=monitor, patience=options.early_stopping_patience,
-            restore_best_weights=True))
+    callbacks: list[keras.callbacks.Callback] = [StudioCallback(
+        listener, stop, state, total, after_epoch=after_epoch,
+        first_epoch=float(initial_epoch) if first_epoch is None else first_epoch)]
+    stopper = early_stopping(options, validation is not None)
+    if stopper is not None:
+        callbacks.append(stopper)
     keras.utils.set_random_seed(options.seed + initial_epoch)
     model.fit(
         x, y, batch_size=options.batch_size, epochs=total, initial_epoch=initial_epoch,
         validation_data=validation, shuffle=True, callbacks=callbacks, verbose=0,
     )
     if state.end is None and len(state.seconds_per_epoch) < epochs:
-        watched = "validation loss" if monitor == "val_loss" else "training loss"
+        watched = "validation loss" if validation is not None else "training loss"
         state.end = RunEnd(StopReason.EARLY_STOPPING, f"early stopping: the {watched} stopped improving for "
                            f"{options.early_stopping_patience} epochs (the best epoch's weights were kept)")
-    return TrainingResult(state.history, state.seconds_per_epoch, state.end or RunEnd())
+    return TrainingResult(state.history, state.seconds_per_epoch, state.end or RunEnd(), epoch_ends=state.epoch_ends)
 
 
-def evaluate(model: keras.Model, dataset: Dataset, batch_size: int = 256) -> tuple[float, float]:
-    """Test loss and accuracy."""
-    loss, accuracy = model.evaluate(dataset.x_test, dataset.y_test, batch_size=batch_size, verbose=0)
-    return float(loss), float(accuracy)
+def evaluate(model: keras.Model, dataset: Dataset, batch_size: int = EVALUATION_BATCH, *,
+             progress: Callable[[int, int], None] | None = None,
+             should_stop: Callable[[], bool] | None = None) -> tuple[float, float] | None:
+    """Test loss and accuracy (the computation the Evaluation view uses too).
+
+    ``progress(done, total)`` follows the test images; when ``should_stop()`` turns True the
+    rest is skipped and the answer is None.
+    """
+    evaluation = evaluate_details(model, dataset.x_test, dataset.y_test, batch_size, progress, should_stop)
+    return None if evaluation is None else (evaluation.loss, evaluation.accuracy)
