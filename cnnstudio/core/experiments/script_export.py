@@ -12,6 +12,9 @@ from cnnstudio.core.errors import ModelFileError
 from cnnstudio.core.experiments.run_history import RunEntry
 from cnnstudio.core.network.architectures import layer_specs
 
+# The training set-up below mirrors cnnstudio.core.training.trainer (make_optimizer, make_loss,
+# make_metrics, validation_split, early_stopping); tests/test_script_export.py checks that they agree.
+
 SCRIPT_TEMPLATE = '''\
 """{title}
 
@@ -59,6 +62,41 @@ def load_data(npz_path):
     return x_train, y_train.reshape(-1), x_test, y_test.reshape(-1)
 
 
+def split_validation(x, y, train):
+    """The same seeded validation split as CNN Studio: ((x, y), validation or None)."""
+    fraction, n = train["validation_split"], len(x)
+    n_val = max(1, int(round(n * fraction))) if fraction > 0 else 0
+    n_val = n_val if n_val < n else 0
+    if not n_val:
+        return (x, y), None
+    order = np.random.default_rng(train["seed"]).permutation(n)
+    val, keep = np.sort(order[:n_val]), np.sort(order[n_val:])
+    return (x[keep], y[keep]), (x[val], y[val])
+
+
+def make_optimizer(train, steps_per_epoch):
+    """A fresh optimizer; with the cosine schedule the rate falls to {floor_percent}% by the last planned step."""
+    rate = train["learning_rate"]
+    if train["lr_schedule"] == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(1, train["epochs"] * steps_per_epoch),
+                                                      alpha={cosine_floor!r})
+    if train["optimizer"] == "sgd":
+        return keras.optimizers.SGD(learning_rate=rate, momentum={sgd_momentum!r})
+    return {{"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}}[train["optimizer"]](learning_rate=rate)
+
+
+def loss_and_metrics():
+    return keras.losses.SparseCategoricalCrossentropy(), [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+
+def make_callbacks(train, validated):
+    """Early stopping on the validation loss (the training loss without validation), when asked for."""
+    if not train["early_stopping_patience"]:
+        return []
+    return [keras.callbacks.EarlyStopping(monitor="val_loss" if validated else "loss",
+                                          patience=train["early_stopping_patience"], restore_best_weights=True)]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--npz", help="data as an .npz with x_train, y_train, x_test, y_test")
@@ -72,32 +110,15 @@ def main():
         print(json.dumps({{"layers": shapes, "params": model.count_params()}}))
         return
     x, y, x_test, y_test = load_data(args.npz)
-    # the same seeded validation split as CNN Studio
-    fraction, n = train["validation_split"], len(x)
-    n_val = max(1, int(round(n * fraction))) if fraction > 0 else 0
-    n_val = n_val if n_val < n else 0
-    validation = None
-    if n_val:
-        order = np.random.default_rng(train["seed"]).permutation(n)
-        val, keep = np.sort(order[:n_val]), np.sort(order[n_val:])
-        x, y, validation = x[keep], y[keep], (x[val], y[val])
-    steps = math.ceil(len(x) / train["batch_size"])
-    rate = train["learning_rate"]
-    if train["lr_schedule"] == "cosine":
-        rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(1, train["epochs"] * steps), alpha=0.05)
-    optimizer = {{"adam": lambda: keras.optimizers.Adam(rate), "rmsprop": lambda: keras.optimizers.RMSprop(rate),
-                 "sgd": lambda: keras.optimizers.SGD(rate, momentum=0.9)}}[train["optimizer"]]()
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    callbacks = []
-    if train["early_stopping_patience"]:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss" if validation else "loss",
-                                                       patience=train["early_stopping_patience"],
-                                                       restore_best_weights=True))
+    (x, y), validation = split_validation(x, y, train)
+    loss, metrics = loss_and_metrics()
+    model.compile(optimizer=make_optimizer(train, math.ceil(len(x) / train["batch_size"])), loss=loss, metrics=metrics)
     keras.utils.set_random_seed(train["seed"])
-    model.fit(x, y, batch_size=train["batch_size"], epochs=train["epochs"], validation_data=validation,
-              shuffle=True, callbacks=callbacks, verbose=2)
-    loss, accuracy = model.evaluate(x_test, y_test, batch_size=256, verbose=0)
-    print(json.dumps({{"test_accuracy": accuracy, "test_loss": loss, "params": model.count_params()}}))
+    history = model.fit(x, y, batch_size=train["batch_size"], epochs=train["epochs"], validation_data=validation,
+                        shuffle=True, callbacks=make_callbacks(train, validation is not None), verbose=2)
+    test_loss, test_accuracy = model.evaluate(x_test, y_test, batch_size={evaluation_batch!r}, verbose=0)
+    print(json.dumps({{"test_accuracy": test_accuracy, "test_loss": test_loss, "params": model.count_params(),
+                      "history": history.history}}))
 
 
 if __name__ == "__main__":
@@ -108,6 +129,8 @@ if __name__ == "__main__":
 def keras_script(experiment: Experiment, input_shape: tuple[int, int, int], num_classes: int,
                  filename: str = "experiment.py") -> str:
     """Python source that rebuilds the experiment's network with plain Keras and trains it the same way."""
+    from cnnstudio.core.training.trainer import COSINE_FLOOR, EVALUATION_BATCH, SGD_MOMENTUM  # loads Keras
+
     specs = layer_specs(experiment.model, input_shape, num_classes)
     body = "\n".join(f"    x = {spec.code()}" for spec in specs)
     m = experiment.model
@@ -115,7 +138,8 @@ def keras_script(experiment: Experiment, input_shape: tuple[int, int, int], num_
         title=f"{m.arch} with {m.pooling} pooling and {m.padding} padding on {experiment.dataset}",
         version=__version__, date=time.strftime("%Y-%m-%d"), filename=filename,
         experiment=json.dumps(experiment.to_dict()), input_shape=tuple(input_shape), num_classes=num_classes,
-        layers=body, model_name=f"{m.arch}_{m.pooling}_{m.padding}",
+        layers=body, model_name=f"{m.arch}_{m.pooling}_{m.padding}", cosine_floor=COSINE_FLOOR,
+        floor_percent=f"{COSINE_FLOOR * 100:g}", sgd_momentum=SGD_MOMENTUM, evaluation_batch=EVALUATION_BATCH,
     )
 
 
