@@ -20,11 +20,13 @@ from cnnstudio.core.config import (
     ACTIVATIONS,
     LR_SCHEDULES,
     OPTIMIZERS,
+    PADDING_MODES,
     POOLING_TYPES,
     Experiment,
     ModelOptions,
     TrainOptions,
 )
+from cnnstudio.core.data.datasets import BUILTIN_NAMES
 from cnnstudio.core.errors import CnnStudioError, one_line
 from cnnstudio.core.logs import debug_enabled, open_native_log, setup_logging
 from cnnstudio.core.network.architectures import ARCHITECTURES
@@ -69,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a network and report test accuracy")
     _model_arguments(train)
-    train.add_argument("--dataset", help="digits | mnist | fashion_mnist | cifar10 | PATH "
+    train.add_argument("--dataset", help=f"{' | '.join(BUILTIN_NAMES)} | PATH "
                        "(default: digits; with --resume the dataset the model was trained on)")
     train.add_argument("--epochs", type=int, default=5, help="epochs to train (more epochs with --resume)")
     unset = " (default: %s; with --resume the model's latest setting)"
@@ -88,8 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     study = commands.add_parser("study", help="train one network per pooling × padding (× activation) choice, fairly")
     study.add_argument("--arch", default="lenet5", choices=sorted(ARCHITECTURES))
-    study.add_argument("--pooling", default="max,avg,min", help="comma-separated: max,avg,min")
-    study.add_argument("--padding", default="valid,same", help="comma-separated: valid,same,N")
+    study.add_argument("--pooling", default=",".join(POOLING_TYPES), help=f"comma-separated: {','.join(POOLING_TYPES)}")
+    study.add_argument("--padding", default=",".join(PADDING_MODES), help=f"comma-separated: {','.join(PADDING_MODES)},N")
     study.add_argument("--activation", help="comma-separated activations to compare too (default: relu only)")
     study.add_argument("--dataset", default="digits")
     study.add_argument("--epochs", type=int, default=3)
@@ -299,7 +301,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"{args.model}\n  architecture {m.arch}, {m.pooling} pooling, padding {m.padding}, activation {m.activation}")
     print(f"  dataset {record.experiment.dataset}: {'×'.join(map(str, record.input_shape))} images, "
           f"{len(record.class_names)} classes")
-    print(f"  trained {record.epochs_trained} epochs (batch {t.batch_size}, {t.optimizer} lr {t.learning_rate:g}, seed {t.seed})")
+    print(f"  trained {record.epochs_trained:g} epochs (batch {t.batch_size}, {t.optimizer} lr {t.learning_rate:g}, "
+          f"seed {t.seed})")
     if record.test_accuracy is not None:
         print(f"  test accuracy {record.test_accuracy:.4f}, test loss {record.test_loss:.4f}")
     return 0
@@ -308,12 +311,13 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from cnnstudio.core.data.datasets import digit_like
     from cnnstudio.core.data.digit_preprocessing import image_for_model
     from cnnstudio.core.files.persistence import load_model
 
     model, record = load_model(args.model)
     input_shape = tuple(model.input_shape[1:])
-    digit_style = record.digit_like if record else input_shape == (28, 28, 1)
+    digit_style = record.digit_like if record else digit_like(input_shape, model.output_shape[-1])
     names = record.class_names if record else [str(i) for i in range(model.output_shape[-1])]
     batch = np.stack([image_for_model(path, input_shape, digit_style) for path in args.images])
     probabilities = np.asarray(model(batch, training=False))

@@ -109,6 +109,15 @@ def digits():
     return load_digits()
 
 
+@pytest.fixture(scope="module")
+def small(digits):
+    """320 training and 64 test digits: enough to train LeNet-5 for real in a second."""
+    from cnnstudio.core.data.datasets import Dataset
+
+    return Dataset("small", digits.x_train[:320], digits.y_train[:320], digits.x_test[:64], digits.y_test[:64],
+                   digits.class_names, digit_like=True)
+
+
 # GUI fixtures (pytest-qt, offscreen); helpers in gui_helpers.py -----------------------------------
 
 
@@ -157,3 +166,14 @@ def make_window(qtbot, settings):
         window.workspace.discard_changes()
         window.close()
     assert running_threads() == [], "a worker thread was left running"
+
+
+@pytest.fixture
+def trained(qtbot, make_window):
+    """A window whose model was trained for two epochs on digits through the Train button."""
+    from gui_helpers import set_options, train_and_wait
+
+    window = make_window()
+    set_options(window, epochs=2)
+    train_and_wait(qtbot, window)
+    return window

@@ -9,9 +9,9 @@ import sys
 
 import numpy as np
 import pytest
+from training_helpers import Recorder as Listener
+from training_helpers import experiment as base_experiment
 
-from cnnstudio.core.config import Experiment, ModelOptions, TrainOptions
-from cnnstudio.core.data.datasets import Dataset
 from cnnstudio.core.errors import ModelFileError
 from cnnstudio.core.experiments.run_history import RunEntry, RunHistory
 from cnnstudio.core.experiments.runner import run_experiment
@@ -22,28 +22,9 @@ from cnnstudio.core.training.progress import StopFlag
 STEPS = math.ceil(288 / 16)  # batches per epoch of the small set (320 images, 10% held out, batch 16)
 
 
-@pytest.fixture(scope="module")
-def small(digits) -> Dataset:
-    return Dataset("small", digits.x_train[:320], digits.y_train[:320], digits.x_test[:64], digits.y_test[:64],
-                   digits.class_names, digit_like=True)
-
-
-def experiment(epochs: int = 1, **train) -> Experiment:
-    options = {"epochs": epochs, "batch_size": 16, "steps_per_execution": 1, "lr_schedule": "constant", **train}
-    return Experiment(ModelOptions(), TrainOptions(**options), "small")
-
-
-class Listener:
-    def __init__(self, on_batch=None):
-        self.batches, self.epochs, self._on_batch = [], [], on_batch
-
-    def on_batch(self, progress):
-        self.batches.append(progress)
-        if self._on_batch:
-            self._on_batch(progress)
-
-    def on_epoch(self, result):
-        self.epochs.append(result)
+def experiment(epochs: int = 1, **train):
+    """A constant learning rate unless a test asks otherwise (cosine always starts a fresh optimizer)."""
+    return base_experiment(epochs, **{"lr_schedule": "constant", **train})
 
 
 @pytest.fixture(scope="module")

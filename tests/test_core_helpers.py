@@ -46,6 +46,13 @@ def test_data_dir_is_the_platform_user_data_folder_without_cnnstudio_home(monkey
         assert paths.data_dir() == tmp_path / "data" / "cnnstudio"
 
 
+@pytest.mark.parametrize("platform", ["win32", "darwin"])
+def test_data_dir_keeps_the_folder_name_earlier_versions_used_on_windows_and_macos(monkeypatch, platform) -> None:
+    monkeypatch.delenv("CNNSTUDIO_HOME", raising=False)
+    monkeypatch.setattr(paths.sys, "platform", platform)
+    assert paths.data_dir().name == "CNN Studio"
+
+
 @pytest.mark.parametrize("value", ["", "   "])
 def test_an_empty_cnnstudio_home_is_ignored(monkeypatch, value) -> None:
     monkeypatch.setenv("CNNSTUDIO_HOME", value)

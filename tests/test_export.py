@@ -21,10 +21,11 @@ def model():
 
 def test_history_csv(tmp_path) -> None:
     record = ModelRecord(Experiment(), [str(i) for i in range(10)], (28, 28, 1),
-                         history={"loss": [0.5, 0.25], "val_loss": [0.6, 0.3]}, seconds_per_epoch=[1.5, 1.25])
+                         history={"loss": [0.5, 0.25], "val_loss": [0.6, 0.3]}, seconds_per_epoch=[1.5, 1.25],
+                         epoch_ends=[1.0, 1.34])  # the second epoch was stopped after 34% of its batches
     rows = list(csv.DictReader(open(history_csv(record, tmp_path / "h.csv"), encoding="utf-8")))
-    assert rows == [{"epoch": "1", "seconds": "1.5", "loss": "0.5", "val_loss": "0.6"},
-                    {"epoch": "2", "seconds": "1.25", "loss": "0.25", "val_loss": "0.3"}]
+    assert rows == [{"epoch": "1", "epochs_trained": "1", "seconds": "1.5", "loss": "0.5", "val_loss": "0.6"},
+                    {"epoch": "2", "epochs_trained": "1.34", "seconds": "1.25", "loss": "0.25", "val_loss": "0.3"}]
     with pytest.raises(ModelFileError):
         history_csv(record, tmp_path / "missing" / "h.csv")
 

@@ -111,6 +111,32 @@ def test_stop_mid_epoch_ends_quickly_and_keeps_the_model(qtbot, make_window) -> 
     assert window.train_button.isEnabled()
 
 
+def test_stop_shows_the_test_evaluation_and_a_second_stop_skips_it(qtbot, make_window, monkeypatch) -> None:
+    window = make_window()
+    set_options(window, epochs=200)
+    evaluating: list[tuple[int, int]] = []
+    window.trainer.evaluating.connect(lambda done, total: evaluating.append((done, total)))
+    window.train_button.click()
+    qtbot.waitUntil(lambda: bool(window.training_view.batch_x), timeout=WAIT_MS)
+    with qtbot.waitSignal(window.training_finished, timeout=WAIT_MS):
+        window.stop_button.click()
+    record = window.workspace.record
+    test_images = len(window.workspace.datasets.get("digits").x_test)
+    assert evaluating and evaluating[-1] == (test_images, test_images)
+    assert record.evaluated and record.test_accuracy is not None
+    assert record.epoch_ends[-1] == record.epochs_trained < 200  # a stopped epoch counts by its batches
+
+    monkeypatch.setattr(QMessageBox, "question", lambda *_a, **_k: QMessageBox.Discard)  # "Unsaved model"
+    window.train_button.click()
+    qtbot.waitUntil(lambda: bool(window.training_view.batch_x), timeout=WAIT_MS)
+    with qtbot.waitSignal(window.training_finished, timeout=WAIT_MS):
+        window.stop_button.click()
+        window.stop_button.click()  # before the test evaluation begins: it is skipped
+    record = window.workspace.record
+    assert not record.evaluated and record.test_accuracy is None
+    assert "not evaluated" in window.training_view.status.text() and window.train_button.isEnabled()
+
+
 def test_worker_exception_reaches_the_user_and_reenables_the_ui(qtbot, make_window, monkeypatch) -> None:
     import cnnstudio.core.experiments.runner
 
@@ -255,14 +281,14 @@ def test_open_dataset_from_disk_sets_the_input_shape(qtbot, make_window, monkeyp
     window = make_window()
     set_options(window, arch="vgg_small", padding="same")
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
-    window.choose_dataset_file()
+    window.panel.choose_dataset_file()
     qtbot.waitUntil(lambda: window.architecture_view.shapes().get("input") == "20 × 20 × 3", timeout=WAIT_MS)
     assert window.architecture_view.shapes()["output"] == "3" and window.train_button.isEnabled()
 
     broken = tmp_path / "broken.npz"
     broken.write_bytes(b"junk")
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(broken), ""))
-    window.choose_dataset_file()
+    window.panel.choose_dataset_file()
     qtbot.waitUntil(lambda: window.last_message is not None, timeout=WAIT_MS)
     assert "not a readable .npz" in window.last_message.text() and not window.train_button.isEnabled()
     window.last_message.close()

@@ -5,16 +5,8 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("pytestqt")
-from gui_helpers import WAIT_MS, set_options, train_and_wait  # noqa: E402
+from gui_helpers import WAIT_MS, train_and_wait  # noqa: E402
 from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
-
-
-@pytest.fixture
-def trained(qtbot, make_window):
-    window = make_window()
-    set_options(window, epochs=1)
-    train_and_wait(qtbot, window)
-    return window
 
 
 def _idle_after(qtbot, window, action) -> None:
@@ -42,7 +34,7 @@ def test_recent_models_menu_lists_saved_models_and_reopens_them(qtbot, trained, 
     with qtbot.waitSignal(window.model_opened, timeout=WAIT_MS):
         window.files.recent_menu.actions()[1].trigger()
     assert asked == ["Unsaved model"]
-    assert window.workspace.path == first and window.workspace.record.epochs_trained == 1
+    assert window.workspace.path == first and window.workspace.record.epochs_trained == 2
 
 
 def test_saved_model_and_tflite_exports_write_loadable_files(qtbot, trained, monkeypatch, tmp_path) -> None:

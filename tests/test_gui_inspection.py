@@ -6,18 +6,10 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
-from gui_helpers import WAIT_MS, set_options, train_and_wait  # noqa: E402
+from gui_helpers import WAIT_MS, set_options  # noqa: E402
 from PySide6.QtCore import QPoint, Qt  # noqa: E402
 
 from cnnstudio.core.data.digit_preprocessing import mnist_style  # noqa: E402
-
-
-@pytest.fixture
-def trained(qtbot, make_window):
-    window = make_window()
-    set_options(window, epochs=2)
-    train_and_wait(qtbot, window)
-    return window
 
 
 def draw(qtbot, canvas, points: list[tuple[int, int]]) -> None:
@@ -81,10 +73,10 @@ def test_confusion_cell_lists_exactly_its_images(qtbot, trained) -> None:
     predictions = np.asarray(trained.workspace.model(dataset.x_test.astype("float32"), training=False)).argmax(axis=1)
     true, predicted = 3, int(np.bincount(predictions[dataset.y_test == 3], minlength=10).argmax())
 
-    class Click:
-        inaxes, xdata, ydata = view.axes, float(predicted), float(true)
+    from matplotlib.backend_bases import MouseEvent
 
-    view._clicked(Click())
+    x, y = view.axes.transData.transform((predicted, true))  # the cell's centre in display coordinates
+    view.canvas.callbacks.process("button_press_event", MouseEvent("button_press_event", view.canvas, x, y, button=1))
     expected = np.flatnonzero((dataset.y_test == true) & (predictions == predicted))
     assert sorted(view.cell_indices.tolist()) == expected.tolist() and view.gallery.count() == len(expected)
     view.gallery.itemClicked.emit(view.gallery.item(0))

@@ -11,16 +11,9 @@ import numpy as np
 import pytest
 
 from cnnstudio.core.config import LR_SCHEDULES, OPTIMIZERS, Experiment, ModelOptions, TrainOptions
-from cnnstudio.core.data.datasets import Dataset
 from cnnstudio.core.experiments.runner import run_experiment
 from cnnstudio.core.experiments.script_export import keras_script
 from cnnstudio.core.training import trainer
-
-
-@pytest.fixture(scope="module")
-def small(digits) -> Dataset:
-    return Dataset("small", digits.x_train[:320], digits.y_train[:320], digits.x_test[:64], digits.y_test[:64],
-                   digits.class_names, digit_like=True)
 
 
 @pytest.fixture(scope="module")

@@ -9,20 +9,12 @@ import sys
 import pytest
 
 from cnnstudio.core.config import Experiment, ModelOptions, TrainOptions
-from cnnstudio.core.data.datasets import Dataset
 from cnnstudio.core.experiments.report import write_report
 from cnnstudio.core.experiments.run_history import RunHistory
 from cnnstudio.core.experiments.script_export import export_run, keras_script
 from cnnstudio.core.experiments.study import differing_options, run_label, run_study, study_grid, study_rows
 from cnnstudio.core.network.shape_table import shape_table
 from cnnstudio.core.training.progress import StopFlag
-
-
-@pytest.fixture(scope="module")
-def small(digits) -> Dataset:
-    return Dataset("small", digits.x_train[:256], digits.y_train[:256], digits.x_test[:64], digits.y_test[:64],
-                   digits.class_names, digit_like=True)
-
 
 BASE = Experiment(ModelOptions(arch="lenet5"), TrainOptions(epochs=1, batch_size=32, seed=7), "small")
 

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from training_helpers import Recorder, experiment
 
 from cnnstudio.core.config import Experiment, ModelOptions, TrainOptions
 from cnnstudio.core.data.datasets import Dataset
@@ -18,30 +19,6 @@ from cnnstudio.core.training.callbacks import StudioCallback
 from cnnstudio.core.training.progress import RunState, StopFlag
 from cnnstudio.core.training.stop_reason import StopReason
 from cnnstudio.core.training.trainer import steps_per_execution_for, validation_split
-
-
-@pytest.fixture(scope="module")
-def small(digits) -> Dataset:
-    return Dataset("small", digits.x_train[:320], digits.y_train[:320], digits.x_test[:64], digits.y_test[:64],
-                   digits.class_names, digit_like=True)
-
-
-def experiment(epochs: int = 1, **train) -> Experiment:
-    options = {"epochs": epochs, "batch_size": 16, "steps_per_execution": 1, **train}
-    return Experiment(ModelOptions(), TrainOptions(**options), "small")
-
-
-class Recorder:
-    def __init__(self, on_batch=None):
-        self.batches, self.epochs, self._on_batch = [], [], on_batch
-
-    def on_batch(self, progress):
-        self.batches.append(progress)
-        if self._on_batch:
-            self._on_batch(progress)
-
-    def on_epoch(self, result):
-        self.epochs.append(result)
 
 
 def test_stop_request_ends_the_run_after_the_current_batch(small) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import platformdirs
 
 APP_NAME = "cnnstudio"
+DISPLAY_NAME = "CNN Studio"
 HOME_VARIABLE = "CNNSTUDIO_HOME"
 
 
@@ -20,9 +22,14 @@ def data_dir() -> Path:
     """The data folder (run history, run models): ``$CNNSTUDIO_HOME``, else the user data folder.
 
     Linux ``$XDG_DATA_HOME/cnnstudio`` (``~/.local/share/cnnstudio``), macOS
-    ``~/Library/Application Support/cnnstudio``, Windows ``%LOCALAPPDATA%\\cnnstudio``.
+    ``~/Library/Application Support/CNN Studio``, Windows ``%APPDATA%\\CNN Studio`` (the folders
+    earlier versions used, so existing run histories stay where they are).
     """
-    return _home() or Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    if home := _home():
+        return home
+    if sys.platform in ("win32", "darwin"):
+        return Path(platformdirs.user_data_dir(DISPLAY_NAME, appauthor=False, roaming=True))
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
 def log_dir() -> Path:

@@ -10,9 +10,11 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QMenu,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -103,6 +105,10 @@ class ConfigPanel(QWidget):
         self.open_dataset = QPushButton("Open…")
         self.open_dataset.setToolTip("Use a folder of MNIST-format IDX files, an .npz file "
                                      "(x_train, y_train, x_test, y_test) or a folder with one sub-folder per class.")
+        dataset_menu = QMenu(self)
+        dataset_menu.addAction("Folder (IDX files or class sub-folders)…", self.choose_dataset_folder)
+        dataset_menu.addAction("NumPy file (.npz)…", self.choose_dataset_file)
+        self.open_dataset.setMenu(dataset_menu)
 
         self.epochs = _spin(1, 10_000, "Passes over the training images (Continue adds this many more).")
         self.batch_size = _spin(1, 65_536, "Images per gradient step: larger is faster per epoch but takes fewer steps.")
@@ -185,6 +191,18 @@ class ConfigPanel(QWidget):
 
     def dataset_name(self) -> str:
         return str(self.dataset.currentData())
+
+    def choose_dataset_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(
+            self, "Dataset folder: MNIST-format IDX files, or one sub-folder of images per class")
+        if path:
+            self.add_dataset_path(path)
+
+    def choose_dataset_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Dataset file with x_train, y_train, x_test, y_test", "",
+                                              "NumPy archives (*.npz)")
+        if path:
+            self.add_dataset_path(path)
 
     def add_dataset_path(self, path: str) -> None:
         """Offer a dataset from disk in the list and select it."""

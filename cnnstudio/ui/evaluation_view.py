@@ -97,6 +97,10 @@ class EvaluationView(QWidget):
         self.progress.setValue(0)
         self.progress.setFormat("not evaluated")
 
+    def show_failure(self, reason: str) -> None:
+        self.progress.setFormat("failed")
+        self.summary.setText(f"Evaluation failed: {reason}")
+
     def on_progress(self, done: int, total: int) -> None:
         self.progress.setRange(0, total)
         self.progress.setValue(done)

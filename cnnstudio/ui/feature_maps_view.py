@@ -7,6 +7,7 @@ and its pictures take a few milliseconds); during training the view says so and 
 from __future__ import annotations
 
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,8 @@ class _MapLabel(QLabel):
 
 class FeatureMapsView(QWidget):
     rendered = Signal(float)  # milliseconds for the last full render
+    sketch_requested = Signal()  # show the sketch pad's drawing here
+    compare_requested = Signal()  # pick a second model to show beside this one
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -80,7 +83,7 @@ class FeatureMapsView(QWidget):
         self.class_names: list[str] = []
         self.current: np.ndarray | None = None
         self.current_label = ""
-        self._extractors: dict[int, tuple[Any, FeatureExtractor]] = {}
+        self._extractors: weakref.WeakKeyDictionary[Any, FeatureExtractor] = weakref.WeakKeyDictionary()
         self.blocked_reason: str | None = None
 
         self.index = QSpinBox()
@@ -121,6 +124,8 @@ class FeatureMapsView(QWidget):
         self.index.valueChanged.connect(self.show_test_image)
         self.class_filter.currentIndexChanged.connect(self._class_changed)
         self.clear_compare_button.clicked.connect(lambda: self.set_compare_model(None, ""))
+        self.sketch_button.clicked.connect(self.sketch_requested)
+        self.compare_button.clicked.connect(self.compare_requested)
         self.open_button.clicked.connect(self.open_image)
         self.digit_like = True
         self.map_labels: dict[str, list[_MapLabel]] = {}
@@ -153,6 +158,10 @@ class FeatureMapsView(QWidget):
             self.render_filters()
         else:
             self.message.setText(reason)
+
+    def show_notice(self, text: str) -> None:
+        """A note about the inputs (e.g. why the test images are missing), in the view's message line."""
+        self.message.setText(text)
 
     def set_test_images(self, images: np.ndarray, labels: np.ndarray, class_names: list[str]) -> None:
         self.images, self.labels, self.class_names = images, labels, class_names
@@ -209,14 +218,13 @@ class FeatureMapsView(QWidget):
 
     # rendering -------------------------------------------------------------------------
     def _extract(self, model: Any) -> list[FeatureMap]:
-        key = id(model)
-        if key not in self._extractors or self._extractors[key][0] is not model:  # ids can be reused
-            self._extractors[key] = (model, FeatureExtractor(model))
+        if model not in self._extractors:  # weak keys: a dead model's extractor goes with it
+            self._extractors[model] = FeatureExtractor(model)
         pixels = self.current
         expected = tuple(model.input_shape[1:])
         if pixels.shape != expected:
             raise CnnStudioError(f"this model takes {expected} images, not {pixels.shape}")
-        return self._extractors[key][1](pixels)
+        return self._extractors[model](pixels)
 
     def render(self) -> None:
         self._refresh_controls()

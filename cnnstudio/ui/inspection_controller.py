@@ -37,8 +37,8 @@ class InspectionController(QObject):
         evaluation_view.evaluate_requested.connect(self.evaluate)
         evaluation_view.image_chosen.connect(self.show_feature_maps_of)
         sketch_view.send_to_feature_maps.connect(self.show_feature_maps_of)
-        feature_view.sketch_button.clicked.connect(self.feature_maps_of_sketch)
-        feature_view.compare_button.clicked.connect(self.choose_compare_model)
+        feature_view.sketch_requested.connect(self.feature_maps_of_sketch)
+        feature_view.compare_requested.connect(self.choose_compare_model)
 
     def model_changed(self) -> None:
         """Point the views at the current model and load its test images behind."""
@@ -59,7 +59,7 @@ class InspectionController(QObject):
             self.feature_view.set_test_images(dataset.x_test, dataset.y_test, dataset.class_names)
 
     def _test_images_failed(self, reason: str, _details: str) -> None:
-        self.feature_view.message.setText(f"The test images could not be read ({reason}); use the sketch pad instead.")
+        self.feature_view.show_notice(f"The test images could not be read ({reason}); use the sketch pad instead.")
 
     def show_feature_maps_of(self, pixels: Any, label: str) -> None:
         self.feature_view.show_image(pixels, label)
@@ -131,5 +131,5 @@ class InspectionController(QObject):
 
     def _evaluation_failed(self, reason: str, details: str) -> None:
         self.busy_changed.emit(False)
-        self.evaluation_view.progress.setFormat("failed")
+        self.evaluation_view.show_failure(reason)
         self.failed.emit("Evaluation failed", reason, details)

@@ -14,11 +14,9 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QMainWindow,
-    QMenu,
     QMessageBox,
     QPushButton,
     QScrollArea,
@@ -30,11 +28,10 @@ from PySide6.QtWidgets import (
 
 from cnnstudio import __version__
 from cnnstudio.core.config import Experiment
-from cnnstudio.core.data.datasets import keras_cache_dir
 from cnnstudio.core.experiments.run_history import RunHistory
-from cnnstudio.core.logs import log_file
 from cnnstudio.core.training.stop_reason import StopReason
 from cnnstudio.core.workspace import FileState, Workspace, default_dataset
+from cnnstudio.ui.about import show_about
 from cnnstudio.ui.app_state import Activity, AppState
 from cnnstudio.ui.architecture_view import ArchitectureView
 from cnnstudio.ui.background import Task, running_threads, start_task, wait_for_threads
@@ -145,10 +142,6 @@ class MainWindow(QMainWindow):
 
     def _wire(self) -> None:
         trainer, files, training_view = self.trainer, self.files, self.training_view
-        dataset_menu = QMenu(self)
-        dataset_menu.addAction("Folder (IDX files or class sub-folders)…", self.choose_dataset_folder)
-        dataset_menu.addAction("NumPy file (.npz)…", self.choose_dataset_file)
-        self.panel.open_dataset.setMenu(dataset_menu)
         self.train_button.clicked.connect(self.train)
         self.stop_button.clicked.connect(self.stop)
         self.continue_button.clicked.connect(self.continue_training)
@@ -261,19 +254,7 @@ class MainWindow(QMainWindow):
                         "Try reinstalling it in this environment (pip install --force-reinstall 'tensorflow>=2.21'); "
                         "on Windows also install the Microsoft Visual C++ Redistributable.", details)
 
-    # datasets --------------------------------------------------------------------------
-    def choose_dataset_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(
-            self, "Dataset folder: MNIST-format IDX files, or one sub-folder of images per class")
-        if path:
-            self.panel.add_dataset_path(path)
-
-    def choose_dataset_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Dataset file with x_train, y_train, x_test, y_test", "",
-                                              "NumPy archives (*.npz)")
-        if path:
-            self.panel.add_dataset_path(path)
-
+    # datasets and new experiments ----------------------------------------------------
     def _reset_experiment(self) -> None:
         self.panel.set_experiment(Experiment(dataset=default_dataset()))
         self.tabs.setCurrentWidget(self.architecture_view)
@@ -304,9 +285,11 @@ class MainWindow(QMainWindow):
         self.trainer.study(experiments)
 
     def stop(self) -> None:
+        """First press: end after the batch in progress. Second press: skip the test-set evaluation too."""
         if self.trainer.running:
+            first = not self.trainer.stop_requested
             self.trainer.stop()
-            self._status_message("Stopping after this batch…", 0)
+            self._status_message("Stopping after this batch…" if first else "Skipping the test evaluation…", 0)
 
     def _run_started(self, index: int, total: int, experiment: Experiment) -> None:
         if total > 1 or index > 0:  # a study run: each starts with empty curves
@@ -350,14 +333,7 @@ class MainWindow(QMainWindow):
 
     # help and closing --------------------------------------------------------------------
     def show_about(self) -> None:
-        runtime = self.runtime
-        versions = (f"TensorFlow {runtime.tensorflow}, Keras {runtime.keras}<br>Device: {runtime.device}"
-                    if runtime else "TensorFlow is still loading.")
-        QMessageBox.about(self, "About CNN Studio",
-                          f"<h3>CNN Studio {__version__}</h3><p>Learn and experiment with convolutional networks.</p>"
-                          f"<p>{versions}</p><p>Dataset cache: {keras_cache_dir()}<br>"
-                          f"Run history: {self.history.folder}<br>Settings: {self.settings.store.fileName()}<br>"
-                          f"Log file (for reporting problems): {log_file()}</p>")
+        show_about(self, self.runtime, self.history.folder, self.settings.store.fileName())
 
     def confirm_stop_training(self) -> bool:
         answer = QMessageBox.question(self, "Training is running", "Stop training and quit?",

@@ -104,6 +104,10 @@ class TrainingController(QObject):
 
         start_task(work, succeeded=self._study_succeeded, failed=self._failed, name="study")
 
+    @property
+    def stop_requested(self) -> bool:
+        return self.stop_flag is not None and self.stop_flag.requested
+
     def stop(self) -> None:
         """Ask the run to end after the batch in progress (thread-safe, harmless when idle)."""
         if self.stop_flag is not None:

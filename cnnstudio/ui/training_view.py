@@ -29,20 +29,6 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds}s"
 
 
-def epoch_positions(record: ModelRecord | None) -> list[float]:
-    """Where each recorded epoch ends on the x axis (fractional for a stopped epoch)."""
-    if record is None:
-        return []
-    ends = getattr(record, "epoch_ends", None)
-    return list(ends) if ends else [float(i + 1) for i in range(len(record.history.get("loss", [])))]
-
-
-def epoch_fraction(result: EpochResult) -> float:
-    """1 for a whole epoch; the share of batches done for an epoch that was stopped."""
-    steps, done = getattr(result, "steps", 0), getattr(result, "steps_done", 0)
-    return done / steps if steps and 0 < done < steps else 1.0
-
-
 def outcome_line(outcome: Any) -> str:
     """'test accuracy 0.9812 · test loss 0.0611', after the reason when the run ended early."""
     record, end = outcome.record, outcome.result.end
@@ -102,7 +88,7 @@ class TrainingView(QWidget):
         self.batch_accuracy: list[float] = []
         history = record.history if record is not None else {}
         self.epoch_history: dict[str, list[float]] = {k: list(v) for k, v in history.items()}
-        self.epoch_x: list[float] = epoch_positions(record)
+        self.epoch_x: list[float] = list(record.epoch_ends) if record is not None else []  # fractional after a stop
         self.log.clear()
         for i, x in enumerate(self.epoch_x):
             self.log.appendPlainText(self._epoch_line(x, {k: v[i] for k, v in self.epoch_history.items() if i < len(v)}))
@@ -144,14 +130,14 @@ class TrainingView(QWidget):
     def on_batch(self, p: BatchProgress) -> None:
         # Keras reports the running mean over the epoch so far: a smoothed per-batch curve.
         loss, accuracy = p.logs.get("loss", math.nan), p.logs.get("accuracy", math.nan)
-        self.batch_x.append((self.epoch_x[-1] if self.epoch_x else 0.0) + min(p.step, p.steps) / max(p.steps, 1))
+        self.batch_x.append(p.epoch_start + p.step / max(p.steps, 1))
         self.batch_loss.append(loss)
         self.batch_accuracy.append(accuracy)
         done = p.epoch * p.steps + p.step
         total = p.epochs * p.steps
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(min(done, total))
-        self.progress.setFormat(f"epoch {p.epoch + 1}/{p.epochs} · batch {min(p.step, p.steps)}/{p.steps}")
+        self.progress.setFormat(f"epoch {p.epoch + 1}/{p.epochs} · batch {p.step}/{p.steps}")
         self.status.setText(f"loss {loss:.4f} · accuracy {accuracy:.4f} · epoch time left "
                             f"{format_seconds(p.eta_seconds)}")
         self._dirty = True
@@ -159,9 +145,11 @@ class TrainingView(QWidget):
     def on_epoch(self, r: EpochResult) -> None:
         for key, value in r.metrics.items():
             self.epoch_history.setdefault(key, []).append(value)
-        x = (self.epoch_x[-1] if self.epoch_x else 0.0) + epoch_fraction(r)
-        self.epoch_x.append(x)
-        self.log.appendPlainText(self._epoch_line(x, r.metrics, r.seconds))
+        self.epoch_x.append(r.epoch_end)
+        line = self._epoch_line(r.epoch_end, r.metrics, r.seconds)
+        if r.partial:
+            line += f"   (epoch {r.epoch + 1} stopped after {r.steps_done} of {r.steps} batches)"
+        self.log.appendPlainText(line)
         self._dirty = True
 
     def on_evaluating(self, done: int, total: int) -> None:

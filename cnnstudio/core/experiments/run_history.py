@@ -20,20 +20,10 @@ from cnnstudio import __version__
 from cnnstudio.core.config import Experiment
 from cnnstudio.core.errors import ConfigError
 from cnnstudio.core.files.model_record import TrainingSegment, epoch_ends_from_json, segments_from_json
+from cnnstudio.core.paths import data_dir
 from cnnstudio.core.training.stop_reason import RunEnd, StopReason
 
 ENTRY_FORMAT = "cnnstudio-run"
-
-
-def data_home() -> Path:
-    """CNN Studio's data folder: ``$CNNSTUDIO_HOME``, else the platform's per-user data place."""
-    if os.environ.get("CNNSTUDIO_HOME"):
-        return Path(os.environ["CNNSTUDIO_HOME"])
-    if sys.platform == "win32":
-        return Path(os.environ.get("APPDATA", Path.home())) / "CNN Studio"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "CNN Studio"
-    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "cnnstudio"
 
 
 @dataclass
@@ -113,7 +103,7 @@ class RunHistory:
     """Run records as ``<folder>/<id>.json``."""
 
     def __init__(self, folder: str | Path | None = None):
-        self.folder = Path(folder) if folder else data_home() / "runs"
+        self.folder = Path(folder) if folder else data_dir() / "runs"
         self.models = self.folder / "models"  # each run's final model, so any run can be reopened
 
     def add(self, entry: RunEntry) -> Path:

@@ -13,7 +13,9 @@ from cnnstudio.core.files.model_record import ModelRecord
 
 
 def history_csv(record: ModelRecord, path: str | Path) -> Path:
-    """One row per epoch: epoch, seconds and every metric (written atomically)."""
+    """One row per epoch: epoch, epochs trained at its end (fractional after a stop), seconds and every metric.
+
+    Written atomically."""
     path = Path(path)
     keys = sorted(record.history)
     rows = max((len(v) for v in record.history.values()), default=0)
@@ -22,10 +24,12 @@ def history_csv(record: ModelRecord, path: str | Path) -> Path:
         handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".csv")
         with os.fdopen(handle, "w", newline="", encoding="utf-8") as stream:
             writer = csv.writer(stream)
-            writer.writerow(["epoch", "seconds", *keys])
+            writer.writerow(["epoch", "epochs_trained", "seconds", *keys])
+            ends = record.epoch_ends
             for i in range(rows):
                 seconds = record.seconds_per_epoch[i] if i < len(record.seconds_per_epoch) else ""
-                writer.writerow([i + 1, seconds, *(record.history[k][i] if i < len(record.history[k]) else "" for k in keys)])
+                values = (record.history[k][i] if i < len(record.history[k]) else "" for k in keys)
+                writer.writerow([i + 1, f"{ends[i]:g}" if i < len(ends) else "", seconds, *values])
         os.replace(temp, path)
     except OSError as exc:
         if temp:
