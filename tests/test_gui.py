@@ -137,6 +137,25 @@ def test_stop_shows_the_test_evaluation_and_a_second_stop_skips_it(qtbot, make_w
     assert "not evaluated" in window.training_view.status.text() and window.train_button.isEnabled()
 
 
+def test_mnist_is_the_default_and_an_impossible_download_falls_back_to_digits(qtbot, make_window) -> None:
+    """The tests have no network and an empty Keras cache: the first Train tries MNIST and says why it cannot."""
+    from cnnstudio.core.config import Experiment, TrainOptions
+
+    window = make_window()
+    assert window.panel.dataset_name() == "mnist"
+    downloads = []
+    window.trainer.downloading.connect(lambda *args: downloads.append(args))
+    window.panel.set_experiment(Experiment(train=TrainOptions(epochs=1), dataset=window.panel.dataset_name()))
+    train_and_wait(qtbot, window)
+    box = window.last_message
+    assert box is not None and box.windowTitle() == "MNIST could not be downloaded"
+    assert "could not download mnist: the network could not be reached" in box.text() and "IDX" in box.text()
+    assert window.workspace.record.experiment.dataset == "digits" and window.panel.dataset_name() == "digits"
+    assert window.workspace.record.epochs_trained == 1 and "test accuracy" in window.training_view.status.text()
+    assert downloads == []  # nothing was received
+    box.close()
+
+
 def test_worker_exception_reaches_the_user_and_reenables_the_ui(qtbot, make_window, monkeypatch) -> None:
     import cnnstudio.core.experiments.runner
 

@@ -21,7 +21,7 @@ def record(dataset: str = "digits") -> ModelRecord:
 
 
 def test_events_and_file_state_follow_the_model() -> None:
-    workspace = Workspace(DatasetCache(loader=lambda name: None))
+    workspace = Workspace(DatasetCache(loader=lambda name, progress: None))
     changes, files = [], []
     workspace.model_changed.connect(lambda w: changes.append(w.model))
     workspace.file_changed.connect(files.append)
@@ -66,7 +66,7 @@ def test_evaluation_cache_is_per_model_version_and_forgets_dead_models() -> None
 
 
 def test_opening_a_model_teaches_the_cache_its_datasets_shape() -> None:
-    workspace = Workspace(DatasetCache(loader=lambda name: None))
+    workspace = Workspace(DatasetCache(loader=lambda name, progress: None))
     assert workspace.datasets.shape("/data/letters") is None
     rec = record("/data/letters")
     workspace.set_model(FakeModel(), rec)
@@ -76,7 +76,7 @@ def test_opening_a_model_teaches_the_cache_its_datasets_shape() -> None:
 def test_dataset_cache_loads_once_and_a_slow_set_never_blocks_another(digits) -> None:
     release, started, calls = threading.Event(), threading.Event(), []
 
-    def loader(name):
+    def loader(name, progress=None):
         calls.append(name)
         if name == "slow":
             started.set()
@@ -99,7 +99,7 @@ def test_dataset_cache_loads_once_and_a_slow_set_never_blocks_another(digits) ->
 def test_two_threads_asking_for_the_same_set_load_it_once(digits) -> None:
     calls, gate = [], threading.Barrier(2)
 
-    def loader(name):
+    def loader(name, progress=None):
         calls.append(name)
         return digits
 

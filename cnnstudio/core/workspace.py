@@ -14,14 +14,15 @@ from typing import Any
 
 from cnnstudio.core.config import Experiment
 from cnnstudio.core.data.dataset_cache import DatasetCache
-from cnnstudio.core.data.datasets import keras_cache_dir
 from cnnstudio.core.events import Event
 from cnnstudio.core.files.model_record import ModelRecord
 
+DEFAULT_DATASET = "mnist"  # downloaded on first use; the GUI falls back to the built-in digits when it cannot
+
 
 def default_dataset() -> str:
-    """MNIST when Keras already has it; otherwise the built-in offline digits."""
-    return "mnist" if (keras_cache_dir() / "mnist.npz").is_file() else "digits"
+    """The dataset a new experiment starts with: MNIST, whose models read hand-drawn digits well."""
+    return DEFAULT_DATASET
 
 
 @dataclass(frozen=True)

@@ -274,9 +274,10 @@ class FileActions(QObject):
         self.failed.emit("File problem", reason, details)
 
 
-def show_error(parent: QWidget, title: str, reason: str, details: str = "") -> QMessageBox:
-    """A window-modal dialog with the one-line reason; the details (traceback) one click away."""
-    box = QMessageBox(QMessageBox.Critical, title, reason, QMessageBox.Ok, parent)
+def show_message(parent: QWidget, title: str, reason: str, details: str = "",
+                 icon: QMessageBox.Icon = QMessageBox.Critical) -> QMessageBox:
+    """A window-modal, non-blocking dialog with the one-line reason; the details (traceback) one click away."""
+    box = QMessageBox(icon, title, reason, QMessageBox.Ok, parent)
     if details:
         box.setDetailedText(details)
     box.setWindowModality(Qt.WindowModal)

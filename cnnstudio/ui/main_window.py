@@ -9,6 +9,7 @@ shape table through :class:`ShapePreview`. Every action's enabled state derives 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -38,7 +39,7 @@ from cnnstudio.ui.background import Task, running_threads, start_task, wait_for_
 from cnnstudio.ui.config_panel import ConfigPanel
 from cnnstudio.ui.evaluation_view import EvaluationView
 from cnnstudio.ui.feature_maps_view import FeatureMapsView
-from cnnstudio.ui.file_actions import FileActions, show_error
+from cnnstudio.ui.file_actions import FileActions, show_message
 from cnnstudio.ui.inspection_controller import InspectionController
 from cnnstudio.ui.runs_view import RunsView
 from cnnstudio.ui.settings import Settings
@@ -151,6 +152,8 @@ class MainWindow(QMainWindow):
         self.runs_view.open_requested.connect(files.open_run)
         self.runs_view.export_requested.connect(files.export_run)
 
+        trainer.downloading.connect(training_view.on_downloading)
+        trainer.fell_back.connect(self._fell_back)
         trainer.batch.connect(training_view.on_batch)
         trainer.epoch.connect(training_view.on_epoch)
         trainer.evaluating.connect(training_view.on_evaluating)
@@ -236,7 +239,7 @@ class MainWindow(QMainWindow):
 
     def show_error(self, title: str, reason: str, details: str = "") -> None:
         """A dialog with the one-line reason; the details (traceback) are one click away."""
-        self.last_message = show_error(self, title, reason, details)
+        self.last_message = show_message(self, title, reason, details)
 
     # TensorFlow ------------------------------------------------------------------------
     def _backend_loaded(self, info: Any) -> None:
@@ -290,6 +293,15 @@ class MainWindow(QMainWindow):
             first = not self.trainer.stop_requested
             self.trainer.stop()
             self._status_message("Stopping after this batch…" if first else "Skipping the test evaluation…", 0)
+
+    def _fell_back(self, dataset: str, reason: str) -> None:
+        """The default MNIST could not be downloaded: the run uses ``dataset`` (built in) and says why."""
+        self.panel.set_experiment(replace(self.panel.experiment(), dataset=dataset))
+        self.last_message = show_message(
+            self, "MNIST could not be downloaded",
+            f"Training on the built-in '{dataset}' set instead (1,797 small digits; sketches will be read less well): {reason}. "
+            "To use MNIST offline, copy its four IDX files (train-images-idx3-ubyte.gz …) into a folder and "
+            "choose it with Dataset → Open… → Folder.", icon=QMessageBox.Information)
 
     def _run_started(self, index: int, total: int, experiment: Experiment) -> None:
         if total > 1 or index > 0:  # a study run: each starts with empty curves

@@ -6,22 +6,31 @@ thread (queued connections), so views connected to these signals never run on th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 
 from cnnstudio.core.config import Experiment
+from cnnstudio.core.data.dataset_cache import DatasetCache
+from cnnstudio.core.data.downloads import DownloadError
 from cnnstudio.core.experiments.run_history import RunEntry, RunHistory
 from cnnstudio.core.files.model_record import ModelRecord
 from cnnstudio.core.training.progress import BatchProgress, EpochResult, StopFlag
-from cnnstudio.core.workspace import Workspace
+from cnnstudio.core.workspace import DEFAULT_DATASET, Workspace
 from cnnstudio.ui.background import Task, start_task
+
+FALLBACK_DATASET = "digits"  # built in: used when the default MNIST cannot be downloaded
+DOWNLOAD_REPORT_S = 0.1  # download progress reaches the window at most this often
 
 
 class _Relay(QObject):
     """A TrainingListener for the worker: each call becomes a queued signal to the GUI thread."""
 
+    downloading = Signal(str, int, int)  # dataset, bytes so far, total bytes (-1: unknown)
+    fell_back = Signal(str, str)  # dataset used instead, why
     batch = Signal(object)
     epoch = Signal(object)
     evaluating = Signal(int, int)
@@ -37,10 +46,36 @@ class _Relay(QObject):
     def on_evaluate(self, done: int, total: int) -> None:
         self.evaluating.emit(done, total)
 
+    def download_progress(self, name: str) -> Callable[[int, int | None], None]:
+        """A download callback for ``name``, throttled to a few signals a second (the last one always)."""
+        last = [0.0]
+
+        def report(done: int, total: int | None) -> None:
+            now = time.monotonic()
+            if now - last[0] >= DOWNLOAD_REPORT_S or (total is not None and done >= total):
+                last[0] = now
+                self.downloading.emit(name, done, -1 if total is None else total)
+
+        return report
+
+    def load(self, datasets: DatasetCache, experiments: list[Experiment], fallback: bool) -> tuple[list[Experiment], Any]:
+        """The experiments' dataset (all share one); when the default MNIST cannot be downloaded and
+        ``fallback`` allows it, the built-in digits instead — the experiments then say so too."""
+        name = experiments[0].dataset
+        try:
+            return experiments, datasets.get(name, self.download_progress(name))
+        except DownloadError as exc:
+            if not fallback or name != DEFAULT_DATASET:
+                raise
+            self.fell_back.emit(FALLBACK_DATASET, str(exc))
+            return [replace(e, dataset=FALLBACK_DATASET) for e in experiments], datasets.get(FALLBACK_DATASET)
+
 
 class TrainingController(QObject):
     """Runs training work one at a time; :attr:`running` is True from start until ``finished``."""
 
+    downloading = Signal(str, int, int)  # dataset, bytes so far, total bytes (-1: unknown)
+    fell_back = Signal(str, str)  # the dataset used instead of the default, and why
     run_started = Signal(int, int, Experiment)  # index, total runs, experiment (index 0 of 1 for Train/Continue)
     batch = Signal(BatchProgress)
     epoch = Signal(EpochResult)
@@ -58,6 +93,8 @@ class TrainingController(QObject):
         self._total = 0
         self._relay = _Relay(self)
         queued = Qt.QueuedConnection
+        self._relay.downloading.connect(self.downloading, queued)
+        self._relay.fell_back.connect(self.fell_back, queued)
         self._relay.batch.connect(self.batch, queued)
         self._relay.epoch.connect(self.epoch, queued)
         self._relay.evaluating.connect(self.evaluating, queued)
@@ -81,9 +118,9 @@ class TrainingController(QObject):
         def work(_task: Task) -> Any:
             from cnnstudio.core.experiments.runner import run_experiment
 
-            relay.run_started.emit(0, experiment)
-            dataset = datasets.get(experiment.dataset)
-            return run_experiment(experiment, dataset, listener=relay, stop=stop, model=model, record=record,
+            [chosen], dataset = relay.load(datasets, [experiment], fallback=model is None)
+            relay.run_started.emit(0, chosen)
+            return run_experiment(chosen, dataset, listener=relay, stop=stop, model=model, record=record,
                                   history=history)
 
         start_task(work, succeeded=self._run_succeeded, failed=self._failed, name="training")
@@ -96,8 +133,8 @@ class TrainingController(QObject):
         def work(_task: Task) -> Any:
             from cnnstudio.core.experiments.study import run_study
 
-            dataset = datasets.get(experiments[0].dataset)
-            outcomes = run_study(experiments, dataset, history=history, stop=stop, listener=relay,
+            chosen, dataset = relay.load(datasets, experiments, fallback=True)
+            outcomes = run_study(chosen, dataset, history=history, stop=stop, listener=relay,
                                  on_run_start=relay.run_started.emit,
                                  on_run_done=lambda i, outcome: relay.run_done.emit(i, outcome.entry))
             return len(outcomes), stop.requested

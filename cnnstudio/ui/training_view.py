@@ -152,6 +152,15 @@ class TrainingView(QWidget):
         self.log.appendPlainText(line)
         self._dirty = True
 
+    def on_downloading(self, name: str, done: int, total: int) -> None:
+        """A first download of a Keras dataset (total -1 when the server did not say)."""
+        megabytes = f"{done / 1e6:.1f} of {total / 1e6:.1f} MB" if total > 0 else f"{done / 1e6:.1f} MB"
+        self.progress.setRange(0, max(total, 1) if total > 0 else 0)  # 0..0: a busy indicator
+        if total > 0:
+            self.progress.setValue(min(done, total))
+        self.progress.setFormat(f"downloading {name}… {megabytes}")
+        self.status.setText(f"Downloading {name} once; Keras keeps it for later runs.")
+
     def on_evaluating(self, done: int, total: int) -> None:
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)

@@ -7,6 +7,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from cnnstudio.core.data.datasets import KNOWN_SHAPES, Dataset, load_dataset
+from cnnstudio.core.data.downloads import DownloadProgress
 
 Shape = tuple[tuple[int, int, int], int]  # image shape, class count
 
@@ -19,7 +20,7 @@ class DatasetCache:
     read of a local folder.
     """
 
-    def __init__(self, loader: Callable[[str], Dataset] = load_dataset, keep: int = 2):
+    def __init__(self, loader: Callable[[str, DownloadProgress | None], Dataset] = load_dataset, keep: int = 2):
         self._loader, self._keep = loader, keep
         self._loaded: OrderedDict[str, Dataset] = OrderedDict()
         self._locks: dict[str, threading.Lock] = {}
@@ -30,14 +31,17 @@ class DatasetCache:
         with self._guard:
             return self._locks.setdefault(name, threading.Lock())
 
-    def get(self, name: str) -> Dataset:
-        """The dataset, loaded at most once while it stays cached (blocking: worker threads only)."""
+    def get(self, name: str, progress: DownloadProgress | None = None) -> Dataset:
+        """The dataset, loaded at most once while it stays cached (blocking: worker threads only).
+
+        ``progress(bytes_done, bytes_total)`` hears about a first download of a Keras dataset.
+        """
         with self._lock_for(name):
             with self._guard:
                 if name in self._loaded:
                     self._loaded.move_to_end(name)
                     return self._loaded[name]
-            dataset = self._loader(name)
+            dataset = self._loader(name, progress)
             with self._guard:
                 self._loaded[name] = dataset
                 self._shapes[name] = (dataset.input_shape, dataset.num_classes)

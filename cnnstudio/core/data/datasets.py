@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from cnnstudio.core.data.downloads import DownloadError, DownloadProgress, download_failure_reason, reporting_downloads
 from cnnstudio.core.data.idx_format import is_idx_folder, load_idx_folder
 from cnnstudio.core.errors import DatasetError, one_line
 
@@ -111,20 +112,28 @@ def keras_cache_dir() -> Path:
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
 
 
-def load_dataset(name_or_path: str) -> Dataset:
-    """A built-in dataset by name, or a dataset from a folder or ``.npz`` file."""
+def load_dataset(name_or_path: str, progress: DownloadProgress | None = None) -> Dataset:
+    """A built-in dataset by name, or a dataset from a folder or ``.npz`` file.
+
+    ``progress(bytes_done, bytes_total)`` reports a first download of a Keras dataset.
+    """
     path = Path(name_or_path).expanduser()
     key = dataset_key(name_or_path)
     if key == "digits":
         return load_digits()
     if key in KERAS_DATASETS:
-        return load_keras_dataset(key)
+        return load_keras_dataset(key, progress)
+    if not str(name_or_path).strip():
+        raise DatasetError(f"no dataset given: use one of {', '.join(BUILTIN_NAMES)}, or the path of an IDX folder, "
+                           "an .npz file or an image folder")
     if path.is_file() and path.suffix.lower() == ".npz":
         return load_npz(path)
     if path.is_dir():
         return load_idx_dataset(path) if is_idx_folder(path) else load_image_folder(path)
     if path.exists():
         raise DatasetError(f"{name_or_path}: expected an .npz file or a folder, not {path.suffix or 'this file'}")
+    if path.is_absolute() or os.sep in str(name_or_path) or path.suffix:
+        raise DatasetError(f"{name_or_path}: no such file or folder (built-in datasets: {', '.join(BUILTIN_NAMES)})")
     raise DatasetError(
         f"unknown dataset {name_or_path!r}: use one of {', '.join(BUILTIN_NAMES)}, "
         "or the path of an IDX folder, an .npz file or an image folder"
@@ -159,18 +168,21 @@ def load_digits(test_fraction: float = 0.2) -> Dataset:
                    digit_like=digit_like(DIGIT_SHAPE, name="digits"))
 
 
-def load_keras_dataset(name: str) -> Dataset:
-    """MNIST, Fashion-MNIST or CIFAR-10 through ``keras.datasets`` (downloaded once into its cache)."""
+def load_keras_dataset(name: str, progress: DownloadProgress | None = None) -> Dataset:
+    """MNIST, Fashion-MNIST or CIFAR-10 through ``keras.datasets`` (downloaded once into its cache).
+
+    ``progress(bytes_done, bytes_total)`` is called while a first download runs.
+    """
     import importlib
 
     module = importlib.import_module(f"keras.datasets.{name}")
     try:
-        (x_train, y_train), (x_test, y_test) = module.load_data()
+        with reporting_downloads(progress):
+            (x_train, y_train), (x_test, y_test) = module.load_data()
     except Exception as exc:  # noqa: BLE001 - any download or cache failure becomes one clear line
-        reason = one_line(exc, 200)
-        raise DatasetError(
-            f"could not download {name} ({reason}); Keras caches datasets in {keras_cache_dir()}; {OFFLINE_HINT}"
-        ) from exc
+        raise DownloadError(
+            f"could not download {name}: {download_failure_reason(exc)}. Keras keeps downloaded datasets in "
+            f"{keras_cache_dir()}; {OFFLINE_HINT}") from exc
     return Dataset(name, x_train, y_train, x_test, y_test, KERAS_DATASETS[name],
                    digit_like=digit_like(x_train.shape[1:], len(KERAS_DATASETS[name]), name))
 
