@@ -265,6 +265,19 @@ def test_settings_remember_options(qtbot, make_window, settings) -> None:
     assert experiment.model.pooling == "avg" and experiment.model.padding == "3"
 
 
+def test_restored_window_fits_the_screen_and_long_errors_wrap(qtbot, make_window, settings) -> None:
+    window = make_window(wait_for_backend=False)
+    screen = window.screen().availableGeometry()
+    window.resize(screen.width() * 3, screen.height())  # e.g. widened by an earlier bug, then saved
+    window.move(screen.right() + 500, 0)
+    window.close()
+    again = make_window(settings=settings, wait_for_backend=False)
+    assert again.width() <= screen.width() and again.height() <= screen.height()
+    assert screen.contains(again.geometry().topLeft())
+    again.training_view.show_failure("could not download mnist: " + "a very long reason " * 60)
+    assert again.training_view.status.wordWrap() and again.minimumSizeHint().width() <= screen.width()
+
+
 def test_export_history_and_plots(qtbot, make_window, monkeypatch, tmp_path) -> None:
     window = make_window()
     set_options(window, epochs=2)

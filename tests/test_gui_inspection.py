@@ -97,6 +97,9 @@ def test_nothing_inspects_the_model_while_it_trains(qtbot, trained, monkeypatch)
     with qtbot.waitSignal(trained.training_finished, timeout=WAIT_MS):
         trained.stop()
     assert trained.feature_view.blocked_reason is None and trained.evaluation_view.run_button.isEnabled()
+    assert "training run" not in trained.sketch_view.status.text()  # no stale message once training ended
+    assert "training run" not in trained.evaluation_view.summary.text()
+    assert "built-in 'digits'" in trained.sketch_view.status.text()  # advice for a model trained on digits
 
 
 def test_a_model_without_convolutions_gets_a_message(make_window) -> None:

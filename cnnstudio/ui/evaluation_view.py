@@ -87,6 +87,8 @@ class EvaluationView(QWidget):
         self.run_button.setEnabled(reason is None)
         if reason:
             self.summary.setText(reason)
+        elif self.evaluation is None:  # a reason shown before no longer holds
+            self.summary.setText("Press Evaluate to test the model on its test images.")
 
     def clear(self) -> None:
         self.evaluation = None

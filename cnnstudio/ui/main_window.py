@@ -132,9 +132,13 @@ class MainWindow(QMainWindow):
                             (self.feature_view, "Feature Maps"), (self.sketch_view, "Sketch Pad"),
                             (self.evaluation_view, "Evaluation"), (self.study_view, "Study"), (self.runs_view, "Runs")):
             self.tabs.addTab(view, title)
+        tabs_area = QScrollArea()  # on a small screen the views scroll instead of widening the window
+        tabs_area.setWidget(self.tabs)
+        tabs_area.setWidgetResizable(True)
+        tabs_area.setFrameShape(QScrollArea.NoFrame)
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(side)
-        splitter.addWidget(self.tabs)
+        splitter.addWidget(tabs_area)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([self.panel.sizeHint().width() + 40, 840])
         self.setCentralWidget(splitter)
@@ -179,9 +183,17 @@ class MainWindow(QMainWindow):
         self.workspace.file_changed.connect(self._show_file_state)
 
     def _restore_geometry(self) -> None:
+        """The last size and place, kept inside the screen's available area (screens change)."""
         geometry = self.settings.geometry()
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(1220, 780)
+        screen = self.screen().availableGeometry()
+        width, height = min(self.width(), screen.width()), min(self.height(), screen.height())
+        if (width, height) != (self.width(), self.height()):
+            self.resize(width, height)
+        x = min(max(self.x(), screen.left()), screen.right() - width + 1)
+        y = min(max(self.y(), screen.top()), screen.bottom() - height + 1)
+        self.move(x, y)
 
     # state -----------------------------------------------------------------------------
     def _set_state(self, **changes: Any) -> None:

@@ -169,6 +169,8 @@ class SketchPadView(QWidget):
         self.bar_widgets: list[QProgressBar] = []
         self.bar_labels: list[QLabel] = []
         self.status = QLabel()
+        self._status_is_problem = False
+        self.trained_on: str | None = None  # the dataset the model learned from, when its record says
         self.status.setWordWrap(True)
         self.figure = Figure(figsize=(4, 2.2))
         self.figure.subplots_adjust(left=0.15, right=0.97, top=0.85, bottom=0.22)
@@ -224,8 +226,10 @@ class SketchPadView(QWidget):
             self.bar_labels.append(label)
             self.bar_widgets.append(bar)
 
-    def set_model(self, model: Any, class_names: list[str] | None) -> None:
-        self.model = model
+    def set_model(self, model: Any, class_names: list[str] | None, trained_on: str | None = None) -> None:
+        """Read drawings with ``model``; ``trained_on`` (its record's dataset) decides what the pad advises."""
+        self.model, self.trained_on = model, trained_on
+        self._status_is_problem = True  # show the advice for this model once it is usable
         names = class_names or ([str(i) for i in range(model.output_shape[-1])] if model is not None else [])
         if names != self.class_names:
             self.class_names = names
@@ -238,6 +242,13 @@ class SketchPadView(QWidget):
         self._update_state()
         if not reason:
             self.predict()
+
+    def ready_text(self) -> str:
+        """What the status line says when the model can read a drawing."""
+        if self.trained_on == "digits":
+            return ("This model learned from the small built-in 'digits' set (1,797 images): it will read sketches "
+                    "poorly. Train on MNIST (the default dataset) for a model that reads your drawings well.")
+        return "Draw a digit with the mouse: the model reads it as you draw."
 
     def _usable(self) -> str | None:
         """Why prediction cannot run now, or None."""
@@ -256,6 +267,9 @@ class SketchPadView(QWidget):
             button.setEnabled(problem is None and self.processed is not None)
         if problem:
             self.status.setText(problem)
+        elif self._status_is_problem:  # the reason no longer holds (e.g. training ended): say what to do
+            self.status.setText(self.ready_text())
+        self._status_is_problem = problem is not None
 
     def predict(self) -> None:
         """Preprocess the drawing like MNIST, show it, and run the model on it (a direct call)."""
@@ -285,7 +299,7 @@ class SketchPadView(QWidget):
         self.top.setText(f"{self.class_names[best]}  ({probs[best]:.0%})")
         for bar, p in zip(self.bar_widgets, probs):
             bar.setValue(int(round(p * 1000)))
-        self.status.setText(f"model call: {self.last_call_ms:.1f} ms")
+        self.status.setText(self.ready_text() if self.trained_on == "digits" else f"model call: {self.last_call_ms:.1f} ms")
         self._update_state()
         self.predicted.emit(probs)
 
