@@ -252,6 +252,10 @@ def test_test_image_choices_follow_the_class_filter(qtbot, feature_view) -> None
     feature_view.class_filter.setCurrentIndex(2)  # class b: images 1, 2 and 4
     assert feature_view.index.maximum() == 2 and feature_view.index.value() == 0
     assert feature_view.current_label == "test image #1 (class b)"
+    feature_view.show_image(np.full((28, 28, 1), 255, np.float32), "your sketch")
+    assert feature_view.index.text() == "—" and feature_view.current_label == "your sketch"  # no stale index
+    feature_view.index.stepUp()  # picking a test image again shows it
+    assert feature_view.index.value() == 0 and feature_view.current_label == "test image #1 (class b)"
 
 
 def _fake_model(input_shape: tuple, classes: int) -> SimpleNamespace:

@@ -87,7 +87,8 @@ class FeatureMapsView(QWidget):
         self.blocked_reason: str | None = None
 
         self.index = QSpinBox()
-        self.index.setToolTip("Which test image (of the chosen class) to show")
+        self.index.setToolTip("Which test image (of the chosen class) to show; '—' while another image is shown")
+        self.index.setSpecialValueText("—")  # shown at the minimum, -1: the image shown is not a picked test image
         self.class_filter = QComboBox()
         self.class_filter.setToolTip("Only test images of this class")
         self.sketch_button = QPushButton("Use Sketch")
@@ -180,18 +181,18 @@ class FeatureMapsView(QWidget):
 
     def _class_changed(self) -> None:
         with QSignalBlocker(self.index):
-            self.index.setRange(0, max(0, len(self._candidates()) - 1))
+            self.index.setRange(-1, max(0, len(self._candidates()) - 1))
             self.index.setValue(0)
         self._refresh_controls()
         self.show_test_image()
 
     def show_test_image(self) -> None:
         candidates = self._candidates()
-        if self.images is None or not len(candidates):
+        if self.images is None or not len(candidates) or self.index.value() < 0:
             return
         i = int(candidates[min(self.index.value(), len(candidates) - 1)])
         name = self.class_names[self.labels[i]] if self.class_names else str(self.labels[i])
-        self.show_image(self.images[i], f"test image #{i} (class {name})")
+        self._show(self.images[i], f"test image #{i} (class {name})")
 
     def open_image(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open an image", "", "Images (*.png *.jpg *.jpeg *.bmp *.gif)")
@@ -204,6 +205,12 @@ class FeatureMapsView(QWidget):
             self.show_image(pixels, Path(path).name)
 
     def show_image(self, pixels: np.ndarray, label: str) -> None:
+        """Show an image that was not picked with the test-image controls (the sketch, a file, a gallery image)."""
+        with QSignalBlocker(self.index):
+            self.index.setValue(-1)  # the picker says "—": it does not describe this image
+        self._show(pixels, label)
+
+    def _show(self, pixels: np.ndarray, label: str) -> None:
         self.current, self.current_label = np.asarray(pixels, dtype=np.float32), label
         self.render()
 
