@@ -18,6 +18,7 @@ from cnnstudio import __version__
 from cnnstudio.core.logs import setup_logging
 
 SMOKE_TIMEOUT_S = 300
+EXIT_CANNOT_START = 2  # no display, or Qt's platform plugin lacks a system library (one line says which)
 
 log = logging.getLogger("cnnstudio.app")
 
@@ -55,6 +56,13 @@ def run_gui(smoke_test: bool = False, report_startup: bool = False) -> int:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     log.info("starting the window (QT_QPA_PLATFORM=%s, DISPLAY=%s, WAYLAND_DISPLAY=%s)",
              *(os.environ.get(name, "unset") for name in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY")))
+    from cnnstudio.qt_check import platform_problem
+
+    problem = platform_problem()  # before the QApplication: Qt would only abort()
+    if problem:
+        log.error("the window cannot start: %s", problem)
+        print(f"cnnstudio: {problem}", file=sys.stderr, flush=True)
+        return EXIT_CANNOT_START
     app = _application()
     from cnnstudio.ui.main_window import MainWindow
 

@@ -206,10 +206,17 @@ def cmd_train(args: argparse.Namespace) -> int:
             "epoch_ends": outcome.record.epoch_ends, "segments": [s.to_json() for s in outcome.record.segments],
             "params": int(outcome.model.count_params()), "history": outcome.record.history,
             "stop_reason": result.end.reason.value if result.end.reason.early else None,
-            "stop_message": result.end.message if result.end.reason.early else None, "model": str(out) if out else None,
+            "stop_message": result.end.message if result.end.reason.early else None, "model": _kept_model(out, outcome),
             "dataset": name, "experiment": experiment.to_dict(),
         })
     return 0
+
+
+def _kept_model(out: Path | None, outcome: Any) -> str | None:
+    """Where the trained model is: ``--out``, else the copy the run history keeps."""
+    if out is not None:
+        return str(out)
+    return outcome.entry.model_path if outcome.entry is not None else None
 
 
 def _train_options(args: argparse.Namespace, base: TrainOptions | None) -> TrainOptions:
@@ -288,9 +295,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from cnnstudio.core.files.persistence import read_record
+    from cnnstudio.core.files.persistence import DamagedModelFile, RefusedModelFile, check_model_file
 
-    record = read_record(args.model)
+    try:  # the checks loading makes (nothing is deserialized or run): info never vouches for a refused file
+        record = check_model_file(args.model)
+    except RefusedModelFile as exc:
+        raise CnnStudioError(f"{args.model} would be refused: {exc.reason}") from exc
+    except DamagedModelFile as exc:
+        raise CnnStudioError(f"{args.model} is damaged: {exc.reason}") from exc
     if args.json:
         _print_json(record.to_json() if record else {"format": "keras", "experiment": None})
         return 0
@@ -312,9 +324,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
     from cnnstudio.core.data.datasets import digit_like
-    from cnnstudio.core.data.digit_preprocessing import image_for_model
+    from cnnstudio.core.data.digit_preprocessing import image_for_model, open_image
     from cnnstudio.core.files.persistence import load_model
 
+    for path in args.images:  # a missing or non-image file is reported before TensorFlow loads
+        open_image(path)
     model, record = load_model(args.model)
     input_shape = tuple(model.input_shape[1:])
     digit_style = record.digit_like if record else digit_like(input_shape, model.output_shape[-1])

@@ -95,6 +95,7 @@ def test_train_json_then_info_evaluate_predict(tmp_path, digits) -> None:
     assert {"test_accuracy", "test_loss", "epochs", "seconds_per_epoch", "params"} <= set(summary)
     assert summary["epochs"] == 2 and len(summary["seconds_per_epoch"]) == 2
     assert summary["params"] == 136_586 and 0.3 < summary["test_accuracy"] <= 1.0
+    assert summary["model"] == str(model)  # with --out, the model is there
     assert "epoch 2/2" in result.stderr  # progress goes to stderr
 
     info = cli("info", str(model), "--json")
@@ -118,12 +119,22 @@ def test_train_json_then_info_evaluate_predict(tmp_path, digits) -> None:
     assert right >= len(files) // 2 and len(set(labels)) >= 8, list(zip(truth, labels))
 
 
-def test_predict_refuses_a_blank_image(tmp_path) -> None:
-    model = tmp_path / "m.keras"
-    assert cli("train", "--dataset", "digits", "--epochs", "1", "--out", str(model)).returncode == 0
+def test_train_without_out_reports_the_kept_copy_and_predict_refuses_bad_images(tmp_path) -> None:
+    result = cli("train", "--dataset", "digits", "--epochs", "1", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    kept = last_json(result.stdout)["model"]
+    assert kept is not None and Path(kept).is_file(), result.stdout  # the run history's copy
+    assert Path(kept).resolve().is_relative_to(Path(os.environ["CNNSTUDIO_HOME"]).resolve())
+    assert last_json(cli("info", kept, "--json").stdout)["dataset"]["name"] == "digits"
+
     blank = tmp_path / "blank.png"
     Image.new("L", (50, 50), 255).save(blank)
-    assert_one_line_error(cli("predict", str(model), str(blank)), "blank")
+    assert_one_line_error(cli("predict", kept, str(blank)), "blank")
+    notes = tmp_path / "notes.png"
+    notes.write_text("not a picture at all")
+    assert_one_line_error(cli("predict", kept, str(notes)), f"{notes}: not an image file (PNG, JPEG, BMP, GIF, TIFF")
+    missing = tmp_path / "absent.png"
+    assert_one_line_error(cli("predict", kept, str(blank), str(missing)), f"{missing}: no such file")
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ from cnnstudio.core.errors import DatasetError
 
 BOX = 20
 SIZE = 28
+NOT_AN_IMAGE = "not an image file (PNG, JPEG, BMP, GIF, TIFF...)"
 
 
 def to_light_ink(gray: np.ndarray) -> np.ndarray:
@@ -58,15 +59,22 @@ def mnist_style(gray: np.ndarray) -> np.ndarray:
 
 
 def open_image(path: str | Path) -> Image.Image:
-    """A fully loaded image; a missing or unreadable file raises ``DatasetError``."""
+    """A fully loaded image; a missing, foreign or unreadable file raises ``DatasetError`` saying which."""
+    if Path(path).is_dir():
+        raise DatasetError(f"{path}: a folder, not an image file")
     try:
         with Image.open(path) as image:
             image.load()
             return image
     except FileNotFoundError as exc:
         raise DatasetError(f"{path}: no such file") from exc
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DatasetError(f"{path}: not a readable image ({exc.__class__.__name__})") from exc
+    except PermissionError as exc:
+        raise DatasetError(f"{path}: permission denied") from exc
+    except UnidentifiedImageError as exc:
+        raise DatasetError(f"{path}: {NOT_AN_IMAGE}") from exc
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:  # SyntaxError: broken headers
+        raise DatasetError(f"{path}: a damaged or unreadable image ({exc.__class__.__name__}: "
+                           f"{' '.join(str(exc).split())[:120]})") from exc
 
 
 def read_gray(path: str | Path) -> np.ndarray:
