@@ -61,5 +61,5 @@ def test_image_file_for_a_colour_model_is_resized(tmp_path) -> None:
 def test_unreadable_file(tmp_path) -> None:
     path = tmp_path / "x.png"
     path.write_text("no image")
-    with pytest.raises(DatasetError, match="not a readable image"):
+    with pytest.raises(DatasetError, match="x.png: not an image file"):
         image_for_model(path, (28, 28, 1), digit_style=True)
