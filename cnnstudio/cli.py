@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a network and report test accuracy")
     _model_arguments(train)
     train.add_argument("--dataset", help=f"{' | '.join(BUILTIN_NAMES)} | PATH "
-                       "(default: digits; with --resume the dataset the model was trained on)")
+                       "(default: mnist, downloaded once, or the built-in digits when it cannot be; with --resume "
+                       "the dataset the model was trained on)")
     train.add_argument("--epochs", type=int, default=5, help="epochs to train (more epochs with --resume)")
     unset = " (default: %s; with --resume the model's latest setting)"
     train.add_argument("--batch-size", type=int, help="batch size" + unset % 64)
@@ -93,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--pooling", default=",".join(POOLING_TYPES), help=f"comma-separated: {','.join(POOLING_TYPES)}")
     study.add_argument("--padding", default=",".join(PADDING_MODES), help=f"comma-separated: {','.join(PADDING_MODES)},N")
     study.add_argument("--activation", help="comma-separated activations to compare too (default: relu only)")
-    study.add_argument("--dataset", default="digits")
+    study.add_argument("--dataset", help="dataset name or path (default: mnist, or the built-in digits when it "
+                       "cannot be downloaded)")
     study.add_argument("--epochs", type=int, default=3)
     study.add_argument("--batch-size", type=int, default=64)
     study.add_argument("--seed", type=int, default=0)
@@ -143,6 +145,42 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+class _DownloadProgress:
+    """Download progress on stderr: a carriage-return line on a terminal, a line per quarter otherwise."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.tty, self.last, self.shown = name, sys.stderr.isatty(), 0.0, -1
+
+    def __call__(self, done: int, total: int | None) -> None:
+        import time
+
+        size = f"{done / 1e6:.1f} of {total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB"
+        finished = total is not None and done >= total
+        if self.tty:
+            if finished or time.monotonic() - self.last >= 0.2:
+                self.last = time.monotonic()
+                sys.stderr.write(f"\rdownloading {self.name}: {size}" + ("\n" if finished else ""))
+                sys.stderr.flush()
+        elif total and (quarter := 4 * done // total) > self.shown:
+            self.shown = quarter
+            _err(f"downloading {self.name}: {size}")
+
+
+def _load_dataset(given: str | None, default: str = "mnist") -> Any:
+    """The dataset asked for; without one, MNIST (downloaded once), or the built-in digits when it cannot be."""
+    from cnnstudio.core.data.datasets import load_dataset
+    from cnnstudio.core.data.downloads import DownloadError
+
+    name = given or default
+    try:
+        return load_dataset(name, progress=_DownloadProgress(name))
+    except DownloadError as exc:
+        if given:
+            raise
+        _err(f"{exc}; using the built-in digits instead")
+        return load_dataset("digits")
+
+
 class _StderrProgress:
     """Prints training progress on stderr: a line per epoch, a carriage-return line per update."""
 
@@ -162,7 +200,7 @@ class _StderrProgress:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from cnnstudio.core.data.datasets import KNOWN_SHAPES, dataset_key, dataset_shape, load_dataset
+    from cnnstudio.core.data.datasets import KNOWN_SHAPES, dataset_key, dataset_shape
     from cnnstudio.core.experiments.run_history import RunHistory
     from cnnstudio.core.experiments.runner import run_experiment
     from cnnstudio.core.files.persistence import load_model
@@ -173,10 +211,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         if record is None:
             raise CnnStudioError(f"{args.resume}: no CNN Studio experiment inside, so it cannot be continued here")
     options = _train_options(args, record.experiment.train if record else None)
-    name = args.dataset or (record.experiment.dataset if record else "digits")
+    name = args.dataset or (record.experiment.dataset if record else None)
     if record is not None and dataset_key(name) in KNOWN_SHAPES:  # refuse before any download
         _refuse_other_shapes(args.resume, model, name, *dataset_shape(name))
-    dataset = load_dataset(name)
+    dataset = _load_dataset(name)
+    name = name or dataset.name
     if record is not None:
         _refuse_other_shapes(args.resume, model, name, dataset.input_shape, dataset.num_classes)
         experiment = Experiment(record.experiment.model, options, name)
@@ -245,14 +284,17 @@ def _split(text: str | None) -> list[str]:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    from cnnstudio.core.data.datasets import load_dataset
+    import dataclasses
+
     from cnnstudio.core.experiments.run_history import RunHistory
     from cnnstudio.core.experiments.study import run_study, study_grid, study_rows
 
     base = Experiment(ModelOptions(arch=args.arch), TrainOptions(epochs=args.epochs, batch_size=args.batch_size,
-                                                                 seed=args.seed), args.dataset)
+                                                                 seed=args.seed), args.dataset or "mnist")
     grid = study_grid(base, _split(args.pooling), _split(args.padding), _split(args.activation) or None)
-    dataset = load_dataset(args.dataset)
+    dataset = _load_dataset(args.dataset)
+    if not args.dataset and dataset.name != base.dataset:  # MNIST could not be downloaded: say what trained
+        grid = [dataclasses.replace(experiment, dataset=dataset.name) for experiment in grid]
     _err(f"{dataset.describe()}; {len(grid)} runs of {args.arch}, {args.epochs} epochs each, seed {args.seed}")
     progress = _StderrProgress()
 

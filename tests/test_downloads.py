@@ -27,6 +27,27 @@ def test_progress_hook_reports_bytes_and_is_removed_afterwards(monkeypatch, tmp_
     assert file_utils.urlretrieve is fake_urlretrieve
 
 
+def test_cli_train_defaults_to_mnist_and_falls_back_to_digits_with_one_notice(tmp_path) -> None:
+    """No network in the tests: the default MNIST cannot be downloaded; stdout stays pure JSON."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CNNSTUDIO_HOME": str(tmp_path / "home"), "KERAS_HOME": str(tmp_path / "keras")}
+    # conftest blocks sockets in this process only; the subprocess gets a loopback proxy where nothing listens
+    env.update(http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9")
+    for variable in ("no_proxy", "NO_PROXY"):
+        env.pop(variable, None)
+    run = subprocess.run([sys.executable, "-m", "cnnstudio", "train", "--epochs", "1", "--json"], capture_output=True,
+                         text=True, timeout=600, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout)  # nothing but the JSON line on stdout
+    assert result["dataset"] == "digits" and result["experiment"]["dataset"] == "digits"
+    notices = [line for line in run.stderr.splitlines() if "could not download mnist" in line]
+    assert len(notices) == 1 and notices[0].endswith("using the built-in digits instead") and "URL fetch" not in notices[0]
+
+
 def _keras_style_failure(cause: BaseException) -> Exception:
     """What keras.utils.get_file raises: a bare Exception raised while handling the real error."""
     failure = Exception("URL fetch failure on https://example.invalid: -2 -- [Errno -2] Name or service not known")

@@ -34,12 +34,15 @@ def reporting_downloads(progress: DownloadProgress | None) -> Iterator[None]:
         yield
         return
     try:
+        import keras
         from keras.src.utils import file_utils
     except ImportError:  # a Keras without this module: downloads still work, without progress
         yield
         return
     with _patch_lock:
         original = file_utils.urlretrieve
+        printing = keras.config.is_interactive_logging_enabled()
+        keras.config.disable_interactive_logging()  # Keras' own "Downloading data from …" goes to its log
 
         def retrieve(url: str, filename: Any, reporthook: Any = None, data: Any = None) -> Any:
             def hook(blocks: int, block_size: int, total: int) -> None:
@@ -54,6 +57,8 @@ def reporting_downloads(progress: DownloadProgress | None) -> Iterator[None]:
             yield
         finally:
             file_utils.urlretrieve = original
+            if printing:
+                keras.config.enable_interactive_logging()
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
