@@ -120,3 +120,18 @@ def test_impossible_configuration_names_layer_and_sizes(options: ModelOptions, s
 def test_bad_options_are_refused_with_a_reason(kwargs: dict) -> None:
     with pytest.raises(ConfigError):
         shape_table(ModelOptions(**kwargs), (28, 28, 1), 10)
+
+
+@pytest.mark.parametrize("options,shape,expected", [
+    (ModelOptions(arch="lenet5", pool_size=16, pool_stride=1), (18, 18, 1),
+     "layer 's2' (max pool 16×16, stride 1, valid): the 14×14 input is smaller than the 16×16 pooling window"),
+    (ModelOptions(arch="lenet5"), (4, 4, 1), "layer 'c1' (6@5×5, stride 1, valid): the 4×4 input is smaller than "
+                                             "the 5×5 kernel"),
+])
+def test_impossible_configuration_compares_input_and_window_sizes(options: ModelOptions, shape: tuple,
+                                                                   expected: str) -> None:
+    """The message says which window does not fit into which input, never a negative output size."""
+    with pytest.raises(ConfigError) as info:
+        shape_table(options, shape, 10)
+    message = str(info.value)
+    assert message.startswith(expected) and "-" not in message.replace("'same'", "")

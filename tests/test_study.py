@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -167,7 +168,8 @@ def test_curves_prefer_validation_and_default_to_epochs_from_one() -> None:
     assert list(line.get_xdata()) == [1, 2, 3] and list(line.get_ydata()) == [4, 3, 2]
     assert loss.get_title() == "Validation loss" and accuracy.get_title() == "Accuracy"  # no validation accuracy
     assert list(accuracy.get_lines()[0].get_ydata()) == [0.1, 0.2, 0.3]
-    assert [t.get_text() for t in loss.get_legend().get_texts()] == ["a"]
+    assert loss.get_legend() is None  # one legend for both plots, below them
+    assert [[t.get_text() for t in legend.get_texts()] for legend in loss.figure.legends] == [["a"]]
 
 
 def test_curves_take_explicit_x_positions_per_run() -> None:
@@ -201,3 +203,91 @@ def test_report_and_plot_label_runs_by_what_differs() -> None:
     figure_loss = curves_figure(entries).axes[0]
     assert [line.get_label() for line in figure_loss.get_lines()] == ["pooling=max", "pooling=min"]
     assert [list(line.get_ydata()) for line in figure_loss.get_lines()] == [[1.1, 0.7], [1.1, 0.7]]
+
+
+def test_seconds_per_epoch_leave_out_the_first_epoch() -> None:
+    """The first epoch also pays TensorFlow's tracing and compiling: it would make the first run look slow."""
+    from cnnstudio.core.experiments.report import markdown_table
+    from cnnstudio.core.experiments.study import STEADY_SECONDS_NOTE, steady_seconds_per_epoch
+
+    assert steady_seconds_per_epoch([9.0, 3.0, 3.5]) == 3.25
+    assert steady_seconds_per_epoch([4.0]) == 4.0 and steady_seconds_per_epoch([]) is None
+    warm_up, steady = fake_entry("max", 0.9, 100, seconds=[9.0, 1.0]), fake_entry("min", 0.9, 100, seconds=[2.0, 1.5])
+    rows = study_rows([warm_up, steady])
+    assert [r["steady_seconds_per_epoch"] for r in rows] == [1.0, 1.5]
+    assert markdown_table([warm_up, steady]).splitlines()[2].endswith("| **1.00** |")
+    assert "after the first epoch" in STEADY_SECONDS_NOTE
+
+
+def _entry_with(experiment: Experiment, created: str):
+    entry = fake_entry("max", 0.9, 100)
+    entry.experiment, entry.created = experiment.to_dict(), created
+    return entry
+
+
+def test_run_labels_name_every_setting_that_differs() -> None:
+    from cnnstudio.core.experiments.study import differing_fields, run_labels
+
+    grid = study_grid(BASE, ["max", "min"], ["valid", "same"])
+    study = [_entry_with(e, f"2024-05-01 10:0{i}:00") for i, e in enumerate(grid)]
+    assert run_labels(study) == ["pooling=max, padding=valid", "pooling=max, padding=same",
+                                 "pooling=min, padding=valid", "pooling=min, padding=same"]  # a study's labels
+    longer = dataclasses.replace(BASE, train=dataclasses.replace(BASE.train, epochs=3))
+    other_data = dataclasses.replace(BASE, dataset="mnist")
+    assert run_labels([_entry_with(BASE, "a"), _entry_with(longer, "b")]) == ["epochs=1", "epochs=3"]
+    assert differing_fields([BASE, other_data, longer]) == ["dataset", "epochs"]
+    assert run_labels([_entry_with(BASE, "2024-05-01 10:00:00"), _entry_with(BASE, "2024-05-02 09:00:00")]) == [
+        "lenet5 (2024-05-01 10:00:00)", "lenet5 (2024-05-02 09:00:00)"]  # the same settings: told apart by time
+    older = BASE.to_dict()
+    del older["train"]["steps_per_execution"]  # a record from before that option: its default, not a difference
+    assert differing_fields([older, BASE]) == []
+
+
+def test_one_epoch_report_curves_have_room_whole_epoch_ticks_and_every_label_inside() -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from cnnstudio.core.experiments.report import curves_figure
+
+    one = {"loss": [0.5], "val_loss": [0.4], "accuracy": [0.8], "val_accuracy": [0.85]}
+    figure = curves_figure([fake_entry("max", 0.9, 100, one, [3.0]), fake_entry("min", 0.8, 100, one, [3.0])])
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    figure.draw(renderer)
+    (legend,) = figure.legends
+    box = figure.bbox
+    for axes in figure.axes:
+        low, high = axes.get_xlim()
+        assert low <= 0.5 and high >= 1.5 and [t for t in axes.get_xticks() if low <= t <= high] == [1.0]
+        for text in (axes.xaxis.label, axes.title, legend):
+            extent = text.get_window_extent(renderer)
+            assert box.x0 <= extent.x0 and extent.x1 <= box.x1 and box.y0 <= extent.y0 and extent.y1 <= box.y1
+        assert not legend.get_window_extent(renderer).overlaps(axes.bbox)
+
+
+def test_a_long_legend_goes_beside_the_plots_and_a_short_one_below() -> None:
+    import warnings
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from cnnstudio.core.experiments.curves import plot_runs
+
+    grid = study_grid(BASE, ["max", "avg", "min"], ["valid", "same", "2"], ["relu", "tanh", "sigmoid"])
+    entries = [_entry_with(e, f"2024-05-01 10:{i:02d}:00") for i, e in enumerate(grid)]
+    for count, beside in ((27, True), (6, False)):
+        figure = Figure(figsize=(7.8, 2.9), layout="constrained")  # about the Study view's plot at the default size
+        loss, accuracy = figure.subplots(1, 2)
+        plot_runs(loss, accuracy, entries[:count])
+        renderer = FigureCanvasAgg(figure).get_renderer()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # e.g. "constrained_layout not applied because axes sizes collapsed"
+            figure.draw(renderer)
+        (legend,) = figure.legends
+        assert len(legend.get_texts()) == count and legend.get_title().get_text() in ("pooling, padding, activation",
+                                                                                     "padding, activation")
+        extent = legend.get_window_extent(renderer)
+        if beside:
+            assert extent.x0 >= accuracy.bbox.x1 and extent.y0 >= figure.bbox.y0
+        else:
+            assert extent.y1 <= min(loss.bbox.y0, accuracy.bbox.y0) and extent.x1 <= figure.bbox.x1
+        for axes in (loss, accuracy):
+            assert axes.bbox.width >= figure.bbox.width / 4 and axes.bbox.height >= figure.bbox.height / 3

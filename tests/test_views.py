@@ -38,6 +38,9 @@ def fake_entry(pooling: str, padding: str, accuracy: float | None, params: int, 
 ENTRIES = [fake_entry("max", "valid", 0.97, 61_706, "2024-05-01 10:00:00"),
            fake_entry("min", "same", 0.95, 136_586, "2024-05-01 11:00:00", dataset="mnist"),
            fake_entry("avg", "valid", None, 61_706, "2024-05-01 12:00:00", model_path=None)]
+STUDY_ENTRIES = [fake_entry("max", "valid", 0.97, 61_706, "2024-05-01 10:00:00"),
+                 fake_entry("min", "same", 0.95, 136_586, "2024-05-01 11:00:00"),
+                 fake_entry("avg", "valid", None, 61_706, "2024-05-01 12:00:00", model_path=None)]
 
 
 @pytest.fixture
@@ -55,48 +58,49 @@ def runs_view(qtbot, tmp_path):
     return view
 
 
-def _column(view, title: str) -> list[str]:
-    from cnnstudio.ui.runs_view import COLUMNS
+def _column(view, key: str) -> list[str]:
+    from cnnstudio.ui.runs_view import KEYS
 
-    col = COLUMNS.index(title)
+    col = KEYS.index(key)
     return [view.proxy.index(i, col).data() for i in range(view.proxy.rowCount())]
 
 
-def _click_header(qtbot, view, title: str) -> None:
-    from cnnstudio.ui.runs_view import COLUMNS
+def _click_header(qtbot, view, key: str) -> None:
+    from cnnstudio.ui.runs_view import KEYS
 
     header = view.table.horizontalHeader()
-    col = COLUMNS.index(title)
+    col = KEYS.index(key)
     x = header.sectionViewportPosition(col) + header.sectionSize(col) // 2
     qtbot.mouseClick(header.viewport(), Qt.LeftButton, pos=QPoint(x, header.height() // 2))
 
 
 def test_runs_view_lists_every_run_newest_first(runs_view) -> None:
     assert runs_view.loaded and runs_view.proxy.rowCount() == 3
-    assert _column(runs_view, "Pooling") == ["avg", "min", "max"]
-    assert _column(runs_view, "Test accuracy") == ["–", "0.9500", "0.9700"]
-    assert _column(runs_view, "Parameters")[1] == "136,586" and _column(runs_view, "s / epoch")[0] == "1.17"
-    assert _column(runs_view, "Dataset") == ["digits", "mnist", "digits"] and runs_view.count.text() == "3 runs"
+    assert _column(runs_view, "pooling") == ["avg", "min", "max"]
+    assert _column(runs_view, "test_accuracy") == ["–", "0.9500", "0.9700"]
+    assert _column(runs_view, "params")[1] == "136,586"
+    assert _column(runs_view, "steady_seconds_per_epoch")[0] == "1.00"  # 1.5, 1.0, 1.0: the first epoch left out
+    assert _column(runs_view, "dataset") == ["digits", "mnist", "digits"] and runs_view.count.text() == "3 runs"
 
 
 def test_clicking_a_header_sorts_by_value_not_text(qtbot, runs_view) -> None:
-    _click_header(qtbot, runs_view, "Parameters")
-    first = _column(runs_view, "Parameters")
-    _click_header(qtbot, runs_view, "Parameters")
-    second = _column(runs_view, "Parameters")
+    _click_header(qtbot, runs_view, "params")
+    first = _column(runs_view, "params")
+    _click_header(qtbot, runs_view, "params")
+    second = _column(runs_view, "params")
     assert sorted([first, second]) == [["136,586", "61,706", "61,706"], ["61,706", "61,706", "136,586"]]
-    _click_header(qtbot, runs_view, "Test accuracy")
-    order = _column(runs_view, "Test accuracy")
+    _click_header(qtbot, runs_view, "test_accuracy")
+    order = _column(runs_view, "test_accuracy")
     assert order in (["–", "0.9500", "0.9700"], ["0.9700", "0.9500", "–"])  # a missing value sorts below any number
 
 
 def test_filter_box_keeps_rows_with_every_word_in_any_column(qtbot, runs_view) -> None:
     qtbot.keyClicks(runs_view.filter, "SAME min")
-    assert _column(runs_view, "Pooling") == ["min"] and runs_view.count.text() == "1 of 3 runs"
+    assert _column(runs_view, "pooling") == ["min"] and runs_view.count.text() == "1 of 3 runs"
     runs_view.filter.setText("valid")
-    assert sorted(_column(runs_view, "Pooling")) == ["avg", "max"]
+    assert sorted(_column(runs_view, "pooling")) == ["avg", "max"]
     runs_view.filter.setText("digits 0.97")
-    assert _column(runs_view, "Pooling") == ["max"]
+    assert _column(runs_view, "pooling") == ["max"]
     runs_view.filter.setText("min max")  # no run has both
     assert runs_view.proxy.rowCount() == 0
     runs_view.filter.setText("(")  # taken literally, not as a pattern
@@ -109,8 +113,9 @@ def test_selection_drives_plot_buttons_and_signals(qtbot, runs_view) -> None:
     assert not runs_view.delete_button.isEnabled() and runs_view.plot.labels == []
     runs_view.table.selectAll()
     assert [e.id for e in runs_view.selected()] == [e.id for e in ENTRIES]
-    assert runs_view.plot.labels == ["pooling=max, padding=valid", "pooling=min, padding=same",
-                                     "pooling=avg, padding=valid"]
+    assert runs_view.plot.labels == ["pooling=max, padding=valid, dataset=digits",
+                                     "pooling=min, padding=same, dataset=mnist",
+                                     "pooling=avg, padding=valid, dataset=digits"]
     assert runs_view.delete_button.isEnabled() and not runs_view.open_button.isEnabled()
     runs_view.filter.setText("min")  # filtered-out runs leave the selection
     assert [e.id for e in runs_view.selected()] == ["run-min-same"] and runs_view.open_button.isEnabled()
@@ -154,7 +159,7 @@ def study_view(qtbot):
 def test_study_results_highlight_the_core_best_values(study_view) -> None:
     from cnnstudio.core.experiments.study import best_values, study_rows
 
-    study_view.entries = list(ENTRIES)
+    study_view.entries = STUDY_ENTRIES  # one study: the same dataset and training for every run
     study_view.show_results()
     table = study_view.table
     labels = [table.item(i, 0).text() for i in range(table.rowCount())]
@@ -164,8 +169,8 @@ def test_study_results_highlight_the_core_best_values(study_view) -> None:
     assert best["Test accuracy"] == best["Test loss"] == "pooling=max, padding=valid"
     assert best["Parameters"] == "pooling=avg, padding=valid"  # tied with the first run: both bold
     assert table.item(0, 3).font().bold() and table.item(2, 3).font().bold() and not table.item(1, 3).font().bold()
-    assert set(best_values(study_rows(ENTRIES))) == {"test_accuracy", "test_loss", "params", "macs",
-                                                    "mean_seconds_per_epoch"}
+    assert set(best_values(study_rows(STUDY_ENTRIES))) == {"test_accuracy", "test_loss", "params", "macs",
+                                                          "steady_seconds_per_epoch"}
     assert study_view.plot.labels == labels
 
 
@@ -279,3 +284,259 @@ def test_sketch_pad_refuses_models_that_do_not_take_digit_images(qtbot) -> None:
     assert "28×28 gray" in pad.status.text() and not pad.probe_button.isEnabled()
     pad.set_model(_fake_model((28, 28, 1), 10), None)
     assert pad._usable() is None
+
+
+# layout: what a new user sees at the default window size (the tab is about 840×700) -------------------
+
+TAB_SIZE = (840, 700)  # the main window's default 1220×780 less the experiment panel
+
+
+def _shown(qtbot, widget, size=TAB_SIZE):
+    qtbot.addWidget(widget)
+    widget.resize(*size)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+def _renderer(canvas):
+    canvas.draw()  # a full draw: the layout engine places every label and legend
+    return canvas.get_renderer()
+
+
+def _inside(extent, box) -> bool:
+    return box.x0 <= extent.x0 and extent.x1 <= box.x1 and box.y0 <= extent.y0 and extent.y1 <= box.y1
+
+
+def test_training_legend_sits_below_both_plots_and_covers_no_data(qtbot) -> None:
+    from cnnstudio.core.training.progress import BatchProgress, EpochResult
+    from cnnstudio.ui.training_view import TrainingView
+
+    view = _shown(qtbot, TrainingView())
+    for step in range(1, 11):
+        view.on_batch(BatchProgress(0, 1, step, 10, {"loss": 2.0 / step, "accuracy": 0.1 * step}, 0.1 * step))
+    view.on_epoch(EpochResult(0, 1, {"loss": 0.3, "accuracy": 0.95, "val_loss": 0.35, "val_accuracy": 0.93}, 1.0, 10, 10))
+    view.redraw()
+    renderer = _renderer(view.canvas)
+    assert view.loss_axes.get_legend() is None and view.accuracy_axes.get_legend() is None
+    assert view.figure.legends == [view.legend]
+    legend = view.legend.get_window_extent(renderer)
+    assert _inside(legend, view.figure.bbox)
+    for axes in (view.loss_axes, view.accuracy_axes):
+        assert not legend.overlaps(axes.bbox)
+        assert _inside(axes.xaxis.label.get_window_extent(renderer), view.figure.bbox)
+        low, high = axes.get_xlim()
+        assert low <= 0.1 and high >= 1.0 + 0.5 - 1e-9  # one epoch, with room after its end
+
+
+def test_training_plots_before_a_run_show_only_the_hint(qtbot) -> None:
+    from cnnstudio.ui.training_view import TrainingView
+
+    view = _shown(qtbot, TrainingView())
+    view.redraw()
+    assert view.placeholder.get_visible() and not view.legend.get_visible()
+    assert not view.loss_axes.get_visible() and not view.accuracy_axes.get_visible()
+
+
+def _one_epoch_entry(pooling: str, accuracy: float, seconds: float, created: str) -> RunEntry:
+    experiment = Experiment(ModelOptions(pooling=pooling), TrainOptions(epochs=1), "mnist").to_dict()
+    history = {"loss": [0.4], "val_loss": [0.3], "accuracy": [accuracy], "val_accuracy": [accuracy]}
+    return RunEntry(experiment=experiment, history=history, seconds_per_epoch=[seconds], test_accuracy=accuracy,
+                    test_loss=1 - accuracy, params=61_706, macs=416_520, created=created, id=f"one-{pooling}")
+
+
+def test_one_epoch_study_curves_have_whole_epoch_ticks_room_and_unclipped_labels(qtbot) -> None:
+    from cnnstudio.ui.study_view import StudyView
+
+    view = _shown(qtbot, StudyView())
+    view.entries = [_one_epoch_entry(p, a, s, f"2024-05-01 10:0{i}:00")
+                    for i, (p, a, s) in enumerate([("max", 0.95, 9.3), ("min", 0.93, 3.1), ("avg", 0.94, 3.0)])]
+    view.show_results()
+    figure = view.plot.figure
+    renderer = _renderer(view.plot.canvas)
+    legends = figure.legends
+    assert len(legends) == 1 and legends[0].get_title().get_text() == "pooling"  # names once what differs
+    assert [t.get_text() for t in legends[0].get_texts()] == ["max", "min", "avg"]
+    assert view.plot.labels == ["pooling=max", "pooling=min", "pooling=avg"]
+    for axes in (view.plot.loss_axes, view.plot.accuracy_axes):
+        low, high = axes.get_xlim()
+        assert low <= 0.5 and high >= 1.5  # not 0.96..1.04 around a single point
+        ticks = [t for t in axes.get_xticks() if low <= t <= high]
+        assert ticks == [1.0]  # whole epochs only
+        assert _inside(axes.xaxis.label.get_window_extent(renderer), figure.bbox)
+        assert _inside(axes.title.get_window_extent(renderer), figure.bbox)
+        assert not legends[0].get_window_extent(renderer).overlaps(axes.bbox)
+
+
+def test_study_seconds_per_epoch_leave_out_the_warm_up_epoch(study_view) -> None:
+    from cnnstudio.core.experiments.study import RESULT_COLUMNS
+
+    slow_start, steady = fake_entry("max", "valid", 0.97, 61_706, "2024-05-01 10:00:00"), \
+        fake_entry("min", "valid", 0.95, 61_706, "2024-05-01 11:00:00")
+    slow_start.seconds_per_epoch = [9.0, 1.0, 1.0]  # the first run paid TensorFlow's set-up
+    steady.seconds_per_epoch = [2.0, 1.5, 1.5]
+    study_view.entries = [slow_start, steady]
+    study_view.show_results()
+    column = [key for key, _title in RESULT_COLUMNS].index("steady_seconds_per_epoch")
+    assert [study_view.table.item(i, column).text() for i in range(2)] == ["1.00", "1.50"]
+    assert study_view.best_cells()["s / epoch"] == "pooling=max"
+    assert "after the first epoch" in study_view.table.horizontalHeaderItem(column).toolTip()
+
+
+def _many_runs(history: RunHistory, count: int) -> None:
+    for i in range(count):
+        entry = fake_entry(POOLING_TYPES[i % 3], ("valid", "same")[i % 2], 0.9 + i / 200, 61_706,
+                           f"2024-05-01 10:{i:02d}:00", dataset=("digits", "mnist")[i % 2])
+        entry.id, entry.study = f"run{i:02d}", ("study 2024-05-01 10:00:00" if i < 6 else None)
+        history.add(entry)
+
+
+def test_runs_table_fits_the_tab_without_sideways_scrolling(qtbot, tmp_path) -> None:
+    from cnnstudio.ui.runs_view import COLUMNS, KEYS, RunsView
+
+    history = RunHistory(tmp_path / "runs")
+    _many_runs(history, 16)
+    view = _shown(qtbot, RunsView(history))
+    table = view.table
+    assert view.proxy.rowCount() == 16
+    assert table.horizontalScrollBar().maximum() == 0  # every shown column is in view
+    header = table.horizontalHeader()
+    assert sum(header.sectionSize(i) for i in range(len(KEYS)) if not table.isColumnHidden(i)) <= \
+        table.viewport().width()
+    last_visible = table.rowAt(table.viewport().height() - 1)
+    assert last_visible == -1 or last_visible >= 12  # most runs in view, not six
+    for i in range(len(COLUMNS)):  # a short header explains itself on hover
+        assert view.runs_model.headerData(i, Qt.Horizontal, Qt.ToolTipRole)
+    assert "macs" not in view.shown_columns()
+    view.set_column_shown("macs", True)
+    assert "macs" in view.shown_columns()
+
+
+def test_runs_legend_names_every_setting_that_differs(qtbot, tmp_path) -> None:
+    from cnnstudio.ui.runs_view import RunsView
+
+    history = RunHistory(tmp_path / "runs")
+    short = fake_entry("max", "valid", 0.97, 61_706, "2024-05-01 10:00:00")
+    longer = fake_entry("max", "valid", 0.98, 61_706, "2024-05-01 11:00:00")
+    longer.id = "run-longer"
+    longer.experiment = Experiment(ModelOptions(), TrainOptions(epochs=5, learning_rate=0.01), "digits").to_dict()
+    for entry in (short, longer):
+        history.add(entry)
+    view = _shown(qtbot, RunsView(history))
+    view.table.selectAll()
+    assert view.plot.labels == ["epochs=3, learning_rate=0.002", "epochs=5, learning_rate=0.01"]
+    (legend,) = view.plot.figure.legends
+    assert legend.get_title().get_text() == "epochs, learning_rate"
+    assert [t.get_text() for t in legend.get_texts()] == ["3, 0.002", "5, 0.01"]
+
+
+def _fake_conv(name: str, kernel: np.ndarray):
+    return type("Conv2D", (), {"name": name, "kernel": kernel})()
+
+
+def test_filters_wrap_to_the_width_and_keep_their_rows_together(qtbot, feature_view) -> None:
+    rng = np.random.default_rng(0)
+    model = _fake_model((28, 28, 1), 10)
+    model.layers = [_fake_conv("c1", rng.normal(size=(5, 5, 1, 6))), _fake_conv("c3", rng.normal(size=(5, 5, 6, 16)))]
+    feature_view.set_model(model, "fake")
+    feature_view.tabs.setCurrentIndex(1)
+    _shown(qtbot, feature_view, (700, 700))
+    c1, c3 = feature_view.filter_tiles
+    area = feature_view.filters_area
+    assert area.horizontalScrollBar().maximum() == 0
+    assert c3.columns < 16 and c3.x() + c3.pixmap().width() <= area.viewport().width()  # wrapped, nothing cut off
+    rows = -(-16 // c3.columns)
+    assert c3.columns == -(-16 // rows)  # evened out over the rows: no row of leftovers
+    assert c3.height() == c3.pixmap().height() and c3.pixmap().height() > c1.pixmap().height()
+    spacing = area.widget().layout().verticalSpacing()
+    assert c3.y() - (c1.y() + c1.height()) <= spacing  # no gap between the layers' rows
+    feature_view.resize(1400, 700)
+    qtbot.waitUntil(lambda: c3.columns == 16)  # room for one row again
+
+
+def _lenet_maps(_model) -> list:
+    from cnnstudio.core.inspection import FeatureMap
+
+    rng = np.random.default_rng(1)
+    shapes = [("input_pad", "ZeroPadding2D", (32, 32, 1)), ("c1", "Conv2D", (28, 28, 6)),
+              ("s2", "MaxPooling2D", (14, 14, 6)), ("c3", "Conv2D", (10, 10, 16)), ("s4", "MaxPooling2D", (5, 5, 16))]
+    return [FeatureMap(name, kind, rng.random(shape).astype(np.float32)) for name, kind, shape in shapes]
+
+
+def test_compare_with_model_fits_both_columns_in_the_tab(qtbot, feature_view, monkeypatch) -> None:
+    monkeypatch.setattr(feature_view, "_extract", _lenet_maps)  # the layout is under test, not Keras
+    feature_view.set_model(_fake_model((28, 28, 1), 10), "LeNet-5 max")
+    feature_view.show_image(np.zeros((28, 28, 1)), "blank")
+    feature_view.set_compare_model(_fake_model((28, 28, 1), 10), "LeNet-5 min")
+    _shown(qtbot, feature_view)
+    area = feature_view.maps_area
+    assert area.horizontalScrollBar().maximum() == 0
+    first, second = feature_view.map_labels["LeNet-5 max"], feature_view.map_labels["LeNet-5 min"]
+    for left, right in zip(first, second):
+        assert left.x() + left.pixmap().width() < right.x()  # side by side, never overlapping
+        assert right.x() + right.pixmap().width() <= area.viewport().width()
+
+
+class _ConfidentNine:
+    """A stand-in digit model: always 82 % sure of '9'."""
+
+    input_shape, output_shape, layers = (None, 28, 28, 1), (None, 10), []
+
+    def __call__(self, images, training=False):
+        return np.tile(np.array([0.02] * 9 + [0.82], dtype=np.float32), (len(images), 1))
+
+
+def _probe_text(pad) -> list[str]:
+    return [t.get_text() for t in pad.probe_axes.texts] + [pad.probe_axes.get_title()]
+
+
+def test_empty_plots_show_a_hint_not_bare_axes(qtbot) -> None:
+    from cnnstudio.ui.evaluation_view import MATRIX_HINT, EvaluationView
+    from cnnstudio.ui.sketch_pad import PROBE_HINT, SketchPadView
+
+    pad, evaluation = _shown(qtbot, SketchPadView()), _shown(qtbot, EvaluationView())
+    assert not pad.probe_axes.axison and _probe_text(pad) == [PROBE_HINT, ""]
+    assert not evaluation.axes.axison and [t.get_text() for t in evaluation.axes.texts] == [MATRIX_HINT]
+    evaluation.clear()
+    assert not evaluation.axes.axison and [t.get_text() for t in evaluation.axes.texts] == [MATRIX_HINT]
+    for canvas, figure in ((pad.probe_canvas, pad.figure), (evaluation.canvas, evaluation.figure)):
+        renderer = _renderer(canvas)
+        assert all(_inside(t.get_window_extent(renderer), figure.bbox) for t in figure.axes[0].texts)
+
+
+def _draw_stroke(qtbot, pad, points) -> None:
+    qtbot.mousePress(pad.canvas, Qt.LeftButton, pos=QPoint(*points[0]))
+    for x, y in points[1:]:
+        qtbot.mouseMove(pad.canvas, QPoint(x, y))
+    qtbot.mouseRelease(pad.canvas, Qt.LeftButton, pos=QPoint(*points[-1]))
+    pad.predict()  # what the debounce timer does a moment later
+
+
+def test_shift_probe_is_cleared_when_the_drawing_or_the_model_changes(qtbot) -> None:
+    from cnnstudio.ui.sketch_pad import PROBE_HINT, SketchPadView
+
+    pad = _shown(qtbot, SketchPadView())
+    model = _ConfidentNine()
+    pad.set_model(model, None)
+
+    def probe() -> None:
+        pad.probe_button.click()
+        assert pad.probe_result is not None and pad.probe_axes.get_title() == "confidence in '9'"
+        assert pad.probe_axes.axison and len(pad.figure.legends) == 1
+        renderer = _renderer(pad.probe_canvas)
+        assert not pad.figure.legends[0].get_window_extent(renderer).overlaps(pad.probe_axes.bbox)
+
+    _draw_stroke(qtbot, pad, [(140, 40 + 10 * i) for i in range(20)])
+    probe()
+    pad.clear_button.click()
+    pad.predict()
+    assert pad.probe_result is None and _probe_text(pad) == [PROBE_HINT, ""]
+    _draw_stroke(qtbot, pad, [(100, 60), (180, 60), (120, 220)])
+    probe()
+    pad.predict()  # the same drawing read again: the probe still describes it
+    assert pad.probe_result is not None
+    _draw_stroke(qtbot, pad, [(60, 200), (220, 200)])  # another stroke: a new drawing
+    assert pad.probe_result is None and _probe_text(pad) == [PROBE_HINT, ""]
+    probe()
+    pad.set_model(model, None)  # e.g. the same model trained further
+    assert pad.probe_result is None and _probe_text(pad) == [PROBE_HINT, ""] and pad.figure.legends == []

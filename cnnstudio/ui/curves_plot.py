@@ -15,8 +15,7 @@ from cnnstudio.core.experiments.run_history import RunEntry
 class CurvesPlot(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.figure = Figure(figsize=(7, 3.2))
-        self.figure.subplots_adjust(left=0.08, right=0.98, top=0.88, bottom=0.16, wspace=0.22)
+        self.figure = Figure(figsize=(7, 3.2), layout="constrained")  # the labels and the legend always fit
         self.loss_axes, self.accuracy_axes = self.figure.subplots(1, 2)
         self.canvas = FigureCanvasQTAgg(self.figure)
         layout = QVBoxLayout(self)

@@ -24,9 +24,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnstudio.core.experiments.curves import placeholder
 from cnnstudio.core.inspection import Evaluation
 from cnnstudio.ui.images import gray_pixmap
 from cnnstudio.ui.widgets import read_only_table, stacked
+
+MATRIX_HINT = "The confusion matrix appears here\nafter evaluating on the test set"
 
 
 class EvaluationView(QWidget):
@@ -54,6 +57,7 @@ class EvaluationView(QWidget):
         self.figure = Figure(figsize=(5, 5))
         self.figure.subplots_adjust(left=0.14, right=0.98, top=0.92, bottom=0.12)
         self.axes = self.figure.add_subplot(1, 1, 1)
+        placeholder(self.axes, MATRIX_HINT)
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumSize(340, 340)
         self.canvas.mpl_connect("button_press_event", self._clicked)
@@ -92,7 +96,7 @@ class EvaluationView(QWidget):
 
     def clear(self) -> None:
         self.evaluation = None
-        self.axes.clear()
+        placeholder(self.axes, MATRIX_HINT)
         self.canvas.draw_idle()
         self.per_class.setRowCount(0)
         self.gallery.clear()
@@ -122,6 +126,7 @@ class EvaluationView(QWidget):
                 self.per_class.setItem(i, j, QTableWidgetItem(text))
         axes = self.axes
         axes.clear()
+        axes.set_axis_on()
         axes.imshow(np.log1p(matrix), cmap="Blues")
         n = len(class_names)
         for t in range(n):

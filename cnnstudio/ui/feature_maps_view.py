@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QMouseEvent
+from PySide6.QtCore import QSignalBlocker, QSize, Qt, Signal
+from PySide6.QtGui import QMouseEvent, QPainter, QPaintEvent, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QTabWidget,
     QVBoxLayout,
@@ -50,15 +51,68 @@ def _scale_for(size: int) -> int:
     return max(1, min(8, TARGET_PIXELS // max(size, 1)))
 
 
-class _MapLabel(QLabel):
+class _Tiles(QWidget):
+    """An H×W×C array's channels side by side (:func:`tile`), in as many columns as its width holds
+    (at most ``max_columns``) and as many rows as that takes: a narrow view wraps them instead of
+    cutting them off."""
+
+    def __init__(self, values: np.ndarray, scale: int, max_columns: int, colormap: str = "viridis"):
+        super().__init__()
+        self.values, self.scale, self.colormap = values, scale, colormap
+        self.max_columns = max(1, min(max_columns, values.shape[2]))
+        self.columns = self.max_columns
+        self._pixmap: QPixmap | None = None
+        policy = QSizePolicy(QSizePolicy.Preferred, QSizePolicy.Preferred)
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
+
+    def columns_for(self, width: int) -> int:
+        """As many columns as fit ``width``, evened out over the rows that takes (16 in 12: two rows of 8)."""
+        step = (self.values.shape[1] + 1) * self.scale  # a channel and its one-pixel gap
+        fit = max(1, min(self.max_columns, (width + self.scale) // step))
+        rows = -(-self.values.shape[2] // fit)
+        return -(-self.values.shape[2] // rows)
+
+    def _size(self, columns: int) -> QSize:
+        height, width, channels = self.values.shape
+        rows = -(-channels // columns)
+        return QSize((columns * (width + 1) - 1) * self.scale, (rows * (height + 1) - 1) * self.scale)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return self._size(self.max_columns)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        return QSize(self.values.shape[1] * self.scale, self.values.shape[0] * self.scale)
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802
+        return True
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802
+        return self._size(self.columns_for(width)).height()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        columns = self.columns_for(event.size().width())
+        if columns != self.columns:
+            self.columns, self._pixmap = columns, None
+        super().resizeEvent(event)
+
+    def pixmap(self) -> QPixmap:
+        if self._pixmap is None:
+            self._pixmap = heat_pixmap(tile(self.values, self.columns), self.scale, self.colormap)
+        return self._pixmap
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+        QPainter(self).drawPixmap(0, 0, self.pixmap())
+
+
+class _MapLabel(_Tiles):
     """A tiled picture of one layer's channels; a click tells which channel was hit."""
 
     channel_clicked = Signal(object, int)
 
     def __init__(self, feature: FeatureMap, columns: int, scale: int):
-        super().__init__()
-        self.feature, self.columns, self.scale = feature, columns, scale
-        self.setPixmap(heat_pixmap(tile(feature.values, columns), scale))
+        super().__init__(feature.values, scale, columns)
+        self.feature = feature
         self.setCursor(Qt.PointingHandCursor)
         self.setToolTip("Click a map to enlarge it")
 
@@ -262,12 +316,13 @@ class FeatureMapsView(QWidget):
                     label.channel_clicked.connect(self.enlarge)
                     self.map_labels[title].append(label)
                     layout.addWidget(caption, row, 2 * col, Qt.AlignTop)
-                    layout.addWidget(label, row, 2 * col + 1, Qt.AlignLeft | Qt.AlignTop)
+                    layout.addWidget(label, row, 2 * col + 1, Qt.AlignTop)  # as wide as its column: it wraps to fit
+                layout.setColumnStretch(2 * col + 1, 1)  # two models share the width equally
         except CnnStudioError as exc:
             self.message.setText(str(exc))
             self.maps_area.setWidget(QLabel())
             return
-        layout.setColumnStretch(2 * len(columns), 1)
+        layout.setRowStretch(layout.rowCount(), 1)  # rows stay together at the top
         self.maps_area.setWidget(grid)
         elapsed = (time.perf_counter() - started) * 1000
         self.message.setText(f"{self.current_label}: the input as the network sees it (after padding and resizing), "
@@ -286,13 +341,15 @@ class FeatureMapsView(QWidget):
             return
         grid = QWidget()
         layout = QGridLayout(grid)
+        self.filter_tiles: list[_Tiles] = []
         for row, (name, kernels) in enumerate(filters):
             k = kernels.shape[0]
             layout.addWidget(QLabel(f"<b>{name}</b><br>{kernels.shape[2]} filters of {k}×{k}"), row, 0, Qt.AlignTop)
-            columns = min(kernels.shape[2], 16)
-            layout.addWidget(QLabel(pixmap=heat_pixmap(tile(kernels, columns), max(2, 48 // k), "RdBu_r")), row, 1,
-                             Qt.AlignLeft | Qt.AlignTop)
-        layout.setColumnStretch(2, 1)
+            tiles = _Tiles(kernels, max(2, 48 // k), kernels.shape[2], "RdBu_r")  # one row, or wrapped to the width
+            self.filter_tiles.append(tiles)
+            layout.addWidget(tiles, row, 1, Qt.AlignTop)
+        layout.setColumnStretch(1, 1)
+        layout.setRowStretch(len(filters), 1)  # rows stay together at the top
         self.filters_area.setWidget(grid)
 
     def enlarge(self, feature: FeatureMap, channel: int) -> None:

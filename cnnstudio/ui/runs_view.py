@@ -8,8 +8,10 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QRegularExpression, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
+    QMenu,
     QPushButton,
     QSplitter,
     QVBoxLayout,
@@ -17,16 +19,24 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.core.experiments.run_history import RunEntry, RunHistory
-from cnnstudio.core.experiments.study import cell_text, study_rows
+from cnnstudio.core.experiments.study import STEADY_SECONDS_NOTE, cell_text, study_rows
 from cnnstudio.ui.curves_plot import CurvesPlot
 from cnnstudio.ui.widgets import read_only_view
 
-RUN_COLUMNS = (("When", "created"), ("Architecture", "arch"), ("Pooling", "pooling"), ("Padding", "padding"),
-               ("Activation", "activation"), ("Dataset", "dataset"), ("Epochs", "epochs"),
-               ("Test accuracy", "test_accuracy"), ("Test loss", "test_loss"), ("Parameters", "params"),
-               ("MACs", "macs"), ("s / epoch", "mean_seconds_per_epoch"), ("Study", "study"))
-COLUMNS = tuple(title for title, _key in RUN_COLUMNS)
-NUMERIC = {"epochs", "test_accuracy", "test_loss", "params", "macs", "mean_seconds_per_epoch"}
+# (header, row key, full name): short headers, so every column fits the tab at the default window size;
+# the full name is the header's tooltip (unless TOOLTIPS explains more) and names it in the header's menu
+RUN_COLUMNS = (("When", "created", "When recorded"), ("Arch.", "arch", "Architecture"),
+               ("Pool", "pooling", "Pooling"), ("Pad", "padding", "Padding"),
+               ("Act.", "activation", "Activation"), ("Data", "dataset", "Dataset"), ("Ep.", "epochs", "Epochs"),
+               ("Acc.", "test_accuracy", "Test accuracy"), ("Loss", "test_loss", "Test loss"),
+               ("Params", "params", "Parameters"), ("MACs", "macs", "Multiply-accumulates per image"),
+               ("s/ep.", "steady_seconds_per_epoch", "Seconds per epoch"), ("Study", "study", "Study"))
+TOOLTIPS = {"epochs": "Epochs trained (hover over a stopped run's number for the reason)",
+            "steady_seconds_per_epoch": STEADY_SECONDS_NOTE}
+COLUMNS = tuple(title for title, _key, _name in RUN_COLUMNS)
+KEYS = tuple(key for _title, key, _name in RUN_COLUMNS)
+HIDDEN_AT_FIRST = ("macs",)  # shown from the header's context menu
+NUMERIC = {"epochs", "test_accuracy", "test_loss", "params", "macs", "steady_seconds_per_epoch"}
 SORT_ROLE = Qt.UserRole  # the value a column sorts by: numbers as numbers, a missing number first
 SEARCH_ROLE = Qt.UserRole + 1  # the whole row's text, which the filter words are looked for in
 
@@ -55,6 +65,10 @@ class RunsModel(QAbstractTableModel):
 
     def text(self, row: int, key: str) -> str:
         value = self._rows[row][key]
+        if key == "created":
+            return str(value)[:16]  # to the minute: the seconds only widen the column
+        if key == "study":
+            return str(value).removeprefix("study ")  # the column says so; the full name is in the tooltip
         return cell_text(key, value) if key in NUMERIC else str(value)
 
     def data(self, index: QModelIndex, role: int = Qt.DisplayRole) -> Any:
@@ -67,16 +81,19 @@ class RunsModel(QAbstractTableModel):
             value = self._rows[row][key]
             return (float("-inf") if value is None else float(value)) if key in NUMERIC else str(value).lower()
         if role == SEARCH_ROLE:
-            return " ".join(self.text(row, k) for _title, k in RUN_COLUMNS)
+            return " ".join(self.text(row, k) for k in KEYS)
         if role == Qt.TextAlignmentRole and key in NUMERIC:
             return int(Qt.AlignRight | Qt.AlignVCenter)
         if role == Qt.ToolTipRole and key == "epochs":
             return self._rows[row]["stop_reason"]
+        if role == Qt.ToolTipRole and key == "study":
+            return self._rows[row]["study"] or None
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.DisplayRole) -> Any:  # noqa: N802
-        if orientation == Qt.Horizontal and role == Qt.DisplayRole:
-            return RUN_COLUMNS[section][0]
+        if orientation == Qt.Horizontal and role in (Qt.DisplayRole, Qt.ToolTipRole):
+            title, key, name = RUN_COLUMNS[section]
+            return title if role == Qt.DisplayRole else TOOLTIPS.get(key, name)
         return None
 
 
@@ -115,8 +132,16 @@ class RunsView(QWidget):
         top.addWidget(self.count)
         for button in (self.refresh_button, self.open_button, self.export_button, self.delete_button):
             top.addWidget(button)
-        self.table = read_only_view(self.proxy, stretch_last=False)
+        self.table = read_only_view(self.proxy, stretch_last=False, compact=True)
         self.table.sortByColumn(0, Qt.DescendingOrder)  # newest first
+        header = self.table.horizontalHeader()
+        header.setMinimumSectionSize(24)
+        header.setSectionResizeMode(KEYS.index("study"), QHeaderView.Stretch)  # takes what is left, elided
+        header.setContextMenuPolicy(Qt.CustomContextMenu)
+        header.customContextMenuRequested.connect(self._column_menu)
+        header.setToolTip("Right-click to show or hide columns")
+        for key in HIDDEN_AT_FIRST:
+            self.set_column_shown(key, False)
         self.warnings = QLabel()
         self.warnings.setStyleSheet("color: #8a5a00;")
         self.warnings.setWordWrap(True)
@@ -124,6 +149,8 @@ class RunsView(QWidget):
         splitter = QSplitter(Qt.Vertical)
         splitter.addWidget(self.table)
         splitter.addWidget(self.plot)
+        splitter.setChildrenCollapsible(False)
+        splitter.setSizes([11, 9])  # relative: the table gets a little more of the height than the curves
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.warnings)
@@ -137,6 +164,21 @@ class RunsView(QWidget):
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.loaded = False  # the history is read when the view is first shown, not at start-up
         self.apply_filter()
+
+    def set_column_shown(self, key: str, shown: bool) -> None:
+        self.table.setColumnHidden(KEYS.index(key), not shown)
+
+    def shown_columns(self) -> list[str]:
+        return [key for i, key in enumerate(KEYS) if not self.table.isColumnHidden(i)]
+
+    def _column_menu(self, position) -> None:  # noqa: ANN001 - a QPoint in the header
+        menu = QMenu(self)
+        for i, (_title, key, name) in enumerate(RUN_COLUMNS):
+            action = menu.addAction(name)
+            action.setCheckable(True)
+            action.setChecked(not self.table.isColumnHidden(i))
+            action.toggled.connect(lambda shown, key=key: self.set_column_shown(key, shown))
+        menu.exec(self.table.horizontalHeader().mapToGlobal(position))
 
     def showEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt's name
         if not self.loaded:

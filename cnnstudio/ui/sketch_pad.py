@@ -25,12 +25,14 @@ from PySide6.QtWidgets import (
 from cnnstudio.core.data.datasets import DIGIT_SHAPE
 from cnnstudio.core.data.digit_preprocessing import mnist_style, read_gray
 from cnnstudio.core.errors import CnnStudioError
+from cnnstudio.core.experiments.curves import placeholder
 from cnnstudio.core.inspection import probabilities, shift_probe
 from cnnstudio.ui.images import gray_pixmap
 
 CANVAS = 280
 PEN_WIDTH = 20
 DEBOUNCE_MS = 120
+PROBE_HINT = "Draw a digit, then press Shift Probe"
 
 
 class SketchCanvas(QWidget):
@@ -172,11 +174,13 @@ class SketchPadView(QWidget):
         self._status_is_problem = False
         self.trained_on: str | None = None  # the dataset the model learned from, when its record says
         self.status.setWordWrap(True)
-        self.figure = Figure(figsize=(4, 2.2))
-        self.figure.subplots_adjust(left=0.15, right=0.97, top=0.85, bottom=0.22)
+        self.figure = Figure(figsize=(4, 2.2), layout="constrained")  # the title and axis labels always fit
         self.probe_axes = self.figure.add_subplot(1, 1, 1)
         self.probe_canvas = FigureCanvasQTAgg(self.figure)
         self.probe_canvas.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+        self.probe_result: tuple | None = None  # (shifts, predicted class, horizontal, vertical) for probed_input
+        self.probed_input: np.ndarray | None = None
+        self.clear_probe()
 
         right = QVBoxLayout()
         top_row = QHBoxLayout()
@@ -229,6 +233,7 @@ class SketchPadView(QWidget):
     def set_model(self, model: Any, class_names: list[str] | None, trained_on: str | None = None) -> None:
         """Read drawings with ``model``; ``trained_on`` (its record's dataset) decides what the pad advises."""
         self.model, self.trained_on = model, trained_on
+        self.clear_probe()  # even the same model object may have been trained further
         self._status_is_problem = True  # show the advice for this model once it is usable
         names = class_names or ([str(i) for i in range(model.output_shape[-1])] if model is not None else [])
         if names != self.class_names:
@@ -239,6 +244,8 @@ class SketchPadView(QWidget):
 
     def set_blocked(self, reason: str | None) -> None:
         self.blocked_reason = reason
+        if reason:
+            self.clear_probe()  # the model is about to change
         self._update_state()
         if not reason:
             self.predict()
@@ -275,6 +282,7 @@ class SketchPadView(QWidget):
         """Preprocess the drawing like MNIST, show it, and run the model on it (a direct call)."""
         self.processed = None
         if self.canvas.is_empty():
+            self.clear_probe()
             self.preview.clear()
             self.top.setText("–")
             for bar in self.bar_widgets:
@@ -284,9 +292,12 @@ class SketchPadView(QWidget):
         try:
             digit = mnist_style(self.canvas.to_array())
         except CnnStudioError as exc:
+            self.clear_probe()
             self.status.setText(str(exc))
             return
         self.processed = digit.astype(np.float32)[..., np.newaxis]
+        if self.probed_input is not None and not np.array_equal(self.probed_input, self.processed):
+            self.clear_probe()  # the plot described another drawing
         self.preview.setPixmap(gray_pixmap(digit, 5))
         problem = self._usable()
         if problem is not None:
@@ -307,17 +318,31 @@ class SketchPadView(QWidget):
         if self.processed is None or self._usable():
             return
         shifts, predicted, horizontal, vertical = shift_probe(self.model, self.processed)
+        self._remove_legends()
         axes = self.probe_axes
         axes.clear()
+        axes.set_axis_on()
         axes.plot(shifts, horizontal, "o-", label="shift left/right")
         axes.plot(shifts, vertical, "s--", label="shift up/down")
         axes.set_ylim(0, 1.05)
         axes.set_xlabel("shift (pixels)")
         axes.set_title(f"confidence in '{self.class_names[predicted]}'", fontsize="medium")
         axes.grid(True, alpha=0.3)
-        axes.legend(fontsize="small")
+        self.figure.legend(loc="outside right upper", fontsize="small", frameon=False)  # beside: covers no point
         self.probe_canvas.draw_idle()
         self.probe_result = (shifts, predicted, horizontal, vertical)
+        self.probed_input = self.processed.copy()
+
+    def clear_probe(self) -> None:
+        """No shift probe shown: the drawing or the model changed since, or there was none."""
+        self.probe_result = self.probed_input = None
+        self._remove_legends()
+        placeholder(self.probe_axes, PROBE_HINT)
+        self.probe_canvas.draw_idle()
+
+    def _remove_legends(self) -> None:
+        for legend in list(self.figure.legends):
+            legend.remove()
 
     def _send(self) -> None:
         if self.processed is not None:

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
@@ -22,7 +23,14 @@ from PySide6.QtWidgets import (
 from cnnstudio.core.config import ACTIVATIONS, MAX_EXPLICIT_PADDING, PADDING_MODES, POOLING_LABELS, Experiment
 from cnnstudio.core.errors import ConfigError
 from cnnstudio.core.experiments.run_history import RunEntry
-from cnnstudio.core.experiments.study import RESULT_COLUMNS, best_values, cell_text, study_grid, study_rows
+from cnnstudio.core.experiments.study import (
+    RESULT_COLUMNS,
+    STEADY_SECONDS_NOTE,
+    best_values,
+    cell_text,
+    study_grid,
+    study_rows,
+)
 from cnnstudio.ui.curves_plot import CurvesPlot
 from cnnstudio.ui.widgets import read_only_table
 
@@ -73,11 +81,15 @@ class StudyView(QWidget):
         self.progress.setFormat("no study yet")
         self.status = QLabel()
 
-        self.table = read_only_table([title for _key, title in RESULT_COLUMNS])
+        self.table = read_only_table([title for _key, title in RESULT_COLUMNS], stretch_last=False, compact=True)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)  # the run's label takes the room
+        seconds = [key for key, _title in RESULT_COLUMNS].index("steady_seconds_per_epoch")
+        self.table.horizontalHeaderItem(seconds).setToolTip(STEADY_SECONDS_NOTE)
         self.plot = CurvesPlot()
         splitter = QSplitter(Qt.Vertical)
         splitter.addWidget(self.table)
         splitter.addWidget(self.plot)
+        splitter.setChildrenCollapsible(False)
 
         layout = QVBoxLayout(self)
         layout.addWidget(explanation)

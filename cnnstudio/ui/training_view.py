@@ -42,8 +42,7 @@ def outcome_line(outcome: Any) -> str:
 class TrainingView(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.figure = Figure(figsize=(7, 4.5))
-        self.figure.subplots_adjust(left=0.08, right=0.98, top=0.92, bottom=0.12, wspace=0.22)
+        self.figure = Figure(figsize=(7, 4.5), layout="constrained")  # room for the labels and the legend below
         self.loss_axes, self.accuracy_axes = self.figure.subplots(1, 2)
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.toolbar = NavigationToolbar2QT(self.canvas, self)
@@ -193,7 +192,9 @@ class TrainingView(QWidget):
                                                       label="training (running mean within the epoch)")
             (self.lines[key],) = axes.plot([], [], "o-", color="#08519c", label="training (epoch)")
             (self.lines[f"val_{key}"],) = axes.plot([], [], "s--", color="#e6550d", label="validation (epoch)")
-            axes.legend(loc="upper right" if key == "loss" else "lower right", fontsize="small")
+        # one legend for both plots, below them: a legend inside an Axes hides the first epochs' points
+        self.legend = self.figure.legend(*self.accuracy_axes.get_legend_handles_labels(), loc="outside lower center",
+                                         ncol=3, fontsize="small", frameon=False)
         self.placeholder = self.figure.text(0.5, 0.5, "Press Train to see the curves", ha="center", va="center",
                                             color="gray")
 
@@ -206,9 +207,15 @@ class TrainingView(QWidget):
             for name in (key, f"val_{key}"):
                 values = self.epoch_history.get(name, [])
                 self.lines[name].set_data(self.epoch_x[:len(values)], values)
+        shown = self.batch_x + self.epoch_x
         for axes in (self.loss_axes, self.accuracy_axes):
             axes.relim()
             axes.autoscale_view()
-        self.placeholder.set_visible(not self.batch_x and not self.epoch_history.get("loss"))
+            if shown and max(shown) - min(shown) < 1:  # a single epoch: room around it, not a point-wide axis
+                axes.set_xlim(max(0.0, min(shown) - 0.5), max(shown) + 0.5, auto=None)  # autoscaling stays on
+        empty = not self.batch_x and not self.epoch_history.get("loss")
+        for artist in (self.loss_axes, self.accuracy_axes, self.legend):  # no bare, meaningless axes before a run
+            artist.set_visible(not empty)
+        self.placeholder.set_visible(empty)
         self.canvas.draw_idle()
         self.redraws += 1

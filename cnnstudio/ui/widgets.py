@@ -8,28 +8,31 @@ from PySide6.QtCore import QAbstractItemModel
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QTableWidget, QVBoxLayout, QWidget
 
 
-def _read_only(table: QTableView, stretch_last: bool) -> None:
+def _read_only(table: QTableView, stretch_last: bool, compact: bool = False) -> None:
     table.setEditTriggers(QAbstractItemView.NoEditTriggers)
     table.setSelectionBehavior(QAbstractItemView.SelectRows)
     table.verticalHeader().setVisible(False)
+    if compact:  # rows a line of text high (the style's default is about half as high again)
+        table.verticalHeader().setSectionResizeMode(QHeaderView.Fixed)
+        table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)
     header = table.horizontalHeader()
     header.setSectionResizeMode(QHeaderView.ResizeToContents)
     header.setStretchLastSection(stretch_last)
 
 
-def read_only_table(headers: Sequence[str], *, stretch_last: bool = True) -> QTableWidget:
-    """A table of whole rows, not editable, columns sized to their contents."""
+def read_only_table(headers: Sequence[str], *, stretch_last: bool = True, compact: bool = False) -> QTableWidget:
+    """A table of whole rows, not editable, columns sized to their contents; ``compact``: rows one line high."""
     table = QTableWidget(0, len(headers))
     table.setHorizontalHeaderLabels(list(headers))
-    _read_only(table, stretch_last)
+    _read_only(table, stretch_last, compact)
     return table
 
 
-def read_only_view(model: QAbstractItemModel, *, stretch_last: bool = True) -> QTableView:
+def read_only_view(model: QAbstractItemModel, *, stretch_last: bool = True, compact: bool = False) -> QTableView:
     """:func:`read_only_table`'s look for a table view over ``model``, sortable by clicking a header."""
     table = QTableView()
     table.setModel(model)
-    _read_only(table, stretch_last)
+    _read_only(table, stretch_last, compact)
     table.setSortingEnabled(True)
     return table
 

@@ -8,17 +8,23 @@ from pathlib import Path
 from cnnstudio.core.errors import ModelFileError
 from cnnstudio.core.experiments.curves import plot_runs
 from cnnstudio.core.experiments.run_history import RunEntry
-from cnnstudio.core.experiments.study import RESULT_COLUMNS, best_values, cell_text, differing_options, study_rows
+from cnnstudio.core.experiments.study import (
+    RESULT_COLUMNS,
+    STEADY_SECONDS_NOTE,
+    best_values,
+    cell_text,
+    differing_options,
+    study_rows,
+)
 
 
 def curves_figure(entries: Sequence[RunEntry]):
     """A matplotlib Figure (no GUI backend) with validation (else training) loss and accuracy per run."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(10, 4))
+    figure = Figure(figsize=(10, 4), layout="constrained")
     loss_axes, accuracy_axes = figure.subplots(1, 2)
-    plot_runs(loss_axes, accuracy_axes, entries)
-    figure.tight_layout()
+    plot_runs(loss_axes, accuracy_axes, entries)  # one legend outside both plots, every label inside the figure
     return figure
 
 
@@ -50,7 +56,7 @@ def write_report(entries: Sequence[RunEntry], path: str | Path) -> Path:
         f"Compared: {', '.join(differing_options([e.experiment for e in entries])) or 'nothing'}. "
         f"Same data, split and seed ({train['seed']}), {train['epochs']} epochs, batch {train['batch_size']}, "
         f"{train['optimizer']} at {train['learning_rate']:g} for every run. Best value per column in bold.", "",
-        markdown_table(entries), "", f"![Validation curves]({png.name})", "",
+        markdown_table(entries), "", f"s / epoch: {STEADY_SECONDS_NOTE}.", "", f"![Validation curves]({png.name})", "",
         f"Device: {entries[0].device}; versions: "
         + ", ".join(f"{k} {v}" for k, v in sorted(entries[0].versions.items())), "",
     ])

@@ -20,8 +20,10 @@ from cnnstudio.core.training.progress import StopFlag, TrainingListener
 
 COMPARED = ("arch", "pooling", "padding", "activation", "pool_size", "pool_stride", "dropout", "batch_norm", "augment")
 RESULT_COLUMNS = (("label", "Run"), ("test_accuracy", "Test accuracy"), ("test_loss", "Test loss"),
-                  ("params", "Parameters"), ("macs", "MACs / image"), ("mean_seconds_per_epoch", "s / epoch"))
-BEST = {"test_accuracy": max, "test_loss": min, "params": min, "macs": min, "mean_seconds_per_epoch": min}
+                  ("params", "Parameters"), ("macs", "MACs / image"), ("steady_seconds_per_epoch", "s / epoch"))
+BEST = {"test_accuracy": max, "test_loss": min, "params": min, "macs": min, "steady_seconds_per_epoch": min}
+STEADY_SECONDS_NOTE = ("Seconds per epoch after the first epoch, which also pays TensorFlow's one-time set-up "
+                       "(tracing and compiling the model); a one-epoch run shows its only epoch")
 
 
 def study_grid(base: Experiment, poolings: Sequence[str], paddings: Sequence[str],
@@ -42,16 +44,52 @@ def differing_options(experiments: Sequence[Experiment | dict[str, Any]]) -> lis
     return [key for key in COMPARED if len({repr(d["model"].get(key)) for d in dicts}) > 1]
 
 
+def flat_settings(experiment: Experiment | dict[str, Any]) -> dict[str, Any]:
+    """Every setting by its name: model options, then the dataset, then training options (defaults filled in)."""
+    if not isinstance(experiment, Experiment):
+        experiment = Experiment.from_dict(experiment)  # older records lack newer options: their defaults
+    data = experiment.to_dict()
+    return {**data["model"], "dataset": data["dataset"], **data["train"]}
+
+
+def differing_fields(experiments: Sequence[Experiment | dict[str, Any]]) -> list[str]:
+    """Every setting (model option, dataset, training option) whose value differs between the experiments."""
+    flat = [flat_settings(e) for e in experiments]
+    return [key for key in (flat[0] if flat else {}) if len({repr(f.get(key)) for f in flat}) > 1]
+
+
 def run_label(experiment: Experiment | dict[str, Any], keys: Sequence[str]) -> str:
     """'pooling=min, padding=same' for the differing ``keys`` (the architecture when nothing differs)."""
-    model = (experiment.to_dict() if isinstance(experiment, Experiment) else experiment)["model"]
-    return ", ".join(f"{key}={model[key]}" for key in keys) or str(model["arch"])
+    settings = flat_settings(experiment)
+    return ", ".join(f"{key}={setting_text(settings[key])}" for key in keys) or str(settings["arch"])
+
+
+def setting_text(value: Any) -> str:
+    """A setting as labels show it: None (chosen by the architecture) as 'auto'."""
+    return "auto" if value is None else str(value)
+
+
+def told_apart(entries: Sequence[RunEntry], labels: Sequence[str]) -> list[str]:
+    """``labels`` with the time the run was made added where two runs would share a label."""
+    return [f"{label} ({entry.created})" if labels.count(label) > 1 else label for entry, label in zip(entries, labels)]
 
 
 def run_labels(entries: Sequence[RunEntry]) -> list[str]:
-    """Each run's :func:`run_label`, naming the options that differ between these runs."""
-    keys = differing_options([e.experiment for e in entries])
-    return [run_label(e.experiment, keys) for e in entries]
+    """Each run's :func:`run_label`, naming every setting that differs between these runs.
+
+    A study's runs differ only in the compared model options, so those are named; runs from
+    anywhere (the Runs view) may differ in the dataset or training options too. Runs with the
+    same settings are told apart by when they were made.
+    """
+    keys = differing_fields([e.experiment for e in entries])
+    return told_apart(entries, [run_label(e.experiment, keys) for e in entries])
+
+
+def steady_seconds_per_epoch(seconds: Sequence[float]) -> float | None:
+    """A run's typical seconds per epoch: the mean without the first epoch, which also pays TensorFlow's
+    one-time tracing and compiling (the only epoch when there is one; None when there is none)."""
+    steady = list(seconds[1:]) or list(seconds)
+    return sum(steady) / len(steady) if steady else None
 
 
 def run_study(experiments: Sequence[Experiment], dataset: Dataset, *, history: RunHistory | None = None,
@@ -90,6 +128,7 @@ def study_rows(entries: Sequence[RunEntry]) -> list[dict[str, Any]]:
             "test_accuracy": entry.test_accuracy, "test_loss": entry.test_loss, "params": entry.params,
             "macs": entry.macs, "flops": 2 * entry.macs, "seconds_per_epoch": seconds,
             "mean_seconds_per_epoch": sum(seconds) / len(seconds) if seconds else None,
+            "steady_seconds_per_epoch": steady_seconds_per_epoch(seconds),
             "epochs": len(seconds), "stop_reason": entry.end.message if entry.end.reason.early else None, "id": entry.id,
         })
     return rows

@@ -177,10 +177,12 @@ class ZeroPad(LayerSpec):
 def _windowed_shape(spec: Conv | Pool, shape: Shape, channels: int) -> Shape:
     h = window_output(shape[0], spec.kernel, spec.stride, spec.padding)
     w = window_output(shape[1], spec.kernel, spec.stride, spec.padding)
-    if h <= 0 or w <= 0:
+    if h <= 0 or w <= 0:  # only 'valid' windows larger than the input get here
+        window = "pooling window" if isinstance(spec, Pool) else "kernel"
         raise ConfigError(
-            f"layer '{spec.name}' ({spec.describe()}) gets a {shape[0]}×{shape[1]} input, "
-            f"so its output would be empty ({h}×{w}); use 'same' padding, a smaller kernel or pool, or larger images"
+            f"layer '{spec.name}' ({spec.describe()}): the {shape[0]}×{shape[1]} input is smaller than the "
+            f"{spec.kernel}×{spec.kernel} {window}, so nothing would come out; use 'same' padding, "
+            "a smaller kernel or pool, or larger images"
         )
     return (h, w, channels)
 
