@@ -306,7 +306,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     rows = study_rows([outcome.entry for outcome in outcomes])
     for row in rows:
         _err(f"{row['label']:<40} test accuracy {row['test_accuracy']:.4f}  params {row['params']:>10,}  "
-             f"{row['mean_seconds_per_epoch']:.2f} s/epoch")
+             f"{row['steady_seconds_per_epoch']:.2f} s/epoch (steady state: the first epoch's compile excluded)")
     if args.report:
         from cnnstudio.core.experiments.report import write_report
 
