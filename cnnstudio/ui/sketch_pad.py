@@ -287,6 +287,8 @@ class SketchPadView(QWidget):
             self.top.setText("–")
             for bar in self.bar_widgets:
                 bar.setValue(0)
+            if self._usable() is None:  # no stale "model call" time once the drawing is gone
+                self.status.setText(self.ready_text())
             self._update_state()
             return
         try:
