@@ -383,10 +383,13 @@ def test_study_seconds_per_epoch_leave_out_the_warm_up_epoch(study_view) -> None
     assert "after the first epoch" in study_view.table.horizontalHeaderItem(column).toolTip()
 
 
+LONG_PATH = "/home/someone/datasets/handwriting/mnist-idx"  # a folder dataset: only its name is shown
+
+
 def _many_runs(history: RunHistory, count: int) -> None:
     for i in range(count):
         entry = fake_entry(POOLING_TYPES[i % 3], ("valid", "same")[i % 2], 0.9 + i / 200, 61_706,
-                           f"2024-05-01 10:{i:02d}:00", dataset=("digits", "mnist")[i % 2])
+                           f"2024-05-01 10:{i:02d}:00", dataset=("digits", "mnist", LONG_PATH)[i % 3])
         entry.id, entry.study = f"run{i:02d}", ("study 2024-05-01 10:00:00" if i < 6 else None)
         history.add(entry)
 
@@ -407,6 +410,10 @@ def test_runs_table_fits_the_tab_without_sideways_scrolling(qtbot, tmp_path) -> 
     assert last_visible == -1 or last_visible >= 12  # most runs in view, not six
     for i in range(len(COLUMNS)):  # a short header explains itself on hover
         assert view.runs_model.headerData(i, Qt.Horizontal, Qt.ToolTipRole)
+    column = KEYS.index("dataset")
+    shown = {view.proxy.index(row, column).data(): view.proxy.index(row, column).data(Qt.ToolTipRole)
+             for row in range(view.proxy.rowCount())}
+    assert shown["mnist-idx"] == LONG_PATH
     assert "macs" not in view.shown_columns()
     view.set_column_shown("macs", True)
     assert "macs" in view.shown_columns()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QRegularExpression, QSortFilterProxyModel, Qt, Signal
@@ -69,6 +70,8 @@ class RunsModel(QAbstractTableModel):
             return str(value)[:16]  # to the minute: the seconds only widen the column
         if key == "study":
             return str(value).removeprefix("study ")  # the column says so; the full name is in the tooltip
+        if key == "dataset":
+            return Path(str(value)).name or str(value)  # a folder's name; the full path is in the tooltip
         return cell_text(key, value) if key in NUMERIC else str(value)
 
     def data(self, index: QModelIndex, role: int = Qt.DisplayRole) -> Any:
@@ -86,8 +89,8 @@ class RunsModel(QAbstractTableModel):
             return int(Qt.AlignRight | Qt.AlignVCenter)
         if role == Qt.ToolTipRole and key == "epochs":
             return self._rows[row]["stop_reason"]
-        if role == Qt.ToolTipRole and key == "study":
-            return self._rows[row]["study"] or None
+        if role == Qt.ToolTipRole and key in ("study", "dataset"):
+            return self._rows[row][key] or None
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.DisplayRole) -> Any:  # noqa: N802
