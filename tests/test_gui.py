@@ -337,7 +337,7 @@ def test_study_through_clicks_then_runs_view_and_report(qtbot, make_window, monk
     window = make_window()
     set_options(window, epochs=1)
     _choose_study(window, {"max", "min"}, {"valid", "same"})
-    assert window.study_view.count.text() == "4 runs × 1 epochs" and window.study_view.run_button.isEnabled()
+    assert window.study_view.count.text() == "4 runs × 1 epoch" and window.study_view.run_button.isEnabled()
     train_and_wait(qtbot, window, window.study_view.run_button)
     study = window.study_view
     labels = [study.table.item(i, 0).text() for i in range(study.table.rowCount())]
@@ -345,6 +345,7 @@ def test_study_through_clicks_then_runs_view_and_report(qtbot, make_window, monk
                       "pooling=min, padding=same"]
     assert study.best_cells()["Parameters"] in ("pooling=max, padding=valid", "pooling=min, padding=valid")
     assert study.plot.labels == labels and "Study finished: 4 runs" in study.status.text()
+    assert window.training_view.progress.format() == "Study finished: 4 runs"  # not a stale run's progress
 
     runs = window.runs_view
     assert runs.proxy.rowCount() == 4

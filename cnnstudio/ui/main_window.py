@@ -334,6 +334,7 @@ class MainWindow(QMainWindow):
     def _study_finished(self, finished: int, total: int, stopped: bool) -> None:
         message = f"Study stopped: {finished} of {total} runs recorded" if stopped else f"Study finished: {finished} runs"
         self.study_view.study_finished(message)
+        self.training_view.show_note(message, "Results are in the Study tab; every run is in the Runs tab.")
         self._status_message(message, 10000)
         self.runs_view.refresh()
 

@@ -130,7 +130,9 @@ class StudyView(QWidget):
 
     def _update(self, *_args: object) -> None:
         runs = len(self.experiments())
-        self.count.setText(f"{runs} runs × {self.base.train.epochs} epochs" if self.base and runs else "nothing to run")
+        epochs = self.base.train.epochs if self.base else 0
+        self.count.setText(f"{runs} run{'s' * (runs != 1)} × {epochs} epoch{'s' * (epochs != 1)}"
+                           if self.base and runs else "nothing to run")
         self.run_button.setEnabled(bool(runs) and getattr(self, "_can_run", False) and not self.running)
         self.stop_button.setEnabled(self.running)
         self.report_button.setEnabled(bool(self.entries) and not self.running)

@@ -89,8 +89,10 @@ class TrainingView(QWidget):
         self.epoch_history: dict[str, list[float]] = {k: list(v) for k, v in history.items()}
         self.epoch_x: list[float] = list(record.epoch_ends) if record is not None else []  # fractional after a stop
         self.log.clear()
+        seconds = record.seconds_per_epoch if record is not None else []
         for i, x in enumerate(self.epoch_x):
-            self.log.appendPlainText(self._epoch_line(x, {k: v[i] for k, v in self.epoch_history.items() if i < len(v)}))
+            metrics = {k: v[i] for k, v in self.epoch_history.items() if i < len(v)}
+            self.log.appendPlainText(self._epoch_line(x, metrics, seconds[i] if i < len(seconds) else None))
         self.progress.setRange(0, 100)
         self.progress.setValue(0)
         self.progress.setFormat("idle")
@@ -118,6 +120,13 @@ class TrainingView(QWidget):
         self.log.appendPlainText(line)
         return line
 
+    def show_note(self, progress_text: str, status: str) -> None:
+        """Work that did not end in this view's own outcome (e.g. a study) finished: say so, not stale progress."""
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        self.progress.setFormat(progress_text)
+        self.status.setText(status)
+
     def show_failure(self, reason: str) -> None:
         self.progress.setFormat("failed")
         self.status.setText(f"Training failed: {reason}")
@@ -129,6 +138,9 @@ class TrainingView(QWidget):
     def on_batch(self, p: BatchProgress) -> None:
         # Keras reports the running mean over the epoch so far: a smoothed per-batch curve.
         loss, accuracy = p.logs.get("loss", math.nan), p.logs.get("accuracy", math.nan)
+        if self.batch_x and p.epoch_start >= self.batch_x[-1]:  # a new epoch: its running mean starts afresh,
+            for values in (self.batch_x, self.batch_loss, self.batch_accuracy):  # so break the line (NaN)
+                values.append(math.nan)
         self.batch_x.append(p.epoch_start + p.step / max(p.steps, 1))
         self.batch_loss.append(loss)
         self.batch_accuracy.append(accuracy)
