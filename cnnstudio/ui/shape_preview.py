@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QObject, Signal
 
 from cnnstudio.core.data.datasets import Dataset
@@ -38,7 +40,8 @@ class ShapePreview(QObject):
             self._set_ok(False)
             return
         name = experiment.dataset
-        title = f"<b>{architecture(experiment.model.arch).title}</b> on <i>{name}</i>"
+        shown = Path(name).name or name  # a dataset folder or file by its name; the panel's tooltip has the path
+        title = f"<b>{architecture(experiment.model.arch).title}</b> on <i>{shown}</i>"
         shape = self.workspace.datasets.shape(name)
         if shape is None:
             self.view.show_pending(title, f"Reading dataset {name}…")

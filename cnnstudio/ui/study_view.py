@@ -90,6 +90,7 @@ class StudyView(QWidget):
         splitter.addWidget(self.table)
         splitter.addWidget(self.plot)
         splitter.setChildrenCollapsible(False)
+        splitter.setSizes([1, 2])  # relative: a study has a few rows, its curves want the height
 
         layout = QVBoxLayout(self)
         layout.addWidget(explanation)
