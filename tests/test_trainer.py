@@ -293,3 +293,15 @@ def test_run_figures_and_the_evaluation_view_share_one_computation(small) -> Non
     assert (outcome.record.test_loss, outcome.record.test_accuracy) == (details.loss, details.accuracy)
     keras_loss, keras_accuracy = outcome.model.evaluate(small.x_test, small.y_test, verbose=0)  # what it used to be
     assert details.loss == pytest.approx(keras_loss, rel=1e-5) and details.accuracy == pytest.approx(keras_accuracy)
+
+
+def test_training_leaves_no_traced_gradients_behind(small) -> None:
+    """Each new model used to leave its traced training graph in TensorFlow's gradient registry (soak: 12-15 MB a Train)."""
+    from tensorflow.python.framework import ops
+
+    registry = ops._gradient_registry._registry
+    run_experiment(experiment(), small)
+    before = len(registry)
+    first = run_experiment(experiment(), small)
+    run_experiment(experiment(epochs=1), small, model=first.model, record=first.record)  # Continue, too
+    assert len(registry) == before

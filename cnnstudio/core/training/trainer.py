@@ -9,8 +9,9 @@ defined here once; the exported standalone script is checked against these funct
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,6 +158,31 @@ def optimizer_matches(model: Any, options: TrainOptions) -> bool:
     return isinstance(rate, float) and math.isclose(rate, options.learning_rate, rel_tol=1e-6)
 
 
+@contextlib.contextmanager
+def forgetting_traced_gradients() -> Iterator[None]:
+    """Drop the custom-gradient entries a training run's tracing left in TensorFlow's global registry.
+
+    TensorFlow keeps every traced ``@tf.custom_gradient`` in a process-wide registry forever
+    (tensorflow/tensorflow#97697, fixed after 2.21); each entry holds a whole training graph, so
+    every Train leaked 12-15 MB (docs/soak.md). The entries are only read while that trace builds
+    its gradients, which is over when ``fit`` returns. Without the private registry, nothing is done.
+    """
+    try:
+        from tensorflow.python.framework import ops
+
+        registry = ops._gradient_registry._registry
+    except (ImportError, AttributeError):
+        yield
+        return
+    before = set(registry)
+    try:
+        yield
+    finally:
+        for key in list(registry):
+            if key not in before and str(key).startswith("CustomGradient-"):
+                registry.pop(key, None)
+
+
 def fit(model: keras.Model, dataset: Dataset, options: TrainOptions, *, listener: TrainingListener | None = None,
         stop: StopFlag | None = None, initial_epoch: int = 0, first_epoch: float | None = None,
         epochs: int | None = None, after_epoch: Callable[[RunState], None] | None = None) -> TrainingResult:
@@ -177,10 +203,11 @@ def fit(model: keras.Model, dataset: Dataset, options: TrainOptions, *, listener
     if stopper is not None:
         callbacks.append(stopper)
     keras.utils.set_random_seed(options.seed + initial_epoch)
-    model.fit(
-        x, y, batch_size=options.batch_size, epochs=total, initial_epoch=initial_epoch,
-        validation_data=validation, shuffle=True, callbacks=callbacks, verbose=0,
-    )
+    with forgetting_traced_gradients():
+        model.fit(
+            x, y, batch_size=options.batch_size, epochs=total, initial_epoch=initial_epoch,
+            validation_data=validation, shuffle=True, callbacks=callbacks, verbose=0,
+        )
     if state.end is None and len(state.seconds_per_epoch) < epochs:
         watched = "validation loss" if validation is not None else "training loss"
         state.end = RunEnd(StopReason.EARLY_STOPPING, f"early stopping: the {watched} stopped improving for "
