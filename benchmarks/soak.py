@@ -53,8 +53,10 @@ import weakref  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
-from PySide6.QtCore import QEventLoop, QSettings  # noqa: E402
+from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from cnnstudio.ui.event_wait import wait, wait_until  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -103,31 +105,6 @@ def custom_gradients() -> int:
         return sum(name.startswith("CustomGradient-") for name in ops._gradient_registry._registry)
     except (ImportError, AttributeError):
         return -1
-
-
-def wait(milliseconds: int) -> None:
-    """Let the event loop run for a while.
-
-    Polled on purpose: a new ``QEventLoop`` quit by ``QTimer.singleShot(ms, loop.quit)`` keeps about
-    four references to None per call in PySide6 6.11 (a new ``QTimer`` connected and started does
-    too), which would show in the drift measured here as if the app had caused it.
-    """
-    app = QApplication.instance()
-    end = time.monotonic() + milliseconds / 1000
-    while True:
-        app.processEvents(QEventLoop.AllEvents, 20)
-        left = end - time.monotonic()
-        if left <= 0:
-            return
-        time.sleep(min(left, 0.01))
-
-
-def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up waiting {seconds:.0f} s for {what}")
-        wait(20)
 
 
 class Meter:

@@ -10,7 +10,6 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -78,41 +77,33 @@ def run_gui(smoke_test: bool = False, report_startup: bool = False) -> int:
     return app.exec()
 
 
-def _wait(app, condition: Callable[[], bool], what: str, timeout: float = SMOKE_TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
-        app.processEvents()
-        time.sleep(0.01)
-
-
 def smoke(app, window) -> int:
     """Train one short epoch on the built-in digits through the real worker, save, reopen, exit."""
     from cnnstudio.core.config import Experiment, TrainOptions
     from cnnstudio.ui.background import wait_for_threads
+    from cnnstudio.ui.event_wait import wait_until
 
     t0 = time.perf_counter()
     try:
         failures: list[str] = []
         window.show_error = lambda title, reason, details="": failures.append(f"{title}: {reason}")
-        _wait(app, lambda: window.runtime is not None or bool(failures), "TensorFlow to load")
+        wait_until(lambda: window.runtime is not None or bool(failures), SMOKE_TIMEOUT_S, "TensorFlow to load")
         if failures:
             raise RuntimeError(failures[0])
         experiment = window.panel.experiment()
         window.panel.set_experiment(Experiment(experiment.model, TrainOptions(epochs=1), "digits"))
-        _wait(app, lambda: window.train_button.isEnabled(), "the Train button")
+        wait_until(lambda: window.train_button.isEnabled(), SMOKE_TIMEOUT_S, "the Train button")
         window.train_button.click()
-        _wait(app, lambda: not window.training and not failures, "training")
+        wait_until(lambda: not window.training and not failures, SMOKE_TIMEOUT_S, "training")
         if failures or window.workspace.model is None:
             raise RuntimeError(failures[0] if failures else "training produced no model")
         with tempfile.TemporaryDirectory() as folder:
             path = str(Path(folder) / "smoke.keras")
             window.files.save_to(path)
-            _wait(app, lambda: not window.busy, "saving")
+            wait_until(lambda: not window.busy, SMOKE_TIMEOUT_S, "saving")
             window.workspace.clear()
             window.files.open_model_path(path)
-            _wait(app, lambda: not window.busy, "reopening")
+            wait_until(lambda: not window.busy, SMOKE_TIMEOUT_S, "reopening")
             record = window.workspace.record
             if failures or record is None or record.epochs_trained != 1:
                 raise RuntimeError(failures[0] if failures else "the reopened model lost its experiment")

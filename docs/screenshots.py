@@ -2,7 +2,7 @@
 
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python docs/screenshots.py [--out docs]
 
-It trains LeNet-5 on MNIST when the IDX files are in /work/shared/datasets/mnist (or the folder given
+It trains LeNet-5 on MNIST when the IDX files are in ../shared/datasets/mnist (or the folder given
 with ``--dataset``), otherwise on the built-in ``digits``; then it inspects the model (feature maps,
 filters, sketch pad with a drawn digit and the shift probe, evaluation), runs a 2 × 2 pooling ×
 padding study and shows the run history, an impossible configuration and an error dialog. Each view
@@ -36,19 +36,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout
 
 import argparse  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
-from PySide6.QtCore import QEvent, QEventLoop, QPoint, QPointF, QRect, QSettings, Qt  # noqa: E402
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QSettings, Qt  # noqa: E402
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPixmap  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from cnnstudio.core.config import Experiment, ModelOptions, TrainOptions  # noqa: E402
+from cnnstudio.ui.event_wait import wait, wait_until  # noqa: E402
 from cnnstudio.ui.main_window import MainWindow  # noqa: E402
 from cnnstudio.ui.settings import Settings  # noqa: E402
 
-MNIST = Path("/work/shared/datasets/mnist")
+MNIST = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"  # ../shared beside the checkout
 WINDOW_SIZE = (1220, 780)
 TITLE_BAR_HEIGHT = 26
 STARTED = time.monotonic()
@@ -56,26 +56,6 @@ STARTED = time.monotonic()
 
 def log(text: str) -> None:
     print(f"[{time.monotonic() - STARTED:6.1f} s] {text}", flush=True)
-
-
-def wait(milliseconds: int) -> None:
-    """Let the event loop run for a while (polled: no nested QEventLoop to quit)."""
-    app = QApplication.instance()
-    end = time.monotonic() + milliseconds / 1000
-    while True:
-        app.processEvents(QEventLoop.AllEvents, 20)
-        left = end - time.monotonic()
-        if left <= 0:
-            return
-        time.sleep(min(left, 0.01))
-
-
-def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up waiting {seconds:.0f} s for {what}")
-        wait(20)
 
 
 class Shooter:
