@@ -6,9 +6,9 @@ import sys
 if getattr(sys, "frozen", False):
     # PyInstaller's matplotlib runtime hook points MPLCONFIGDIR at a new temporary folder on every
     # start, so matplotlib rebuilds its font cache each time (over a second). Keep one instead.
-    from cnnstudio.core.experiments.run_history import data_home
+    from cnnstudio.core.paths import data_dir
 
-    cache = data_home() / "matplotlib"
+    cache = data_dir() / "matplotlib"
     cache.mkdir(parents=True, exist_ok=True)
     os.environ["MPLCONFIGDIR"] = str(cache)
 
