@@ -32,3 +32,13 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
     if len(text) > limit:
         text = text[: max(0, limit - 1)] + "…"
     return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
+
+
+def printable(text: object, limit: int = 200) -> str:
+    """``text`` safe to show on a terminal or in a label: control characters escaped, cut to ``limit``.
+
+    Names from files (a dataset name in a model's record, a file name) are untrusted: an ANSI escape
+    in one must show as ``\\x1b[…``, not act on the user's terminal.
+    """
+    shown = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(text))
+    return shown if len(shown) <= limit else shown[: max(0, limit - 1)] + "…"
