@@ -87,8 +87,8 @@ def test_npz_uint8_and_float(tmp_path) -> None:
       "y_test": np.zeros(1, int)}, "3 train images but 2 labels"),
     ({"x_train": np.zeros((3, 8)), "y_train": np.zeros(3, int), "x_test": np.zeros((1, 8)),
       "y_test": np.zeros(1, int)}, "N×H×W"),
-    ({"x_train": np.zeros((3, 8, 8)), "y_train": np.zeros(3), "x_test": np.zeros((1, 8, 8)),
-      "y_test": np.zeros(1)}, "whole-number class labels"),
+    ({"x_train": np.zeros((3, 8, 8)), "y_train": np.full(3, 0.5), "x_test": np.zeros((1, 8, 8)),
+      "y_test": np.zeros(1)}, "whole-number class labels, found 0.5"),
     ({"x_train": np.zeros((0, 8, 8)), "y_train": np.zeros(0, int), "x_test": np.zeros((1, 8, 8)),
       "y_test": np.zeros(1, int)}, "train split is empty"),
 ])
@@ -133,7 +133,7 @@ def test_image_folder_with_train_and_test(tmp_path) -> None:
 
 @pytest.mark.parametrize("layout,needle", [
     ({}, "no class sub-folders"),
-    ({"cat": 3, "dog": 0}, "dog contain no images"),
+    ({"cat": 3, "dog": 0}, "dog contains no images"),
     ({"cat": 3}, "only one class"),
 ])
 def test_image_folder_problems(tmp_path, layout: dict, needle: str) -> None:

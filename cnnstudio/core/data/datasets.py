@@ -7,6 +7,9 @@ models rescale pixels themselves, so the same raw images work for training and p
 from __future__ import annotations
 
 import os
+import stat
+import zipfile
+from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -14,6 +17,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from cnnstudio.core.data.checks import (
+    MAX_CLASSES,
+    MIN_SIDE,
+    check_image_size,
+    check_label_set,
+    check_memory,
+    declared_bytes,
+    labels_as_int,
+    shape_text,
+    to_uint8_pixels,
+)
+from cnnstudio.core.data.digit_preprocessing import eight_bit
 from cnnstudio.core.data.downloads import DownloadError, DownloadProgress, download_failure_reason, reporting_downloads
 from cnnstudio.core.data.idx_format import is_idx_folder, load_idx_folder
 from cnnstudio.core.errors import DatasetError, one_line
@@ -51,6 +66,8 @@ class Dataset:
     class_names: list[str] = field(default_factory=list)
     digit_like: bool = False  # handwritten digits: predictions use MNIST-style preprocessing
 
+    notes: list[str] = field(default_factory=list)  # one line each: what loading changed or noticed
+
     def __post_init__(self) -> None:
         for split in ("train", "test"):
             x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
@@ -61,19 +78,23 @@ class Dataset:
                 raise DatasetError(f"{self.name}: {split} images must be N×H×W (gray) or N×H×W×3, not {x.shape}")
             if len(x) == 0:
                 raise DatasetError(f"{self.name}: the {split} split is empty")
+            y, notes = labels_as_int(y, f"{self.name}: y_{split}")
+            self.notes += notes
+            setattr(self, f"y_{split}", y)
             if len(x) != len(y):
                 raise DatasetError(f"{self.name}: {len(x):,} {split} images but {len(y):,} labels")
         if self.x_train.shape[1:] != self.x_test.shape[1:]:
             raise DatasetError(f"{self.name}: train images are {self.x_train.shape[1:]} but test images {self.x_test.shape[1:]}")
-        self.y_train = np.asarray(self.y_train).reshape(-1).astype(np.int64)
-        self.y_test = np.asarray(self.y_test).reshape(-1).astype(np.int64)
-        labels = np.concatenate([self.y_train, self.y_test])
-        if labels.min() < 0:
-            raise DatasetError(f"{self.name}: labels must be 0, 1, 2, …; found {labels.min()}")
-        if not self.class_names:
-            self.class_names = [str(i) for i in range(int(labels.max()) + 1)]
-        if labels.max() >= len(self.class_names):
-            raise DatasetError(f"{self.name}: label {labels.max()} but only {len(self.class_names)} class names")
+        height, width = self.x_train.shape[1:3]
+        if min(height, width) < MIN_SIDE:
+            raise DatasetError(f"{self.name}: images of {width}×{height} pixels are too small; "
+                               f"CNN Studio needs at least {MIN_SIDE}×{MIN_SIDE}")
+        if self.x_train.dtype != np.uint8 or self.x_test.dtype != np.uint8:
+            pixels, notes = to_uint8_pixels(self.name, {"train": self.x_train, "test": self.x_test})
+            self.x_train, self.x_test = pixels["train"], pixels["test"]
+            self.notes += notes
+        self.class_names, notes = check_label_set(self.name, self.y_train, self.y_test, list(self.class_names))
+        self.notes += notes
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -83,10 +104,12 @@ class Dataset:
     def num_classes(self) -> int:
         return len(self.class_names)
 
-    def describe(self) -> str:
+    def describe(self, with_notes: bool = False) -> str:
+        """One line: counts, image shape and classes (and, when asked, the notes after it)."""
         h, w, c = self.input_shape
-        return (f"{self.name}: {len(self.x_train):,} training and {len(self.x_test):,} test images, "
+        line = (f"{self.name}: {len(self.x_train):,} training and {len(self.x_test):,} test images, "
                 f"{h}×{w}×{c}, {self.num_classes} classes")
+        return "; ".join([line, *self.notes]) if with_notes and self.notes else line
 
 
 def dataset_key(name_or_path: str) -> str:
@@ -126,12 +149,15 @@ def load_dataset(name_or_path: str, progress: DownloadProgress | None = None) ->
     if not str(name_or_path).strip():
         raise DatasetError(f"no dataset given: use one of {', '.join(BUILTIN_NAMES)}, or the path of an IDX folder, "
                            "an .npz file or an image folder")
-    if path.is_file() and path.suffix.lower() == ".npz":
-        return load_npz(path)
-    if path.is_dir():
-        return load_idx_dataset(path) if is_idx_folder(path) else load_image_folder(path)
-    if path.exists():
-        raise DatasetError(f"{name_or_path}: expected an .npz file or a folder, not {path.suffix or 'this file'}")
+    try:
+        if path.is_file() and path.suffix.lower() == ".npz":
+            return load_npz(path)
+        if path.is_dir():
+            return load_idx_dataset(path) if is_idx_folder(path) else load_image_folder(path)
+        if path.exists():
+            raise DatasetError(f"{name_or_path}: expected an .npz file or a folder, not {path.suffix or 'this file'}")
+    except OSError as exc:  # permissions, vanished files and the like, anywhere while reading
+        raise DatasetError(f"{name_or_path}: cannot be read ({one_line(exc, 160)})") from exc
     if path.is_absolute() or os.sep in str(name_or_path) or path.suffix:
         raise DatasetError(f"{name_or_path}: no such file or folder (built-in datasets: {', '.join(BUILTIN_NAMES)})")
     raise DatasetError(
@@ -195,96 +221,219 @@ def load_idx_dataset(folder: Path) -> Dataset:
     return Dataset(folder.name or str(folder), x_train, y_train, x_test, y_test, names, digit_like=digits)
 
 
-def _as_uint8(x: np.ndarray, where: str) -> np.ndarray:
-    if x.dtype == np.uint8:
-        return x
-    if not np.issubdtype(x.dtype, np.number):
-        raise DatasetError(f"{where} must hold numbers, not {x.dtype}")
-    x = x.astype(np.float32)
-    if x.size and float(x.max()) <= 1.0:
-        x = x * 255.0
-    return np.clip(np.round(x), 0, 255).astype(np.uint8)
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def _npz_header(archive: zipfile.ZipFile, member: str, where: str) -> tuple[tuple[int, ...], np.dtype, int]:
+    """An .npz member's shape, dtype and declared bytes, read from its header alone."""
+    fmt = np.lib.format
+    with archive.open(member) as handle:
+        version = fmt.read_magic(handle)
+        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, _fortran, dtype = read_header(handle)
+        header_length = handle.tell()
+    if dtype.hasobject:
+        raise DatasetError(f"{where} holds Python objects, which are never loaded (only plain number arrays)")
+    nbytes = declared_bytes(shape, dtype.itemsize)
+    stored = archive.getinfo(member).file_size - header_length
+    if nbytes > stored:
+        raise DatasetError(f"{where} declares {shape_text(shape)} {dtype} values ({nbytes:,} bytes) "
+                           f"but holds only {max(stored, 0):,} bytes")
+    return tuple(shape), dtype, nbytes
+
+
+def _npz_class_names(value: np.ndarray, where: str) -> list[str]:
+    if value.ndim != 1 or value.dtype.kind not in "USiu":
+        found = "a single value" if value.ndim == 0 else f"a {value.dtype} array of {shape_text(value.shape)}"
+        raise DatasetError(f"{where}: class_names must be a list of names, one per class (found {found})")
+    names = [str(n) for n in value.tolist()]
+    repeated = sorted(name for name, count in Counter(names).items() if count > 1)
+    if repeated:
+        raise DatasetError(f"{where}: class_names repeats {', '.join(map(repr, repeated[:5]))}")
+    return names
 
 
 def load_npz(path: Path) -> Dataset:
-    """An ``.npz`` with ``x_train, y_train, x_test, y_test`` (and optionally ``class_names``)."""
+    """An ``.npz`` with ``x_train, y_train, x_test, y_test`` (and optionally ``class_names``).
+
+    Each member's header is read first: object arrays are refused (nothing is unpickled), and a
+    declared size larger than the member or than the memory available is refused before allocating.
+    """
     try:
-        with np.load(path, allow_pickle=False) as data:
-            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in data]
+        with zipfile.ZipFile(path) as archive:
+            members = {Path(m).stem: m for m in archive.namelist() if m.endswith(".npy")}
+            missing = [k for k in NPZ_KEYS if k not in members]
             if missing:
-                raise DatasetError(f"{path.name} lacks {', '.join(missing)} (has {', '.join(data.files) or 'nothing'})")
-            arrays = {k: data[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-            names = [str(n) for n in data["class_names"]] if "class_names" in data else []
+                raise DatasetError(f"{path.name} lacks {', '.join(missing)} (has {', '.join(members) or 'nothing'})")
+            wanted = [k for k in (*NPZ_KEYS, "class_names") if k in members]
+            headers = {k: _npz_header(archive, members[k], f"{path.name}: {k}") for k in wanted}
+            total = sum(nbytes for _shape, _dtype, nbytes in headers.values())
+            check_memory(total, f"{path.name} ({', '.join(f'{k} {shape_text(headers[k][0])}' for k in NPZ_KEYS)})")
+            arrays = {}
+            for k in wanted:
+                with archive.open(members[k]) as handle:
+                    arrays[k] = np.lib.format.read_array(handle, allow_pickle=False)
     except DatasetError:
         raise
-    except (OSError, ValueError, EOFError) as exc:
-        raise DatasetError(f"{path.name} is not a readable .npz file ({exc.__class__.__name__})") from exc
-    for key in ("y_train", "y_test"):
-        if not np.issubdtype(arrays[key].dtype, np.integer):
-            raise DatasetError(f"{path.name}: {key} must hold whole-number class labels, not {arrays[key].dtype}")
-    x_train = _as_uint8(arrays["x_train"], f"{path.name}: x_train")
-    x_test = _as_uint8(arrays["x_test"], f"{path.name}: x_test")
-    classes = len(names) or int(max(arrays["y_train"].max(initial=0), arrays["y_test"].max(initial=0))) + 1
-    return Dataset(path.stem, x_train, arrays["y_train"], x_test, arrays["y_test"], names,
-                   digit_like=digit_like(x_train.shape[1:], classes))
+    except Exception as exc:  # noqa: BLE001 - zip, zlib and .npy header defects of every kind
+        raise DatasetError(f"{path.name} is not a readable .npz file ({one_line(exc, 120)})") from exc
+    names = _npz_class_names(arrays["class_names"], path.name) if "class_names" in arrays else []
+    dataset = Dataset(path.stem, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], names)
+    dataset.digit_like = digit_like(dataset.input_shape, dataset.num_classes)
+    return dataset
+
+
+MAX_FOLDER_ENTRIES = 200_000  # files and folders looked at while listing an image folder
+MAX_FOLDER_DEPTH = 6  # folders below a class folder that are still searched for images
 
 
 def _class_folders(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    """Sub-folders of ``root`` (hidden ones skipped); more than MAX_CLASSES of them is refused."""
+    folders = []
+    with os.scandir(root) as entries:
+        for entry in entries:
+            if entry.name.startswith(".") or not entry.is_dir():
+                continue
+            folders.append(Path(entry.path))
+            if len(folders) > MAX_CLASSES:
+                raise DatasetError(f"{root} has more than {MAX_CLASSES:,} sub-folders: not an image dataset "
+                                   f"(one sub-folder of images per class, at most {MAX_CLASSES:,} classes)")
+    return sorted(folders)
 
 
-def _count_images(folder: Path) -> int:
-    return sum(1 for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+class _ImageLister:
+    """Lists image files below class folders, looking at no more than ``MAX_FOLDER_ENTRIES`` entries.
+
+    Only regular files count (FIFOs, devices and sockets are skipped); symbolic links to folders
+    are not followed (so loops cannot trap it), and folders deeper than ``MAX_FOLDER_DEPTH`` are not searched.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.seen = root, 0
+
+    def images(self, folder: Path) -> list[Path]:
+        found: list[Path] = []
+        pending = [(folder, 0)]
+        while pending:
+            current, depth = pending.pop()
+            try:
+                with os.scandir(current) as entries:
+                    for entry in entries:
+                        self.seen += 1
+                        if self.seen > MAX_FOLDER_ENTRIES:
+                            raise DatasetError(f"{self.root}: more than {MAX_FOLDER_ENTRIES:,} files and folders; "
+                                               "not an image dataset, or too large to read")
+                        if entry.name.startswith("."):
+                            continue
+                        if entry.is_dir(follow_symlinks=False):
+                            if depth < MAX_FOLDER_DEPTH:
+                                pending.append((Path(entry.path), depth + 1))
+                        elif Path(entry.name).suffix.lower() in IMAGE_SUFFIXES and _regular_file(entry):
+                            found.append(Path(entry.path))
+            except OSError:
+                continue  # an unreadable sub-folder holds no images we could use
+        return sorted(found)
+
+
+def _regular_file(entry: os.DirEntry) -> bool:
+    try:
+        return stat.S_ISREG(entry.stat().st_mode)  # follows a symbolic link to its file
+    except OSError:
+        return False
+
+
+def _listed_classes(root: Path, lister: _ImageLister) -> dict[str, list[Path]]:
+    classes = _class_folders(root)
+    if not classes:
+        raise DatasetError(f"{root} holds no class sub-folders (expected e.g. {root}/cat/*.png, {root}/dog/*.png)")
+    listed = {}
+    for folder in classes:
+        files = lister.images(folder)
+        if not files:  # stop at the first: a folder such as / is refused without walking all of it
+            raise DatasetError(f"{root}: class folder {folder.name} contains no images "
+                               f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+        listed[folder.name] = files
+    return listed
+
+
+def _image_header(path: Path) -> tuple[int, int, bool]:
+    """Width, height and whether gray, from the header alone (nothing decoded)."""
+    try:
+        with Image.open(path) as image:
+            return image.width, image.height, image.mode in ("1", "L", "I", "F", "LA", "I;16", "I;16B", "I;16L")
+    except Image.DecompressionBombError as exc:
+        raise DatasetError(f"{path}: the image is too large ({one_line(exc, 120)})") from exc
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds for damaged headers
+        raise DatasetError(f"{path}: not a readable image ({one_line(exc, 120)})") from exc
+
+
+def _read_image(path: Path, size: tuple[int, int], gray: bool) -> np.ndarray:
+    """One image as H×W×C uint8 at ``size`` (width, height); its header is checked before decoding."""
+    try:
+        with Image.open(path) as image:
+            check_image_size(image.width, image.height, str(path))
+            image.load()
+            image = eight_bit(image).convert("L" if gray else "RGB")
+            if image.size != size:
+                image = image.resize(size, Image.BILINEAR)
+            pixels = np.asarray(image, dtype=np.uint8)
+    except DatasetError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise DatasetError(f"{path}: the image is too large ({one_line(exc, 120)})") from exc
+    except Exception as exc:  # noqa: BLE001 - truncated, damaged or foreign files of every kind
+        raise DatasetError(f"{path}: not a readable image ({one_line(exc, 120)})") from exc
+    return pixels[..., np.newaxis] if gray else pixels
+
+
+def _split(listed: dict[str, list[Path]], test_fraction: float, seed: int) -> tuple[list, list]:
+    """(path, label) pairs for training and test: each class split on its own, keeping a training image."""
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for label, files in enumerate(listed.values()):
+        order = rng.permutation(len(files))
+        n_test = min(int(round(len(files) * test_fraction)), len(files) - 1)
+        test += [(files[i], label) for i in order[:n_test]]
+        train += [(files[i], label) for i in order[n_test:]]
+    return [train[i] for i in rng.permutation(len(train))], test
 
 
 def load_image_folder(root: Path, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     """One sub-folder of images per class (or ``train/`` and ``test/`` folders laid out so).
 
-    Images are read with ``keras.utils.image_dataset_from_directory`` at the size of the first one.
+    Images are decoded with Pillow and resized to the size of the first one; every unreadable,
+    too large or too small file is refused by name. Without ``train/`` and ``test/``, each class
+    gives ``test_fraction`` of its images to the test split (keeping at least one for training).
     """
-    from keras.utils import image_dataset_from_directory
-
+    lister = _ImageLister(root)
     split_roots = [root / "train", root / "test"]
-    has_splits = all(p.is_dir() and _class_folders(p) for p in split_roots)
-    class_root = split_roots[0] if has_splits else root
-    classes = _class_folders(class_root)
-    if not classes:
-        raise DatasetError(f"{root} holds no class sub-folders (expected e.g. {root}/cat/*.png, {root}/dog/*.png)")
-    counts = {c.name: _count_images(c) for c in classes}
-    empty = [name for name, n in counts.items() if n == 0]
-    if empty:
-        raise DatasetError(f"{root}: class folder(s) {', '.join(empty)} contain no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    if len(classes) < 2:
-        raise DatasetError(f"{root}: found only one class folder ({classes[0].name}); a classifier needs two or more")
-    first = next(p for p in sorted(classes[0].rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES)
-    try:
-        with Image.open(first) as image:
-            size, gray = (image.height, image.width), image.mode in ("1", "L", "I", "F", "LA")
-    except OSError as exc:
-        raise DatasetError(f"{first}: not a readable image ({exc})") from exc
-    options = dict(labels="inferred", label_mode="int", class_names=[c.name for c in classes],
-                   color_mode="grayscale" if gray else "rgb", image_size=size, batch_size=None)
-    try:
-        if has_splits:
-            train = image_dataset_from_directory(split_roots[0], shuffle=True, seed=seed, **options)
-            test = image_dataset_from_directory(split_roots[1], shuffle=False, **options)
-        else:
-            train, test = image_dataset_from_directory(
-                root, shuffle=True, seed=seed, validation_split=test_fraction, subset="both", **options)
-        x_train, y_train = _to_arrays(train)
-        x_test, y_test = _to_arrays(test)
-    except DatasetError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - unreadable image files and the like
-        raise DatasetError(f"{root}: cannot read the images ({one_line(exc, 160)})") from exc
-    return Dataset(root.name, x_train, y_train, x_test, y_test, [c.name for c in classes],
-                   digit_like=digit_like(x_train.shape[1:], len(classes)))
-
-
-def _to_arrays(dataset) -> tuple[np.ndarray, np.ndarray]:
-    pairs = list(dataset.as_numpy_iterator())
-    if not pairs:
-        raise DatasetError("an image split came out empty: add more images per class")
-    images = np.stack([p[0] for p in pairs])
-    labels = np.array([p[1] for p in pairs], dtype=np.int64)
-    return np.clip(np.round(images), 0, 255).astype(np.uint8), labels
+    has_splits = all(p.is_dir() for p in split_roots) and bool(_class_folders(split_roots[0]))
+    listed = _listed_classes(split_roots[0] if has_splits else root, lister)
+    names = list(listed)
+    if len(names) < 2:
+        raise DatasetError(f"{root}: found only one class folder ({names[0]}); a classifier needs two or more")
+    if has_splits:
+        test_listed = {f.name: lister.images(f) for f in _class_folders(split_roots[1])}
+        strangers = [n for n in test_listed if n not in listed]
+        if strangers:
+            raise DatasetError(f"{split_roots[1]}: class folder(s) {', '.join(strangers[:5])} have no "
+                               f"counterpart in {split_roots[0]}")
+        train = [(f, names.index(n)) for n, files in listed.items() for f in files]
+        train = [train[i] for i in np.random.default_rng(seed).permutation(len(train))]
+        test = [(f, names.index(n)) for n, files in test_listed.items() for f in files]
+    else:
+        train, test = _split(listed, test_fraction, seed)
+        if not test:
+            raise DatasetError(f"{root}: too few images to set some aside for testing; add more images per class")
+    width, height, gray = _image_header(train[0][0])
+    check_image_size(width, height, str(train[0][0]))
+    channels = 1 if gray else 3
+    check_memory(declared_bytes((len(train) + len(test), height, width, channels), 1),
+                 f"{root} ({len(train) + len(test):,} images of {width}×{height}×{channels})")
+    arrays = []
+    for pairs in (train, test):
+        x = np.empty((len(pairs), height, width, channels), dtype=np.uint8)
+        for i, (path, _label) in enumerate(pairs):
+            x[i] = _read_image(path, (width, height), gray)
+        arrays += [x, np.array([label for _path, label in pairs], dtype=np.int64)]
+    return Dataset(root.name, *arrays, names, digit_like=digit_like((height, width, channels), len(names)))

@@ -7,11 +7,13 @@ sketch or an image file is what makes a digit drawn small, large or in a corner 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from cnnstudio.core.data.checks import MAX_IMAGE_PIXELS
 from cnnstudio.core.errors import DatasetError
 
 BOX = 20
@@ -58,21 +60,56 @@ def mnist_style(gray: np.ndarray) -> np.ndarray:
     return np.round(out).astype(np.uint8)
 
 
+def eight_bit(image: Image.Image) -> Image.Image:
+    """The image with 8-bit channels: 16- and 32-bit gray ("I;16", "I") and float ("F") scaled to 0..255.
+
+    Pillow's own conversion clips such pixels at 255, which turns a 16-bit digit into a blank page.
+    Whole numbers up to 65,535 are divided by 257 (the full 16-bit range); larger values and floats
+    above 255 are scaled by their maximum; floats within 0..1 are multiplied by 255.
+    """
+    if image.mode not in ("I", "F") and not image.mode.startswith("I;16"):
+        return image
+    pixels = np.asarray(image, dtype=np.float64)
+    finite = pixels[np.isfinite(pixels)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    if image.mode == "F" and low >= 0 and high <= 1:
+        factor = 255.0
+    elif high <= 255 and low >= 0 and image.mode == "F":
+        factor = 1.0
+    elif high <= 65535:
+        factor = 1 / 257
+    else:
+        factor = 255.0 / high
+    pixels = np.nan_to_num(pixels, nan=0.0, posinf=high, neginf=low)
+    return Image.fromarray(np.clip(np.round(pixels * factor), 0, 255).astype(np.uint8), mode="L")
+
+
 def open_image(path: str | Path) -> Image.Image:
-    """A fully loaded image; a missing, foreign or unreadable file raises ``DatasetError`` saying which."""
+    """A fully loaded image with 8-bit channels; a missing, foreign, damaged or too large file raises
+    ``DatasetError`` saying which (images above ``MAX_IMAGE_PIXELS`` are refused before decoding)."""
     if Path(path).is_dir():
         raise DatasetError(f"{path}: a folder, not an image file")
     try:
-        with Image.open(path) as image:
-            image.load()
-            return image
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                if image.width * image.height > MAX_IMAGE_PIXELS:
+                    raise DatasetError(f"{path}: the image is too large ({image.width:,}×{image.height:,} pixels; "
+                                       f"at most {MAX_IMAGE_PIXELS // 1_000_000} megapixels)")
+                image.load()
+                return eight_bit(image)
+    except DatasetError:
+        raise
     except FileNotFoundError as exc:
         raise DatasetError(f"{path}: no such file") from exc
     except PermissionError as exc:
         raise DatasetError(f"{path}: permission denied") from exc
     except UnidentifiedImageError as exc:
         raise DatasetError(f"{path}: {NOT_AN_IMAGE}") from exc
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:  # SyntaxError: broken headers
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DatasetError(f"{path}: the image is too large (at most {MAX_IMAGE_PIXELS // 1_000_000} megapixels; "
+                           f"{' '.join(str(exc).split())[:120]})") from exc
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds for truncated or broken files
         raise DatasetError(f"{path}: a damaged or unreadable image ({exc.__class__.__name__}: "
                            f"{' '.join(str(exc).split())[:120]})") from exc
 

@@ -4,38 +4,86 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
+from cnnstudio.core.data.checks import check_memory, shape_text
 from cnnstudio.core.errors import DatasetError
 
 IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
+_CHUNK = 1 << 22  # read 4 MiB at a time
+
+
+def _read_exactly(handle: BinaryIO, count: int) -> bytes:
+    data = handle.read(count)
+    return data if data is not None else b""
+
+
+def _read_into(handle: BinaryIO, array: np.ndarray) -> int:
+    """Fill ``array`` (1-D uint8) from ``handle`` a chunk at a time; the bytes actually read."""
+    view = memoryview(array)
+    done = 0
+    while done < len(array):
+        got = handle.readinto(view[done : done + _CHUNK])  # type: ignore[attr-defined]
+        if not got:
+            break
+        done += got
+    return done
 
 
 def read_idx(path: Path, expected_magic: int) -> np.ndarray:
-    """Read one IDX file of unsigned bytes; any defect raises ``DatasetError`` naming the file."""
+    """Read one IDX file of unsigned bytes; any defect raises ``DatasetError`` naming the file.
+
+    The header's declared size is checked before anything is allocated: against the file's size
+    (uncompressed files) and the memory available. A ``.gz`` is decompressed only as far as the
+    header promises (plus one byte to tell a longer stream), so a gzip bomb costs nothing.
+    """
+    what = "images" if expected_magic == IMAGES_MAGIC else "labels"
     try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise DatasetError(f"cannot read {path.name}: {exc}") from exc
-    if len(raw) < 8:
-        raise DatasetError(f"{path.name} is too short to be an IDX file ({len(raw)} bytes)")
-    (magic,) = struct.unpack(">I", raw[:4])
-    if magic != expected_magic:
-        what = "images" if expected_magic == IMAGES_MAGIC else "labels"
-        raise DatasetError(f"{path.name} is not an IDX {what} file (magic {magic}, expected {expected_magic})")
-    ndim = magic & 0xFF
-    header = 4 + 4 * ndim
-    dims = struct.unpack(f">{ndim}I", raw[4:header])
-    expected = int(np.prod(dims))
-    if len(raw) - header != expected:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as handle:
+            head = _read_exactly(handle, 4)
+            if len(head) < 4:
+                raise DatasetError(f"{path.name} is too short to be an IDX file ({len(head)} bytes)")
+            (magic,) = struct.unpack(">I", head)
+            if magic != expected_magic:
+                raise DatasetError(f"{path.name} is not an IDX {what} file (magic {magic}, expected {expected_magic})")
+            ndim = magic & 0xFF
+            raw_dims = _read_exactly(handle, 4 * ndim)
+            if len(raw_dims) < 4 * ndim:
+                raise DatasetError(f"{path.name} is too short to be an IDX file (its header is cut off)")
+            dims = struct.unpack(f">{ndim}I", raw_dims)
+            header = 4 + 4 * ndim
+            expected = 1
+            for n in dims:
+                expected *= n
+            if dims[0] == 0:
+                raise DatasetError(f"{path.name} holds no {what} (its header says 0)")
+            if 0 in dims:
+                raise DatasetError(f"{path.name} declares empty {what} of {shape_text(dims)}")
+            if path.suffix != ".gz":
+                actual = path.stat().st_size - header
+                if actual != expected:
+                    raise DatasetError(
+                        f"{path.name} is truncated or padded: its header promises {shape_text(dims)} "
+                        f"= {expected:,} bytes of data but it holds {actual:,}")
+            check_memory(expected, f"{path.name} ({shape_text(dims)} {what})")
+            data = np.empty(expected, dtype=np.uint8)
+            got = _read_into(handle, data)
+            extra = _read_exactly(handle, 1)
+    except DatasetError:
+        raise
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DatasetError(f"cannot read {path.name}: {' '.join(str(exc).split())[:160] or exc.__class__.__name__}") from exc
+    if got != expected or extra:
+        held = f"{got:,}" if not extra else f"more than {expected:,}"
         raise DatasetError(
-            f"{path.name} is truncated or padded: its header promises {'×'.join(map(str, dims))} "
-            f"= {expected:,} bytes of data but it holds {len(raw) - header:,}"
-        )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+            f"{path.name} is truncated or padded: its header promises {shape_text(dims)} "
+            f"= {expected:,} bytes of data but it holds {held}")
+    return data.reshape(dims)
 
 
 def _find(folder: Path, split_words: tuple[str, ...], kind_words: tuple[str, ...]) -> Path | None:
