@@ -42,3 +42,25 @@ def printable(text: object, limit: int = 200) -> str:
     """
     shown = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(text))
     return shown if len(shown) <= limit else shown[: max(0, limit - 1)] + "…"
+
+
+# Characters that change how a terminal or a label shows the text around them: C0/C1 controls and
+# DEL (category Cc, ANSI escapes among them) and the invisible bidirectional-text controls.
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def is_control(char: str) -> bool:
+    """Whether ``char`` is a control character: a file's names holding one are refused or escaped."""
+    code = ord(char)
+    return code < 0x20 or 0x7F <= code <= 0x9F or char in _BIDI_CONTROLS
+
+
+def has_controls(text: str) -> bool:
+    """Whether ``text`` holds any control character (an ANSI escape, a newline, a bidi override…)."""
+    return any(is_control(char) for char in text)
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with only its control characters (see :func:`is_control`) escaped, the rest kept as is."""
+    return "".join((f"\\x{ord(c):02x}" if ord(c) <= 0xFF else f"\\u{ord(c):04x}") if is_control(c) else c
+                   for c in text)

@@ -1,4 +1,9 @@
-"""The experiment record a CNN Studio model file carries beside its Keras content."""
+"""The experiment record a CNN Studio model file carries beside its Keras content.
+
+A record read from a file is untrusted input: :meth:`ModelRecord.from_json` checks every type,
+size and name it uses (see the ``MAX_*`` limits) and refuses anything else with a
+``ModelFileError`` that names the field.
+"""
 
 from __future__ import annotations
 
@@ -8,25 +13,106 @@ from typing import Any
 
 from cnnstudio import __version__
 from cnnstudio.core.config import LR_SCHEDULES, OPTIMIZERS, Experiment, TrainOptions
-from cnnstudio.core.errors import ConfigError, ModelFileError
+from cnnstudio.core.errors import ConfigError, ModelFileError, escape_controls, has_controls, printable
+from cnnstudio.core.files.model_signature import CHANNELS, MAX_CLASSES, MAX_SIDE, MIN_CLASSES, MIN_SIDE
+from cnnstudio.core.network.architectures import ARCHITECTURES
 
 RECORD_FORMAT = "cnnstudio-experiment"
 RECORD_VERSION = 2  # 2: epoch_ends, training segments and test.evaluated
 MAX_SEGMENTS = 10_000
 OPTIMIZER_STATES = ("fresh", "kept")
+MAX_CLASS_NAME = 255  # characters: a folder name (image-folder datasets) is at most 255 bytes
+MAX_DATASET_NAME = 4096  # characters: a built-in name or a path
+MAX_METRICS = 64  # history entries (loss, accuracy, val_loss, …)
+MAX_METRIC_NAME = 100
+MAX_EPOCHS_LOGGED = 100_000  # values per history metric, timings and epoch ends
+MAX_SEED = 2**32 - 1  # what NumPy's and Keras' seeding accept
+MAX_STEPS_PER_EXECUTION = 1_000_000
+MAX_PATIENCE = 10_000
+MAX_OPTION_TEXT = 100  # characters of a choice (pooling, optimizer, …) before it is even compared
 
 
-def _number(value: Any, what: str, minimum: float = 0.0) -> float:
-    """A finite number of at least ``minimum`` (bools are refused), as a float."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < minimum:
-        raise ValueError(f"{what} must be a finite number of at least {minimum:g}, not {value!r}")
-    return float(value)
+def _shown(value: Any) -> str:
+    """A short, printable picture of a value from a file, for messages (containers by their type)."""
+    if isinstance(value, str):
+        return f"'{printable(value, 60)}'"
+    if value is None or isinstance(value, (bool, int, float)):
+        return repr(value) if not isinstance(value, int) or abs(value) < 10**30 else "a huge number"
+    return f"a {type(value).__name__}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _number(value: Any, what: str, minimum: float = 0.0, maximum: float = math.inf, nan: bool = False) -> float:
+    """A finite number in ``minimum..maximum`` (bools are refused; NaN too unless ``nan``), as a float."""
+    if _is_number(value):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if nan and math.isnan(number):
+            return number
+        if math.isfinite(number) and minimum <= number <= maximum:
+            return number
+    upper = f" and at most {maximum:g}" if math.isfinite(maximum) else ""
+    raise ValueError(f"{what} must be a finite number of at least {minimum:g}{upper}, not {_shown(value)}")
+
+
+def _whole(value: Any, what: str, minimum: int, maximum: int) -> int:
+    """A whole JSON number (not a bool) in ``minimum..maximum``."""
+    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
+        raise ValueError(f"{what} must be a whole number from {minimum:,} to {maximum:,}, not {_shown(value)}")
+    return value
+
+
+def _flag(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{what} must be true or false, not {_shown(value)}")
+    return value
+
+
+def _text(value: Any, what: str, limit: int) -> str:
+    """A string of at most ``limit`` characters without control characters."""
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be text, not {_shown(value)}")
+    if len(value) > limit:
+        raise ValueError(f"{what} is longer than {limit:,} characters")
+    if has_controls(value):
+        raise ValueError(f"{what} contains control characters: {_shown(value)}")
+    return value
+
+
+def _mapping(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be a mapping, not {_shown(value)}")
+    return value
+
+
+def _sequence(value: Any, what: str, limit: int) -> list[Any]:
+    if not isinstance(value, list):
+        raise ValueError(f"{what} must be a list, not {_shown(value)}")
+    if len(value) > limit:
+        raise ValueError(f"{what} has {len(value):,} entries, more than {limit:,}")
+    return value
 
 
 def _choice(value: Any, what: str, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{what} must be one of {', '.join(choices)}, not {value!r}")
+        raise ValueError(f"{what} must be one of {', '.join(choices)}, not {_shown(value)}")
     return value
+
+
+def is_dataset_path(name: str) -> bool:
+    """Whether a dataset named in a record is a path on disk rather than a built-in dataset's name.
+
+    Built-in names are those :func:`cnnstudio.core.data.datasets.load_dataset` knows (``digits``,
+    ``mnist``, … in any case, ``-`` for ``_``); anything else would make the loaders read files.
+    """
+    from cnnstudio.core.data.datasets import BUILTIN_NAMES, dataset_key
+
+    return dataset_key(name) not in BUILTIN_NAMES
 
 
 @dataclass(frozen=True)
@@ -53,6 +139,11 @@ class TrainingSegment:
                    str(dataset), float(first_epoch), float(epochs), optimizer_state)
 
     @property
+    def dataset_is_path(self) -> bool:
+        """Whether this segment's dataset is a path on disk (see :func:`is_dataset_path`)."""
+        return is_dataset_path(self.dataset)
+
+    @property
     def end_epoch(self) -> float:
         return self.first_epoch + self.epochs
 
@@ -70,11 +161,8 @@ class TrainingSegment:
         if not isinstance(data, dict):
             raise ValueError(f"a training segment must be a mapping, not {type(data).__name__}")
         try:
-            batch_size, dataset = data["batch_size"], data["dataset"]
-            if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-                raise ValueError(f"segment batch size must be a whole number of at least 1, not {batch_size!r}")
-            if not isinstance(dataset, str) or len(dataset) > 4096:
-                raise ValueError("segment dataset must be a name or path")
+            batch_size = _whole(data["batch_size"], "segment batch size", 1, 65_536)
+            dataset = _text(data["dataset"], "segment dataset", MAX_DATASET_NAME)
             return cls(
                 optimizer=_choice(data["optimizer"], "segment optimizer", OPTIMIZERS),
                 learning_rate=_number(data["learning_rate"], "segment learning rate"),
@@ -103,7 +191,7 @@ def epoch_ends_from_json(data: Any, epochs: int) -> list[float]:
         return [float(i + 1) for i in range(epochs)]
     if not isinstance(data, list) or len(data) != epochs:
         raise ValueError(f"epoch ends must be a list of {epochs} numbers, one per logged epoch")
-    ends = [_number(value, "an epoch end") for value in data]
+    ends = [_number(value, "an epoch end", maximum=1e9) for value in data]
     if any(later < earlier for earlier, later in zip(ends, ends[1:])):
         raise ValueError("epoch ends must not decrease")
     return ends
@@ -145,6 +233,15 @@ class ModelRecord:
         return len(self.history.get("loss", []))
 
     @property
+    def dataset_is_path(self) -> bool:
+        """Whether the record names its dataset by a path rather than a built-in name.
+
+        Opening such a record must not read that path unasked: a file from elsewhere could name
+        any folder. The CLI and the GUI ask the user (or take an explicit dataset) first.
+        """
+        return is_dataset_path(self.experiment.dataset)
+
+    @property
     def evaluated(self) -> bool:
         """Whether the test figures describe the current weights (False when evaluation was skipped)."""
         return self.test_loss is not None and self.test_accuracy is not None
@@ -172,27 +269,124 @@ class ModelRecord:
 
     @classmethod
     def from_json(cls, data: Any) -> ModelRecord:
+        """A record read from a file; any wrong type, size or name raises ``ModelFileError`` naming the field."""
         if not isinstance(data, dict) or data.get("format") != RECORD_FORMAT:
             raise ModelFileError("the experiment record is not CNN Studio's")
         try:
-            dataset, test = data["dataset"], data.get("test", {})
-            history = {str(k): [float(v) for v in vals] for k, vals in data.get("history", {}).items()}
-            evaluated = test.get("evaluated", True) is not False
-            return cls(
-                experiment=Experiment.from_dict(data["experiment"]),
-                class_names=[str(c) for c in dataset["class_names"]],
-                input_shape=tuple(int(n) for n in dataset["input_shape"]),  # type: ignore[arg-type]
-                digit_like=bool(data.get("preprocessing", {}).get("digit_like", False)),
-                history=history,
-                seconds_per_epoch=[float(s) for s in data.get("seconds_per_epoch", [])],
-                test_loss=_optional_number(test.get("loss")) if evaluated else None,
-                test_accuracy=_optional_number(test.get("accuracy")) if evaluated else None,
-                epoch_ends=epoch_ends_from_json(data.get("epoch_ends"), len(history.get("loss", []))),
-                segments=segments_from_json(data.get("segments")),
-            )
-        except (KeyError, TypeError, ValueError, AttributeError, ConfigError) as exc:
-            raise ModelFileError(f"the experiment record is damaged ({exc.__class__.__name__}: {exc})") from exc
+            return cls._parse(data)
+        except KeyError as exc:
+            raise ModelFileError(f"the experiment record is damaged (it has no {_shown(exc.args[0])})") from exc
+        except (TypeError, ValueError, AttributeError, ConfigError, RecursionError, OverflowError) as exc:
+            raise ModelFileError(f"the experiment record is damaged ({printable(exc, 300)})") from exc
+
+    @classmethod
+    def _parse(cls, data: dict[str, Any]) -> ModelRecord:
+        dataset = _mapping(data["dataset"], "dataset")
+        test = _mapping(data.get("test", {}), "test")
+        preprocessing = _mapping(data.get("preprocessing", {}), "preprocessing")
+        history = _history(data.get("history", {}))
+        evaluated = _flag(test.get("evaluated", True), "test evaluated")
+        test_loss = _optional(test.get("loss"), "test loss", 0.0, math.inf, nan=True)
+        test_accuracy = _optional(test.get("accuracy"), "test accuracy", 0.0, 1.0)
+        timings = _sequence(data.get("seconds_per_epoch", []), "seconds per epoch", MAX_EPOCHS_LOGGED)
+        return cls(
+            experiment=experiment_from_json(data["experiment"]),
+            class_names=_class_names(dataset["class_names"]),
+            input_shape=_input_shape(dataset["input_shape"]),
+            digit_like=_flag(preprocessing.get("digit_like", False), "preprocessing digit_like"),
+            history=history,
+            seconds_per_epoch=[_number(s, "seconds per epoch") for s in timings],
+            test_loss=test_loss if evaluated else None,
+            test_accuracy=test_accuracy if evaluated else None,
+            epoch_ends=epoch_ends_from_json(data.get("epoch_ends"), len(history.get("loss", []))),
+            segments=segments_from_json(data.get("segments")),
+        )
 
 
-def _optional_number(value: Any) -> float | None:
-    return None if value is None else float(value)
+def _optional(value: Any, what: str, minimum: float, maximum: float, nan: bool = False) -> float | None:
+    return None if value is None else _number(value, what, minimum, maximum, nan=nan)
+
+
+# The experiment's settings: JSON types checked here, values by the config dataclasses.
+_MODEL_TYPES: dict[str, tuple[type, ...]] = {
+    "arch": (str,), "pooling": (str,), "padding": (str, int), "activation": (str,),
+    "pool_size": (int, type(None)), "pool_stride": (int, type(None)), "dropout": (int, float, type(None)),
+    "batch_norm": (bool,), "augment": (bool,),
+}
+_TRAIN_TYPES: dict[str, tuple[type, ...]] = {
+    "epochs": (int,), "batch_size": (int,), "optimizer": (str,), "learning_rate": (int, float),
+    "lr_schedule": (str,), "validation_split": (int, float), "early_stopping_patience": (int,), "seed": (int,),
+    "steps_per_execution": (int,),
+}
+_BOUNDS = {"early_stopping_patience": (0, MAX_PATIENCE), "seed": (0, MAX_SEED),
+           "steps_per_execution": (0, MAX_STEPS_PER_EXECUTION), "epochs": (1, 10_000), "batch_size": (1, 65_536)}
+
+
+def _typed(values: dict[str, Any], types: dict[str, tuple[type, ...]], part: str) -> None:
+    for key, allowed in types.items():
+        if key not in values:
+            continue
+        value, what = values[key], f"experiment {part} {key}"
+        if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
+            raise ValueError(f"{what} has the wrong type: {_shown(value)}")
+        if isinstance(value, str) and (len(value) > MAX_OPTION_TEXT or has_controls(value)):
+            raise ValueError(f"{what} is not a known choice: {_shown(value)}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{what} must be finite, not {_shown(value)}")
+        if key in _BOUNDS and isinstance(value, int):
+            _whole(value, what, *_BOUNDS[key])
+
+
+def experiment_from_json(data: Any) -> Experiment:
+    """Stored experiment settings, checked strictly: JSON types, known choices, a known architecture."""
+    data = _mapping(data, "experiment")
+    model = _mapping(data.get("model", {}), "experiment model")
+    train = _mapping(data.get("train", {}), "experiment train")
+    _typed(model, _MODEL_TYPES, "model")
+    _typed(train, _TRAIN_TYPES, "train")
+    if "dataset" in data:
+        _text(data["dataset"], "experiment dataset", MAX_DATASET_NAME)
+    experiment = Experiment.from_dict(data)
+    if experiment.model.arch not in ARCHITECTURES:
+        raise ValueError(f"experiment model arch {_shown(experiment.model.arch)} is not one of "
+                         f"{', '.join(ARCHITECTURES)}")
+    return experiment
+
+
+def _class_names(value: Any) -> list[str]:
+    """Class names: a list of ``MIN_CLASSES..MAX_CLASSES`` short strings, control characters escaped.
+
+    Class names are labels only (they often come from folder names), so a control character in one
+    is shown escaped (``\x1b``) instead of refusing the whole file.
+    """
+    names = _sequence(value, "class names", MAX_CLASSES)
+    if len(names) < MIN_CLASSES:
+        raise ValueError(f"class names must list at least {MIN_CLASSES} classes, not {len(names)}")
+    for name in names:
+        if not isinstance(name, str) or len(name) > MAX_CLASS_NAME:
+            raise ValueError(f"class names must be text of at most {MAX_CLASS_NAME} characters, not {_shown(name)}")
+    return [escape_controls(name) for name in names]
+
+
+def _input_shape(value: Any) -> tuple[int, int, int]:
+    dims = _sequence(value, "input shape", 3)
+    if len(dims) != 3:
+        raise ValueError(f"input shape must be height, width and channels, not {len(dims)} numbers")
+    height = _whole(dims[0], "input height", MIN_SIDE, MAX_SIDE)
+    width = _whole(dims[1], "input width", MIN_SIDE, MAX_SIDE)
+    if dims[2] not in CHANNELS or isinstance(dims[2], bool) or not isinstance(dims[2], int):
+        raise ValueError(f"input channels must be {' or '.join(map(str, CHANNELS))}, not {_shown(dims[2])}")
+    return height, width, dims[2]
+
+
+def _history(value: Any) -> dict[str, list[float]]:
+    """Per-metric values, one per logged epoch; NaN is kept (a diverged run logs it), infinities are not."""
+    metrics = _mapping(value, "history")
+    if len(metrics) > MAX_METRICS:
+        raise ValueError(f"history has {len(metrics):,} metrics, more than {MAX_METRICS}")
+    history = {}
+    for key, values in metrics.items():
+        name = _text(key, "a history metric name", MAX_METRIC_NAME)
+        entries = _sequence(values, f"history {name}", MAX_EPOCHS_LOGGED)
+        history[name] = [_number(v, f"a history {name} value", -math.inf, math.inf, nan=True) for v in entries]
+    return history
