@@ -6,30 +6,111 @@ with one extra member, ``cnnstudio.json``, holding the :class:`ModelRecord`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import stat
 import tempfile
+import time
 import zipfile
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from cnnstudio.core.errors import ModelFileError
+from cnnstudio.core.errors import ModelFileError, printable
 from cnnstudio.core.files.model_record import ModelRecord
+from cnnstudio.core.files.model_signature import check_classifier
 
 RECORD_MEMBER = "cnnstudio.json"
 KERAS_MEMBERS = ("config.json", "metadata.json")
 WEIGHT_MEMBERS = ("model.weights.h5", "model.weights.npz")  # Keras writes one of them, even for no weights
 CODE_CLASSES = {"Lambda", "TFOpLambda", "SlicingOpLambda"}
+MAX_JSON_MEMBER = 16 * 2**20  # bytes of config.json, metadata.json or cnnstudio.json, as unpacked
+MAX_MEMBERS = 1000  # a .keras archive has four or five
+MAX_TOTAL_SIZE = 4 * 2**30  # bytes of all members together, as unpacked (weights included)
+TEMP_MARK = ".cnnstudio-tmp-"  # a save in progress writes ".<stem>.cnnstudio-tmp-<8 random chars>.keras"
+STALE_TEMP_AGE = 3600.0  # seconds: an older temporary file of ours is the leftover of a killed save
+ZIP_ERRORS = (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError, zlib.error)  # RecursionError too
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.stem}{TEMP_MARK}"
+
+
+def _current_umask() -> int:
+    """The process umask, read without changing it where the system says (Linux); else set and restored."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _mode_for(path: Path) -> int:
+    """Permissions for a saved file: the replaced file's, else what a new file gets (0666 less the umask)."""
+    try:
+        current = os.stat(path)
+    except OSError:
+        current = None
+    if current is not None and stat.S_ISREG(current.st_mode):
+        return stat.S_IMODE(current.st_mode) & 0o777
+    return 0o666 & ~_current_umask()
+
+
+def remove_stale_temporaries(path: str | Path, age: float = STALE_TEMP_AGE) -> list[Path]:
+    """Delete leftovers of killed saves to ``path``: our temporary files for its name, older than ``age`` s.
+
+    Only regular files of this user named exactly as :func:`save_model` names its temporary files
+    for this target (``.<stem>.cnnstudio-tmp-XXXXXXXX.keras``) are touched. Younger ones may belong
+    to a save still in progress (a checkpoint of another window or process), so they are kept: no
+    save of a CNN Studio model takes an hour. Returns the files deleted.
+    """
+    path = Path(path)
+    pattern = re.compile(re.escape(_temp_prefix(path)) + r"[a-z0-9_]{8}\.keras")
+    now, uid, removed = time.time(), getattr(os, "getuid", lambda: None)(), []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not pattern.fullmatch(entry.name):
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+            if (stat.S_ISREG(info.st_mode) and (uid is None or info.st_uid == uid)
+                    and now - info.st_mtime >= age):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
 
 
 def save_model(model: Any, path: str | Path, record: ModelRecord | None) -> Path:
-    """Write ``model`` (and its record) to ``path`` atomically: the old file stays intact on failure."""
+    """Write ``model`` (and its record) to ``path`` atomically: the old file stays intact on failure.
+
+    The model is written to a temporary file beside ``path`` (``.<stem>.cnnstudio-tmp-XXXXXXXX.keras``)
+    that then replaces it; on any error the temporary file is deleted. The saved file keeps the
+    permissions of the file it replaces, and a new one gets the user's default (0666 less the umask).
+    Leftovers of saves killed long ago are deleted first (:func:`remove_stale_temporaries`).
+    """
     path = Path(path)
+    name = printable(path.name)
     if path.suffix != ".keras":
-        raise ModelFileError(f"{path.name}: model files must end in .keras")
+        raise ModelFileError(f"{name}: model files must end in .keras")
     if not path.parent.is_dir():
-        raise ModelFileError(f"cannot save {path.name}: folder {path.parent} does not exist")
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
+        raise ModelFileError(f"cannot save {name}: folder {printable(path.parent)} does not exist")
+    remove_stale_temporaries(path)
+    mode = _mode_for(path)
+    try:
+        handle, temp_name = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".keras", dir=path.parent)
+    except OSError as exc:
+        raise ModelFileError(f"could not save {name}: {printable(exc.strerror or exc)}") from exc
     os.close(handle)
     temp = Path(temp_name)
     try:
@@ -37,34 +118,35 @@ def save_model(model: Any, path: str | Path, record: ModelRecord | None) -> Path
         if record is not None:
             with zipfile.ZipFile(temp, "a") as archive:
                 archive.writestr(RECORD_MEMBER, json.dumps(record.to_json(), indent=1))
+        os.chmod(temp, mode)
         with open(temp, "rb") as written:
             os.fsync(written.fileno())
         os.replace(temp, path)
     except Exception as exc:  # noqa: BLE001 - any failure: drop the partial file, keep the old one
         temp.unlink(missing_ok=True)
-        raise ModelFileError(f"could not save {path.name}: {' '.join(str(exc).split())[:200]}") from exc
+        raise ModelFileError(f"could not save {name}: {printable(' '.join(str(exc).split()))}") from exc
     return path
 
 
-def _find_code(node: Any) -> str | None:
-    """The first layer in a Keras config that carries code (Lambda or a non-Keras class), if any."""
-    if isinstance(node, dict):
-        class_name, module = node.get("class_name"), node.get("module")
-        if class_name in CODE_CLASSES:
-            return f"a {class_name} layer (arbitrary Python code)"
-        if isinstance(class_name, str) and isinstance(module, str) and not module.startswith("keras"):
-            return f"the custom class {module}.{class_name}"
-        if class_name == "__lambda__":
-            return "a serialized Python function"
-        for value in node.values():
-            found = _find_code(value)
-            if found:
-                return found
-    elif isinstance(node, list):
-        for value in node:
-            found = _find_code(value)
-            if found:
-                return found
+def _find_code(config: Any) -> str | None:
+    """The first layer in a Keras config that carries code (Lambda or a non-Keras class), if any.
+
+    Walked with a stack, not recursion, so that a deeply nested config cannot overflow it.
+    """
+    pending = [config]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            class_name, module = node.get("class_name"), node.get("module")
+            if isinstance(class_name, str) and class_name in CODE_CLASSES:
+                return f"a {class_name} layer (arbitrary Python code)"
+            if isinstance(class_name, str) and isinstance(module, str) and not module.startswith("keras"):
+                return f"the custom class {printable(module, 80)}.{printable(class_name, 80)}"
+            if class_name == "__lambda__":
+                return "a serialized Python function"
+            pending.extend(reversed(list(node.values())))
+        elif isinstance(node, list):
+            pending.extend(reversed(node))
     return None
 
 
@@ -92,100 +174,160 @@ def _damaged(name: str, reason: str, message: str | None = None) -> DamagedModel
     return DamagedModelFile(message or f"{name}: damaged model file ({reason})", reason)
 
 
-def read_record(path: str | Path) -> ModelRecord | None:
-    """The experiment record of a model file without loading the model (None for plain Keras files)."""
-    name = Path(path).name
-    with _open_archive(Path(path)) as archive:
-        if RECORD_MEMBER not in archive.namelist():
-            return None
-        try:
-            data = json.loads(archive.read(RECORD_MEMBER))
-        except (ValueError, zipfile.BadZipFile, OSError) as exc:
-            reason = f"the experiment record is unreadable ({exc})"
-            raise _damaged(name, reason, f"{name}: {reason}") from exc
+def _read_json(archive: zipfile.ZipFile, member: str, name: str, what: str | None = None) -> Any:
+    """A JSON member of at most ``MAX_JSON_MEMBER`` bytes, read with a bound whatever its header says."""
+    what = what or f"{member} is not valid JSON"
+    try:
+        info = archive.getinfo(member)
+        if info.file_size > MAX_JSON_MEMBER:
+            raise _damaged(name, f"{member} would unpack to {info.file_size:,} bytes, more than "
+                                 f"{MAX_JSON_MEMBER:,}")
+        with archive.open(info) as stream:
+            data = stream.read(MAX_JSON_MEMBER + 1)
+        if len(data) > MAX_JSON_MEMBER:
+            raise _damaged(name, f"{member} unpacks to more than {MAX_JSON_MEMBER:,} bytes")
+        return json.loads(data)
+    except ZIP_ERRORS as exc:  # RecursionError (deep nesting) is a RuntimeError
+        raise _damaged(name, f"{what} ({printable(_brief(exc))})") from exc
+
+
+def _read_record(archive: zipfile.ZipFile, name: str) -> ModelRecord | None:
+    if RECORD_MEMBER not in archive.namelist():
+        return None
+    try:
+        data = _read_json(archive, RECORD_MEMBER, name, "the experiment record is unreadable")
+    except DamagedModelFile as exc:
+        raise _damaged(name, exc.reason, f"{name}: {exc.reason}") from exc
     try:
         return ModelRecord.from_json(data)
     except ModelFileError as exc:
         raise _damaged(name, str(exc), f"{name}: {exc}") from exc
 
 
-def _open_archive(path: Path) -> zipfile.ZipFile:
-    name = path.name
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such file")
+def read_record(path: str | Path) -> ModelRecord | None:
+    """The experiment record of a model file without loading the model (None for plain Keras files)."""
+    path = Path(path)
+    with _open_archive(path) as archive:
+        return _read_record(archive, printable(path.name))
+
+
+def _regular_file(path: Path, name: str) -> None:
+    """Refuse anything but a regular file (a FIFO, a device, a folder) before it is opened."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError as exc:
+        raise ModelFileError(f"{printable(path)}: no such file") from exc
+    except OSError as exc:
+        raise ModelFileError(f"{name}: cannot be read ({printable(exc.strerror or exc)})") from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise ModelFileError(f"{printable(path)}: no such file (it is a folder)")
+    if not stat.S_ISREG(info.st_mode):
+        raise ModelFileError(f"{name}: not a regular file (a model file cannot be a device, pipe or socket)")
+
+
+@contextlib.contextmanager
+def _open_archive(path: Path) -> Iterator[zipfile.ZipFile]:
+    """The file as a zip archive, checked to be a regular file with bounded members."""
+    name = printable(path.name)
+    _regular_file(path, name)
     if path.suffix.lower() in (".h5", ".hdf5"):
         raise RefusedModelFile(
             f"{name}: legacy HDF5 models are refused because loading them can run code; "
             "re-save it as .keras with the program that made it",
             "it is a legacy HDF5 model, and loading those can run code; re-save it as .keras with the program "
             "that made it")
-    if not zipfile.is_zipfile(path):
-        reason = "not a Keras model file (a .keras file is a zip archive)"
-        raise _damaged(name, reason, f"{name}: {reason}")
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise _damaged(name, f"damaged archive ({exc})", f"{name}: damaged archive ({exc})") from exc
-    missing = [m for m in KERAS_MEMBERS if m not in archive.namelist()]
+    try:  # non-blocking, and checked again once open: a file swapped for a pipe cannot hang us
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+                     | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise ModelFileError(f"{name}: cannot be read ({printable(exc.strerror or exc)})") from exc
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise ModelFileError(f"{name}: not a regular file (a model file cannot be a device, pipe or socket)")
+        if not zipfile.is_zipfile(handle):
+            reason = "not a Keras model file (a .keras file is a zip archive)"
+            raise _damaged(name, reason, f"{name}: {reason}")
+        try:
+            archive = zipfile.ZipFile(handle)
+        except ZIP_ERRORS as exc:
+            reason = f"damaged archive ({printable(_brief(exc))})"
+            raise _damaged(name, reason, f"{name}: {reason}") from exc
+        with archive:
+            _check_members(archive, name)
+            yield archive
+
+
+def _check_members(archive: zipfile.ZipFile, name: str) -> None:
+    """Bounded member count and unpacked size (as declared: reads never go past it), Keras' members there."""
+    infos = archive.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise _damaged(name, f"it has {len(infos):,} members, more than the {MAX_MEMBERS:,} a model file may have")
+    total = sum(info.file_size for info in infos)
+    if total > MAX_TOTAL_SIZE:
+        raise _damaged(name, f"it would unpack to {total / 2**30:,.1f} GiB, more than the "
+                             f"{MAX_TOTAL_SIZE / 2**30:g} GiB a model file may have")
+    names = archive.namelist()
+    missing = [m for m in KERAS_MEMBERS if m not in names]
     if missing:
-        archive.close()
         reason = f"not a Keras model file (no {', '.join(missing)})"
         raise _damaged(name, reason, f"{name}: {reason}")
-    return archive
 
 
 def check_model_file(path: str | Path) -> ModelRecord | None:
     """Every check :func:`load_model` makes before Keras reads the file; returns its record (or None).
 
-    Nothing is deserialized or executed: the archive's checksums, its Keras members, a model
-    configuration free of code (Lambda layers, serialized functions, classes from outside Keras)
-    and a readable experiment record. Raises :class:`RefusedModelFile` for a file that would run
-    code, :class:`DamagedModelFile` for one that is not a whole Keras model, and ``ModelFileError``
-    for a missing file.
+    Nothing is deserialized or executed: a regular file, an archive of bounded size
+    (``MAX_MEMBERS``, ``MAX_TOTAL_SIZE``, ``MAX_JSON_MEMBER``) whose checksums hold, its Keras
+    members, a model configuration free of code (Lambda layers, serialized functions, classes from
+    outside Keras) and a valid experiment record. Raises :class:`RefusedModelFile` for a file that
+    would run code, :class:`DamagedModelFile` for one that is not a whole Keras model, and
+    ``ModelFileError`` for a missing or unreadable file.
     """
     path = Path(path)
-    name = path.name
+    name = printable(path.name)
     with _open_archive(path) as archive:
         members = set(archive.namelist())
         try:
-            bad_member = archive.testzip()
-        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError) as exc:
-            raise _damaged(name, f"unreadable archive ({_brief(exc)})") from exc
+            bad_member = archive.testzip()  # unpacks in chunks: time bounded by MAX_TOTAL_SIZE, memory small
+        except ZIP_ERRORS as exc:
+            raise _damaged(name, f"unreadable archive ({printable(_brief(exc))})") from exc
         if bad_member is not None:
-            raise _damaged(name, f"{bad_member} fails its checksum")
-        parsed = {}
-        for member in KERAS_MEMBERS:
-            try:
-                parsed[member] = json.loads(archive.read(member))
-            except (ValueError, zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
-                raise _damaged(name, f"{member} is not valid JSON ({_brief(exc)})") from exc
-    config, metadata = parsed["config.json"], parsed["metadata.json"]
-    code = _find_code(config)
-    if code:
-        reason = (f"it contains {code}, and CNN Studio only loads models that Keras safe mode can open "
-                  "without running code")
-        raise RefusedModelFile(f"{name} was refused: {reason}", reason)
-    if not isinstance(config, dict) or not isinstance(config.get("class_name"), str) or "config" not in config:
-        raise _damaged(name, "config.json is not a Keras model configuration")
-    if not isinstance(metadata, dict):
-        raise _damaged(name, "metadata.json is not Keras metadata")
-    if not members & set(WEIGHT_MEMBERS):
-        raise _damaged(name, f"no weights ({' or '.join(WEIGHT_MEMBERS)})")
-    return read_record(path)
+            raise _damaged(name, f"{printable(bad_member, 100)} fails its checksum")
+        config, metadata = (_read_json(archive, member, name) for member in KERAS_MEMBERS)
+        code = _find_code(config)
+        if code:
+            reason = (f"it contains {code}, and CNN Studio only loads models that Keras safe mode can open "
+                      "without running code")
+            raise RefusedModelFile(f"{name} was refused: {reason}", reason)
+        if not isinstance(config, dict) or not isinstance(config.get("class_name"), str) or "config" not in config:
+            raise _damaged(name, "config.json is not a Keras model configuration")
+        if not isinstance(metadata, dict):
+            raise _damaged(name, "metadata.json is not Keras metadata")
+        if not members & set(WEIGHT_MEMBERS):
+            raise _damaged(name, f"no weights ({' or '.join(WEIGHT_MEMBERS)})")
+        return _read_record(archive, name)
 
 
 def load_model(path: str | Path) -> tuple[Any, ModelRecord | None]:
     """Load a ``.keras`` file in Keras safe mode; returns the model and its record (or None).
 
     Files with code in them (Lambda layers, custom classes) are refused before Keras sees them,
-    truncated or foreign files give a one-line ``ModelFileError`` (see :func:`check_model_file`).
+    truncated, oversized or foreign files give a one-line ``ModelFileError`` (see
+    :func:`check_model_file`). Once loaded, the model must be an image classifier that agrees with
+    its record (:func:`~cnnstudio.core.files.model_signature.check_classifier`), else
+    ``NotAnImageClassifier`` or ``RecordMismatch``. A model saved uncompiled stays uncompiled: no
+    repair is needed, as evaluation and prediction only call the model
+    (:func:`cnnstudio.core.inspection.evaluate_details`) and continuing to train compiles it afresh
+    (an uncompiled model never keeps an optimizer).
     """
     path = Path(path)
     record = check_model_file(path)
+    name = printable(path.name)
     import keras
 
     try:
         model = keras.saving.load_model(path, safe_mode=True, compile=True)
     except Exception as exc:  # noqa: BLE001 - whatever Keras says, the user gets one line
-        raise ModelFileError(f"{path.name}: Keras could not load it ({' '.join(str(exc).split())[:200]})") from exc
+        raise ModelFileError(f"{name}: Keras could not load it ({printable(' '.join(str(exc).split()))})") from exc
+    check_classifier(model, record, path.name)
     return model, record
