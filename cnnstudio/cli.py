@@ -6,7 +6,6 @@ Every subcommand exits 0 on success; bad input exits 2 with one line on stderr (
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -27,7 +26,7 @@ from cnnstudio.core.config import (
     TrainOptions,
 )
 from cnnstudio.core.data.datasets import BUILTIN_NAMES
-from cnnstudio.core.errors import CnnStudioError, one_line
+from cnnstudio.core.errors import CnnStudioError, one_line, printable
 from cnnstudio.core.logs import debug_enabled, open_native_log, setup_logging
 from cnnstudio.core.network.architectures import ARCHITECTURES
 
@@ -125,7 +124,10 @@ def _model_options(args: argparse.Namespace) -> ModelOptions:
 
 
 def _print_json(value: Any) -> None:
-    print(json.dumps(value), flush=True)
+    """One line of strict JSON: NaN and infinities (which JSON lacks) are written as null."""
+    from cnnstudio.core.json_output import dumps
+
+    print(dumps(value), flush=True)
 
 
 def _err(message: str) -> None:
@@ -136,7 +138,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from cnnstudio.core.data.datasets import dataset_shape
     from cnnstudio.core.network.shape_table import shape_table
 
-    input_shape, classes = dataset_shape(args.dataset)
+    input_shape, classes = dataset_shape(_dataset_argument(args.dataset))
     table = shape_table(_model_options(args), input_shape, classes)
     if args.json:
         _print_json(table.to_json())
@@ -185,7 +187,7 @@ class _StderrProgress:
     """Prints training progress on stderr: a line per epoch, a carriage-return line per update."""
 
     def __init__(self) -> None:
-        self.tty = sys.stderr.isatty()
+        self.tty, self.seen = sys.stderr.isatty(), 0
 
     def on_batch(self, p) -> None:  # noqa: ANN001
         if self.tty:
@@ -196,39 +198,75 @@ class _StderrProgress:
     def on_epoch(self, r) -> None:  # noqa: ANN001
         metrics = "  ".join(f"{k} {v:.4f}" for k, v in r.metrics.items())
         sys.stderr.write(("\r" if self.tty else "") + f"epoch {r.epoch + 1}/{r.epochs}  {r.seconds:.1f}s  {metrics}\n")
+        self.seen += 1
+        remaining = r.epochs - r.epoch - 1
+        # The first epoch includes compiling, so the estimate waits for the second one when there is a third.
+        if remaining > 0 and self.seen == (1 if remaining + self.seen < 3 else 2) and not r.partial:
+            sys.stderr.write(f"estimated time for the remaining {remaining:,} epochs: about "
+                             f"{_duration(remaining * r.seconds)} at {r.seconds:.1f} s per epoch\n")
         sys.stderr.flush()
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from cnnstudio.core.data.datasets import KNOWN_SHAPES, dataset_key, dataset_shape
-    from cnnstudio.core.experiments.run_history import RunHistory
-    from cnnstudio.core.experiments.runner import run_experiment
-    from cnnstudio.core.files.persistence import load_model
+def _duration(seconds: float) -> str:
+    """A rough duration for people: '40 s', '12 min', '3 h 05 min', '2 days 4 h'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} days {hours} h"
 
-    model = record = None
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from cnnstudio.core.files.persistence import check_model_file
+
+    # Everything that can be checked without TensorFlow is checked first (it takes seconds to load).
+    given = _dataset_argument(args.dataset)
+    record = None
     if args.resume:
-        model, record = load_model(args.resume)
+        record = check_model_file(args.resume)
         if record is None:
             raise CnnStudioError(f"{args.resume}: no CNN Studio experiment inside, so it cannot be continued here")
     options = _train_options(args, record.experiment.train if record else None)
-    name = args.dataset or (record.experiment.dataset if record else None)
-    if record is not None and dataset_key(name) in KNOWN_SHAPES:  # refuse before any download
-        _refuse_other_shapes(args.resume, model, name, *dataset_shape(name))
+    model_options = record.experiment.model if record else _model_options(args)
+    out = _writable_target(args.out, ".keras", "--out") if args.out is not None else None
+    name = given or (record.experiment.dataset if record else None)
+    if record is not None and given is None:
+        name = _record_dataset(args.resume, record, "train --resume")
+    history = _run_history()
+
+    from cnnstudio.core.data.datasets import KNOWN_SHAPES, dataset_key, dataset_shape
+    from cnnstudio.core.experiments.runner import run_experiment
+    from cnnstudio.core.files.persistence import load_model
+
+    model = None
+    if record is not None:
+        if dataset_key(name) in KNOWN_SHAPES:  # refuse before any download
+            _refuse_other_shapes(args.resume, record.input_shape, len(record.class_names), name,
+                                 *dataset_shape(name))
+        model, record = load_model(args.resume)
     dataset = _load_dataset(name)
     name = name or dataset.name
     if record is not None:
-        _refuse_other_shapes(args.resume, model, name, dataset.input_shape, dataset.num_classes)
+        _refuse_other_shapes(args.resume, record.input_shape, len(record.class_names), name, dataset.input_shape,
+                             dataset.num_classes)
         experiment = Experiment(record.experiment.model, options, name)
         doing = f"continuing {experiment.model.arch} after {record.epochs_trained:g} epochs"
     else:
-        experiment = Experiment(_model_options(args), options, name)
+        experiment = Experiment(model_options, options, name)
         doing = f"training {experiment.model.arch}"
-    _err(f"{dataset.describe()}; {doing} ({experiment.model.pooling} pooling, {experiment.model.padding} padding) "
-         f"for {options.epochs} epochs ({options.optimizer}, learning rate {options.learning_rate:g} "
-         f"{options.lr_schedule}, batch {options.batch_size})")
-    out = Path(args.out) if args.out else None
+    _err(f"{printable(dataset.describe(), 400)}; {doing} ({experiment.model.pooling} pooling, "
+         f"{experiment.model.padding} padding) for {options.epochs} epochs ({options.optimizer}, learning rate "
+         f"{options.learning_rate:g} {options.lr_schedule}, batch {options.batch_size})")
+    _print_notes(dataset)
     outcome = run_experiment(experiment, dataset, listener=_StderrProgress(), checkpoint=out,
-                             model=model, record=record, history=RunHistory())
+                             model=model, record=record, history=history)
+    for warning in getattr(outcome, "warnings", ()):
+        _err(f"warning: {warning}")
     result, segment = outcome.result, outcome.record.segments[-1]
     if record is not None:
         _err("the optimizer's state carried on" if segment.optimizer_state == "kept" else
@@ -251,6 +289,36 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _record_dataset(path: str, record: Any, command: str) -> str:
+    """The dataset a model's record names, when it is a built-in name; a path there is never read unasked."""
+    from cnnstudio.core.data.datasets import BUILTIN_NAMES, dataset_key
+
+    name = record.experiment.dataset
+    if dataset_key(name) in BUILTIN_NAMES:
+        return name
+    raise CnnStudioError(f"{Path(path).name} was trained on {printable(name)!r}, a path named inside the file, "
+                         f"which is not read unless you ask: pass --dataset to {command} (that path or another)")
+
+
+def _print_notes(dataset: Any) -> None:
+    """What loading did to the data (labels converted, pixels rescaled), one line each."""
+    for note in getattr(dataset, "notes", ()) or ():
+        _err(f"note: {printable(note, 400)}")
+
+
+def _run_history() -> Any:
+    """The run history, or None (with a warning) when its folder cannot be written: training goes on."""
+    from cnnstudio.core.experiments.run_history import RunHistory
+
+    history = RunHistory()
+    check = getattr(history, "check_writable", None)
+    problem = check() if check is not None else None
+    if problem:
+        _err(f"warning: {problem}; this run is not recorded in the run history")
+        return None
+    return history
+
+
 def _kept_model(out: Path | None, outcome: Any) -> str | None:
     """Where the trained model is: ``--out``, else the copy the run history keeps."""
     if out is not None:
@@ -270,13 +338,48 @@ def _train_options(args: argparse.Namespace, base: TrainOptions | None) -> Train
     return dataclasses.replace(base, **given) if base is not None else TrainOptions(**given)
 
 
-def _refuse_other_shapes(path: str, model: Any, name: str, shape: tuple[int, ...], classes: int) -> None:
+def _refuse_other_shapes(path: str, takes: tuple[int, ...], outputs: int, name: str, shape: tuple[int, ...],
+                         classes: int) -> None:
     """A resumed model trains only on images of its input shape with its number of classes."""
-    takes, outputs = tuple(model.input_shape[1:]), int(model.output_shape[-1])
+    takes = tuple(takes)
     if tuple(shape) != takes or classes != outputs:
         raise CnnStudioError(
-            f"{Path(path).name} takes {'×'.join(map(str, takes))} images in {outputs} classes, but {name} has "
+            f"{Path(path).name} takes {'×'.join(map(str, takes))} images in {outputs} classes, but {printable(name)} has "
             f"{'×'.join(map(str, shape))} images in {classes} classes: choose a dataset like the one it was trained on")
+
+
+def _writable_target(given: str, suffix: str, what: str) -> Path:
+    """``given`` as an output path, checked before anything is computed: its folder exists and takes files.
+
+    The check creates and removes a temporary file in the folder, so read-only, missing and pseudo
+    folders (``/proc``, ``/sys``) are all found before the first epoch rather than after it.
+    """
+    import tempfile
+
+    if not given.strip():
+        raise CnnStudioError(f"{what}: no file name given")
+    path = Path(given).expanduser()
+    if suffix and path.suffix.lower() != suffix:
+        raise CnnStudioError(f"{what} {printable(given)}: the file name must end in {suffix}")
+    if path.is_dir():
+        raise CnnStudioError(f"{what} {printable(given)} is a folder: give a file name ending in {suffix or 'a suffix'}")
+    folder = path.parent
+    if not folder.is_dir():
+        raise CnnStudioError(f"{what} {printable(given)}: the folder {printable(str(folder))} does not exist")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".cnnstudio-write-check-"):
+            pass
+    except OSError as exc:
+        raise CnnStudioError(f"{what} {printable(given)}: cannot write in {printable(str(folder))} "
+                             f"({exc.strerror or exc.__class__.__name__})") from exc
+    return path
+
+
+def _dataset_argument(given: str | None) -> str | None:
+    """A ``--dataset`` value; an empty one is refused rather than read as the current folder."""
+    if given is not None and not given.strip():
+        raise CnnStudioError("--dataset is empty: give a dataset name or a path")
+    return given
 
 
 def _split(text: str | None) -> list[str]:
@@ -286,13 +389,15 @@ def _split(text: str | None) -> list[str]:
 def cmd_study(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from cnnstudio.core.experiments.run_history import RunHistory
     from cnnstudio.core.experiments.study import run_study, study_grid, study_rows
 
+    given = _dataset_argument(args.dataset)
     base = Experiment(ModelOptions(arch=args.arch), TrainOptions(epochs=args.epochs, batch_size=args.batch_size,
-                                                                 seed=args.seed), args.dataset or "mnist")
+                                                                 seed=args.seed), given or "mnist")
     grid = study_grid(base, _split(args.pooling), _split(args.padding), _split(args.activation) or None)
-    dataset = _load_dataset(args.dataset)
+    report = _writable_target(args.report, ".md", "--report") if args.report is not None else None
+    history = _run_history()
+    dataset = _load_dataset(given)
     if not args.dataset and dataset.name != base.dataset:  # MNIST could not be downloaded: say what trained
         grid = [dataclasses.replace(experiment, dataset=dataset.name) for experiment in grid]
     _err(f"{dataset.describe()}; {len(grid)} runs of {args.arch}, {args.epochs} epochs each, seed {args.seed}")
@@ -302,37 +407,51 @@ def cmd_study(args: argparse.Namespace) -> int:
         m = experiment.model
         _err(f"run {index + 1}/{len(grid)}: {m.pooling} pooling, padding {m.padding}, {m.activation}")
 
-    outcomes = run_study(grid, dataset, history=RunHistory(), listener=progress, on_run_start=started)
-    rows = study_rows([outcome.entry for outcome in outcomes])
+    outcomes = run_study(grid, dataset, history=history, listener=progress, on_run_start=started)
+    from cnnstudio.core.experiments.runner import history_entry
+
+    entries = [o.entry if o.entry is not None else history_entry(o, dataset, None, None) for o in outcomes]
+    rows = study_rows(entries)
     for row in rows:
         _err(f"{row['label']:<40} test accuracy {row['test_accuracy']:.4f}  params {row['params']:>10,}  "
              f"{row['steady_seconds_per_epoch']:.2f} s/epoch (steady state: the first epoch's compile excluded)")
-    if args.report:
+    if report is not None:
         from cnnstudio.core.experiments.report import write_report
 
-        _err(f"report: {write_report([o.entry for o in outcomes], args.report)}")
+        _err(f"report: {write_report(entries, report)}")
     if args.json:
         _print_json(rows)
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from cnnstudio.core.files.persistence import check_model_file
+
+    given = _dataset_argument(args.dataset)
+    record = check_model_file(args.model)
+    if given is None:
+        if record is None:
+            raise CnnStudioError(f"{args.model} does not say which dataset it was trained on: pass --dataset")
+        given = _record_dataset(args.model, record, "evaluate")
+
     from cnnstudio.core.data.datasets import load_dataset
     from cnnstudio.core.files.persistence import load_model
     from cnnstudio.core.training.trainer import evaluate
 
     model, record = load_model(args.model)
-    name = args.dataset or (record.experiment.dataset if record else None)
-    if not name:
-        raise CnnStudioError(f"{args.model} does not say which dataset it was trained on: pass --dataset")
-    dataset = load_dataset(name)
-    if tuple(model.input_shape[1:]) != dataset.input_shape:
-        raise CnnStudioError(f"the model takes {tuple(model.input_shape[1:])} images but {name} has {dataset.input_shape}")
+    dataset = load_dataset(given)
+    takes, outputs = tuple(model.input_shape[1:]), int(model.output_shape[-1])
+    if takes != tuple(dataset.input_shape) or outputs < dataset.num_classes:
+        raise CnnStudioError(f"the model takes {'×'.join(map(str, takes))} images in {outputs} classes but "
+                             f"{printable(given)} has {'×'.join(map(str, dataset.input_shape))} images in "
+                             f"{dataset.num_classes} classes")
+    _print_notes(dataset)
     loss, accuracy = evaluate(model, dataset)
     if args.json:
-        _print_json({"test_accuracy": accuracy, "test_loss": loss, "dataset": name, "images": len(dataset.x_test)})
+        _print_json({"test_accuracy": accuracy, "test_loss": loss, "dataset": given, "images": len(dataset.x_test)})
     else:
-        print(f"{name}: test accuracy {accuracy:.4f}, test loss {loss:.4f} on {len(dataset.x_test):,} images")
+        print(f"{printable(given)}: test accuracy {accuracy:.4f}, test loss {loss:.4f} on {len(dataset.x_test):,} "
+              "images")
     return 0
 
 
@@ -349,11 +468,12 @@ def cmd_info(args: argparse.Namespace) -> int:
         _print_json(record.to_json() if record else {"format": "keras", "experiment": None})
         return 0
     if record is None:
-        print(f"{args.model}: a Keras model without a CNN Studio experiment record")
+        print(f"{printable(args.model)}: a Keras model without a CNN Studio experiment record")
         return 0
     m, t = record.experiment.model, record.experiment.train
-    print(f"{args.model}\n  architecture {m.arch}, {m.pooling} pooling, padding {m.padding}, activation {m.activation}")
-    print(f"  dataset {record.experiment.dataset}: {'×'.join(map(str, record.input_shape))} images, "
+    print(f"{printable(args.model)}\n  architecture {printable(m.arch)}, {m.pooling} pooling, padding {m.padding}, "
+          f"activation {m.activation}")
+    print(f"  dataset {printable(record.experiment.dataset)}: {'×'.join(map(str, record.input_shape))} images, "
           f"{len(record.class_names)} classes")
     print(f"  trained {record.epochs_trained:g} epochs (batch {t.batch_size}, {t.optimizer} lr {t.learning_rate:g}, "
           f"seed {t.seed})")
@@ -385,7 +505,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         _print_json(results)
     else:
         for r, probs in zip(results, probabilities):
-            print(f"{r['file']}: {r['label']} ({float(np.max(probs)):.1%})")
+            print(f"{printable(r['file'])}: {printable(r['label'])} ({float(np.max(probs)):.1%})")
     return 0
 
 
@@ -436,11 +556,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_gui(smoke_test=args.smoke_test, report_startup=args.report_startup)
     _quiet_tensorflow()
+    return run_command(args, log_path)
+
+
+def run_command(args: argparse.Namespace, log_path: Path | None = None) -> int:
+    """Run a parsed subcommand under the one-line contract: 0, 2 with a reason, or 1 with the log's place."""
+    debug = debug_enabled()
     try:
         return COMMANDS[args.command](args)
     except CnnStudioError as exc:
         log.warning("cnnstudio %s: %s", args.command, exc, exc_info=debug)
-        _err(f"cnnstudio {args.command}: {exc}")
+        _err(f"cnnstudio {args.command}: {printable(one_line(exc), 600)}")
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         log.info("cnnstudio %s: interrupted", args.command)
@@ -449,7 +575,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the contract is one line (the traceback goes to the log)
         log.exception("cnnstudio %s: internal error", args.command)
         where = f" (details in {log_path})" if log_path else ""
-        _err(f"cnnstudio {args.command}: internal error: {one_line(exc, 300)}{where}")
+        _err(f"cnnstudio {args.command}: internal error: {printable(one_line(exc, 300), 400)}{where}")
         if debug:
             traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
         return EXIT_INTERNAL

@@ -186,12 +186,17 @@ def _cli_train(*argv: str):
     return cli.cmd_train(cli.build_parser().parse_args(["train", *argv]))
 
 
-def test_resume_without_dataset_trains_on_the_models_own_dataset(colour_npz, tmp_path, capsys) -> None:
+def test_resume_reads_a_dataset_path_named_in_the_model_only_when_given(colour_npz, tmp_path, capsys) -> None:
+    from cnnstudio.core.errors import CnnStudioError
+
     model_path = tmp_path / "colour.keras"
     assert _cli_train("--dataset", str(colour_npz), "--epochs", "1", "--batch-size", "8", "--lr-schedule", "constant",
                       "--validation-split", "0", "--out", str(model_path)) == 0
     capsys.readouterr()
-    assert _cli_train("--resume", str(model_path), "--epochs", "1", "--out", str(model_path), "--json") == 0
+    with pytest.raises(CnnStudioError, match=r"trained on '.*colour\.npz'.*pass --dataset"):  # a path from a file
+        _cli_train("--resume", str(model_path), "--epochs", "1", "--out", str(model_path), "--json")
+    assert _cli_train("--resume", str(model_path), "--dataset", str(colour_npz), "--epochs", "1", "--out",
+                      str(model_path), "--json") == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["dataset"] == str(colour_npz) and summary["epochs"] == 2 and summary["evaluated"]
     assert [s["dataset"] for s in summary["segments"]] == [str(colour_npz)] * 2

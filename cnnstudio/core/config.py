@@ -20,6 +20,8 @@ ACTIVATIONS = tuple(ACTIVATION_LABELS)
 OPTIMIZERS = tuple(OPTIMIZER_LABELS)
 LR_SCHEDULES = tuple(LR_SCHEDULE_LABELS)
 MAX_EXPLICIT_PADDING = 64
+MAX_SEED = 2**32 - 1  # the largest seed NumPy, Python and TensorFlow all accept
+MAX_VALIDATION_SPLIT = 0.9  # beyond it too few images would be left to train on
 
 
 def parse_padding(text: str | int) -> str:
@@ -27,7 +29,7 @@ def parse_padding(text: str | int) -> str:
     value = str(text).strip().lower()
     if value in PADDING_MODES:
         return value
-    if value.isdigit() and int(value) <= MAX_EXPLICIT_PADDING:
+    if value.isascii() and value.isdigit() and int(value) <= MAX_EXPLICIT_PADDING:
         return str(int(value))
     raise ConfigError(
         f"padding must be 'valid', 'same' or a border of 0..{MAX_EXPLICIT_PADDING} pixels, not {text!r}"
@@ -36,11 +38,21 @@ def parse_padding(text: str | int) -> str:
 
 def padding_pixels(padding: str) -> int | None:
     """The explicit border width of a padding choice, or None for 'valid'/'same'."""
-    return int(padding) if padding.isdigit() else None
+    return int(padding) if padding.isascii() and padding.isdigit() else None
 
 
-def _check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
+def _whole(value: object, low: int, high: int) -> bool:
+    """Whether ``value`` is an int (not a bool) from ``low`` to ``high``."""
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _real(value: object) -> bool:
+    """Whether ``value`` is a real number (int or float, not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_choice(what: str, value: object, choices: tuple[str, ...]) -> None:
+    if not isinstance(value, str) or value not in choices:
         raise ConfigError(f"{what} must be one of {', '.join(choices)}, not {value!r}")
 
 
@@ -59,17 +71,23 @@ class ModelOptions:
     augment: bool = False  # random shifts/rotations/zoom (gray) or shift/flip/contrast (colour), training only
 
     def __post_init__(self) -> None:
-        self.arch = str(self.arch).strip().lower().replace("-", "_")
-        self.pooling = {"average": "avg", "mean": "avg"}.get(self.pooling, self.pooling)
+        if not isinstance(self.arch, str) or not self.arch.strip() or len(self.arch) > 200:
+            raise ConfigError(f"architecture must be a name, not {self.arch!r:.60}")
+        self.arch = self.arch.strip().lower().replace("-", "_")
+        if isinstance(self.pooling, str):
+            self.pooling = {"average": "avg", "mean": "avg"}.get(self.pooling, self.pooling)
         _check_choice("pooling", self.pooling, POOLING_TYPES)
         _check_choice("activation", self.activation, ACTIVATIONS)
         self.padding = parse_padding(self.padding)
         for name in ("pool_size", "pool_stride"):
             value = getattr(self, name)
-            if value is not None and not (isinstance(value, int) and 1 <= value <= 16):
+            if value is not None and not _whole(value, 1, 16):
                 raise ConfigError(f"{name.replace('_', ' ')} must be a whole number from 1 to 16, not {value!r}")
-        if self.dropout is not None and not (0.0 <= self.dropout < 1.0):
-            raise ConfigError(f"dropout must be in [0, 1), not {self.dropout!r}")
+        if self.dropout is not None and not (_real(self.dropout) and 0.0 <= self.dropout < 1.0):
+            raise ConfigError(f"dropout must be in [0, 1), not {self.dropout!r:.60}")
+        for name in ("batch_norm", "augment"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name.replace('_', ' ')} must be true or false, not {getattr(self, name)!r:.60}")
 
 
 @dataclass
@@ -89,16 +107,22 @@ class TrainOptions:
     def __post_init__(self) -> None:
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("learning-rate schedule", self.lr_schedule, LR_SCHEDULES)
-        if not (isinstance(self.epochs, int) and 1 <= self.epochs <= 10_000):
-            raise ConfigError(f"epochs must be a whole number from 1 to 10000, not {self.epochs!r}")
-        if not (isinstance(self.batch_size, int) and 1 <= self.batch_size <= 65_536):
-            raise ConfigError(f"batch size must be a whole number from 1 to 65536, not {self.batch_size!r}")
-        if not (0.0 < self.learning_rate <= 10.0):
-            raise ConfigError(f"learning rate must be in (0, 10], not {self.learning_rate!r}")
-        if not (0.0 <= self.validation_split < 1.0):
-            raise ConfigError(f"validation split must be in [0, 1), not {self.validation_split!r}")
-        if self.early_stopping_patience < 0 or self.steps_per_execution < 0:
-            raise ConfigError("patience and steps per execution cannot be negative")
+        if not _whole(self.epochs, 1, 10_000):
+            raise ConfigError(f"epochs must be a whole number from 1 to 10000, not {self.epochs!r:.60}")
+        if not _whole(self.batch_size, 1, 65_536):
+            raise ConfigError(f"batch size must be a whole number from 1 to 65536, not {self.batch_size!r:.60}")
+        if not (_real(self.learning_rate) and 0.0 < self.learning_rate <= 10.0):
+            raise ConfigError(f"learning rate must be in (0, 10], not {self.learning_rate!r:.60}")
+        if not (_real(self.validation_split) and 0.0 <= self.validation_split <= MAX_VALIDATION_SPLIT):
+            raise ConfigError(f"validation split must be from 0 to {MAX_VALIDATION_SPLIT:g} (a share of the training "
+                              f"images), not {self.validation_split!r:.60}")
+        if not _whole(self.seed, 0, MAX_SEED):
+            raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED} (2**32 - 1), not {self.seed!r:.60}")
+        if not _whole(self.early_stopping_patience, 0, 100_000):
+            raise ConfigError(f"patience must be a whole number from 0 to 100000, not {self.early_stopping_patience!r:.60}")
+        if not _whole(self.steps_per_execution, 0, 100_000):
+            raise ConfigError(f"steps per execution must be a whole number from 0 to 100000, "
+                              f"not {self.steps_per_execution!r:.60}")
 
 
 @dataclass
@@ -118,8 +142,11 @@ class Experiment:
         try:
             model = _known_fields(ModelOptions, data.get("model", {}))
             train = _known_fields(TrainOptions, data.get("train", {}))
-            return cls(ModelOptions(**model), TrainOptions(**train), str(data.get("dataset", "digits")))
-        except (TypeError, AttributeError) as exc:
+            dataset = data.get("dataset", "digits")
+            if not isinstance(dataset, str) or not dataset.strip() or len(dataset) > 4096:
+                raise ConfigError(f"the dataset must be a name or a path, not {dataset!r:.60}")
+            return cls(ModelOptions(**model), TrainOptions(**train), dataset)
+        except (TypeError, AttributeError, ValueError) as exc:
             raise ConfigError(f"experiment settings are malformed: {exc}") from exc
 
 

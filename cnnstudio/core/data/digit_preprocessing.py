@@ -7,6 +7,8 @@ sketch or an image file is what makes a digit drawn small, large or in a corner 
 
 from __future__ import annotations
 
+import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -89,6 +91,11 @@ def open_image(path: str | Path) -> Image.Image:
     ``DatasetError`` saying which (images above ``MAX_IMAGE_PIXELS`` are refused before decoding)."""
     if Path(path).is_dir():
         raise DatasetError(f"{path}: a folder, not an image file")
+    try:  # a pipe or a device (/dev/zero) would block or never end: only regular files are read
+        if Path(path).exists() and not stat.S_ISREG(os.stat(path).st_mode):
+            raise DatasetError(f"{path}: not a regular file (a pipe, socket or device), so not an image file")
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc.__class__.__name__})") from exc
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
