@@ -12,6 +12,7 @@ import tempfile
 import time
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from cnnstudio import __version__
 from cnnstudio.core.logs import setup_logging
@@ -63,18 +64,27 @@ def run_gui(smoke_test: bool = False, report_startup: bool = False) -> int:
         print(f"cnnstudio: {problem}", file=sys.stderr, flush=True)
         return EXIT_CANNOT_START
     app = _application()
+    from cnnstudio.core.workspace import Recovery
     from cnnstudio.ui.main_window import MainWindow
 
+    if smoke_test:  # it neither offers the user's interrupted run (no one would answer) nor leaves its own
+        with tempfile.TemporaryDirectory(prefix="cnnstudio-smoke-") as scratch:
+            window = MainWindow(recovery=Recovery(Path(scratch) / "recovery"))
+            _show(window, started, report_startup)
+            return smoke(app, window)
     window = MainWindow()
+    _show(window, started, report_startup)
+    return app.exec()
+
+
+def _show(window: Any, started: float, report_startup: bool) -> None:
+    """Show the window; with ``report_startup``, print how long it took to appear."""
     window.show()
     if report_startup:
         from PySide6.QtCore import QTimer
 
         QTimer.singleShot(0, lambda: print(f"window shown after {time.perf_counter() - started:.2f} s "
                                            "(from the start of run_gui)", flush=True))
-    if smoke_test:
-        return smoke(app, window)
-    return app.exec()
 
 
 def smoke(app, window) -> int:

@@ -7,6 +7,10 @@ TensorFlow, and datasets are only read through :class:`DatasetCache` on worker t
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +18,12 @@ from typing import Any
 
 from cnnstudio.core.config import Experiment
 from cnnstudio.core.data.dataset_cache import DatasetCache
+from cnnstudio.core.data.datasets import BUILTIN_NAMES
 from cnnstudio.core.events import Event
 from cnnstudio.core.files.model_record import ModelRecord
+from cnnstudio.core.paths import data_dir
+
+log = logging.getLogger("cnnstudio.workspace")
 
 DEFAULT_DATASET = "mnist"  # downloaded on first use; the GUI falls back to the built-in digits when it cannot
 
@@ -53,6 +61,8 @@ class Workspace:
         self.model_changed: Event[Workspace] = Event()  # a new model, another record, or none
         self.file_changed: Event[FileState] = Event()  # saved, renamed, or unsaved changes
         self._evaluations: weakref.WeakKeyDictionary[Any, dict[tuple[str, int], Any]] = weakref.WeakKeyDictionary()
+        self._unconfirmed: set[str] = set()  # dataset paths named by opened records, not yet agreed to
+        self._confirmed: set[str] = set()  # dataset paths the user chose or agreed to read
 
     # the model -------------------------------------------------------------------------
     def set_model(self, model: Any, record: ModelRecord | None, *, path: str | None = None,
@@ -61,7 +71,10 @@ class Workspace:
         self.model, self.record, self.path, self.unsaved = model, record, path, unsaved
         self.version += 1
         if record is not None:
-            self.datasets.remember_shape(record.experiment.dataset, (record.input_shape, len(record.class_names)))
+            name = record.experiment.dataset
+            if name not in BUILTIN_NAMES and name not in self._confirmed:
+                self._unconfirmed.add(name)  # a file named it: read it only once the user agrees
+            self.datasets.remember_shape(name, (record.input_shape, len(record.class_names)))
         self.model_changed.emit(self)
         self.file_changed.emit(self.file_state)
 
@@ -85,6 +98,17 @@ class Workspace:
     def needs_saving(self) -> bool:
         return self.unsaved and self.model is not None
 
+    # datasets named by files ---------------------------------------------------------
+    def needs_consent(self, dataset: str) -> bool:
+        """Whether reading ``dataset`` needs the user's yes first: a path that only a model file named."""
+        return dataset in self._unconfirmed
+
+    def confirm_dataset(self, dataset: str) -> None:
+        """The user chose ``dataset`` or agreed to read it: no more questions about it."""
+        self._unconfirmed.discard(dataset)
+        if dataset not in BUILTIN_NAMES:
+            self._confirmed.add(dataset)
+
     # rules -----------------------------------------------------------------------------
     def inspected_dataset(self, chosen: str) -> str:
         """The dataset whose test images go with the model: its record's, else the one chosen in the panel."""
@@ -107,3 +131,118 @@ class Workspace:
         """Keep a result computed for ``model`` at ``version``; results of older versions are dropped."""
         if model is self.model and version == self.version:
             self._evaluations[model] = {(dataset, version): result}
+
+
+# crash recovery --------------------------------------------------------------------------
+RECOVERY_FOLDER = "recovery"
+MARKER_LIMIT = 64 * 1024  # a marker is a few hundred bytes; a bigger file is not one of ours
+
+
+@dataclass(frozen=True)
+class InterruptedRun:
+    """A training run whose process ended without finishing it, and its last checkpoint."""
+
+    marker: Path
+    checkpoint: Path
+    epochs: float | None  # epochs trained at the checkpoint, when the marker says
+
+    @property
+    def epochs_text(self) -> str:
+        if self.epochs is None:
+            return "its last finished epoch"
+        count = f"{self.epochs:g}" if float(self.epochs).is_integer() else f"{self.epochs:.2f}"
+        return f"its last finished epoch (epoch {count})"
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (this one counts); unknown on non-POSIX systems: no."""
+    if pid == os.getpid():
+        return True
+    if os.name != "posix" or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process
+        return True
+    return True
+
+
+class Recovery:
+    """Checkpoints of running training so that a killed process can be recovered at the next start.
+
+    Each run gets ``run-<pid>-<n>.keras`` (the model after its last epoch, saved atomically) and a
+    marker ``run-<pid>-<n>.json`` saying which process ran it and how many epochs the checkpoint
+    holds. A run that ends in any handled way removes both (:meth:`end`); what is left, from a
+    process that no longer runs, is an :class:`InterruptedRun`.
+    """
+
+    def __init__(self, folder: str | Path | None = None):
+        self.folder = Path(folder) if folder is not None else data_dir() / RECOVERY_FOLDER
+
+    def begin(self, experiment: Experiment) -> Path:
+        """Write the marker of a run about to start; returns the checkpoint path for its epochs."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        stem = f"run-{os.getpid()}-{time.time_ns()}"
+        checkpoint = self.folder / f"{stem}.keras"
+        self._write_marker(checkpoint, {"pid": os.getpid(), "started": time.time(), "epochs": None,
+                                        "dataset": experiment.dataset})
+        return checkpoint
+
+    def epoch_saved(self, checkpoint: Path, epochs: float) -> None:
+        """The checkpoint now holds ``epochs`` epochs (called after each save)."""
+        marker = checkpoint.with_suffix(".json")
+        data = self._read_marker(marker) or {"pid": os.getpid()}
+        data["epochs"] = float(epochs)
+        self._write_marker(checkpoint, data)
+
+    def end(self, checkpoint: Path) -> None:
+        """The run ended in a handled way: nothing to recover (also removes a half-written save)."""
+        checkpoint.with_suffix(".json").unlink(missing_ok=True)
+        checkpoint.unlink(missing_ok=True)
+        for partial in self.folder.glob(f".{checkpoint.stem}.*"):
+            partial.unlink(missing_ok=True)
+
+    def interrupted(self) -> InterruptedRun | None:
+        """The newest run left by a process that no longer runs, with a checkpoint to offer; markers
+        without a checkpoint (killed before its first epoch) or unreadable ones are removed."""
+        if not self.folder.is_dir():
+            return None
+        found: list[tuple[float, InterruptedRun]] = []
+        for marker in self.folder.glob("run-*.json"):
+            data = self._read_marker(marker)
+            pid = data.get("pid") if data else None
+            if isinstance(pid, int) and not isinstance(pid, bool) and _process_alive(pid):
+                continue  # a run in progress (in this or another window)
+            checkpoint = marker.with_suffix(".keras")
+            if data is None or not checkpoint.is_file():
+                log.warning("removing the recovery marker %s: %s", marker.name,
+                            "unreadable" if data is None else "no checkpoint was written")
+                self.end(checkpoint)
+                continue
+            epochs = data.get("epochs")
+            epochs = float(epochs) if isinstance(epochs, (int, float)) and not isinstance(epochs, bool) else None
+            started = data.get("started")
+            order = float(started) if isinstance(started, (int, float)) else 0.0
+            found.append((order, InterruptedRun(marker, checkpoint, epochs)))
+        return max(found, key=lambda item: item[0])[1] if found else None
+
+    def discard(self, run: InterruptedRun) -> None:
+        self.end(run.checkpoint)
+
+    def _write_marker(self, checkpoint: Path, data: dict[str, Any]) -> None:
+        marker = checkpoint.with_suffix(".json")
+        temp = marker.with_name(f".{marker.name}.tmp")
+        temp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(temp, marker)
+
+    @staticmethod
+    def _read_marker(marker: Path) -> dict[str, Any] | None:
+        try:
+            if marker.stat().st_size > MARKER_LIMIT:
+                return None
+            data = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from cnnstudio.core.experiments.curves import placeholder
 from cnnstudio.core.inspection import Evaluation
+from cnnstudio.ui.class_labels import MAX_CLASS_ROWS, MAX_LISTED, ClassNames, plot_text
 from cnnstudio.ui.images import gray_pixmap
 from cnnstudio.ui.widgets import read_only_table, stacked
 
@@ -40,7 +41,7 @@ class EvaluationView(QWidget):
         super().__init__(parent)
         self.evaluation: Evaluation | None = None
         self.images: np.ndarray | None = None
-        self.class_names: list[str] = []
+        self.class_names = ClassNames(0)  # shown safely: bounded, elided, escaped (see class_labels)
         self.cell_indices: np.ndarray = np.arange(0)
 
         self.run_button = QPushButton("Evaluate on the Test Set")
@@ -62,6 +63,7 @@ class EvaluationView(QWidget):
         self.canvas.setMinimumSize(340, 340)
         self.canvas.mpl_connect("button_press_event", self._clicked)
         self.gallery_title = QLabel("Click a cell of the confusion matrix to see its images.")
+        self.gallery_title.setTextFormat(Qt.PlainText)  # class names come from files: never rich text
         self.gallery_title.setWordWrap(True)
         self.gallery = QListWidget()
         self.gallery.setViewMode(QListView.IconMode)
@@ -113,14 +115,20 @@ class EvaluationView(QWidget):
         self.progress.setFormat(f"{done:,} / {total:,} test images")
 
     def show_evaluation(self, evaluation: Evaluation, images: np.ndarray, class_names: list[str]) -> None:
-        self.evaluation, self.images, self.class_names = evaluation, images, class_names
-        self.progress.setFormat("done")
-        self.summary.setText(f"Test accuracy <b>{evaluation.accuracy:.4f}</b> · test loss {evaluation.loss:.4f} "
-                             f"on {len(evaluation.labels):,} images")
+        """Show an evaluation; with many classes the table stops at :data:`MAX_LISTED` rows and the
+        matrix has no per-cell numbers or class labels beyond :data:`MAX_CLASS_ROWS` classes."""
         matrix = evaluation.confusion
+        n = len(matrix)
+        names = ClassNames(n, class_names)
+        self.evaluation, self.images, self.class_names = evaluation, images, names
+        self.progress.setFormat("done")
+        listed = f" (the table lists the first {MAX_LISTED:,} of {n:,} classes)" if n > MAX_LISTED else ""
+        self.summary.setText(f"Test accuracy <b>{evaluation.accuracy:.4f}</b> · test loss {evaluation.loss:.4f} "
+                             f"on {len(evaluation.labels):,} images{listed}")
         per_class = evaluation.per_class_accuracy
-        self.per_class.setRowCount(len(class_names))
-        for i, name in enumerate(class_names):
+        rows = names.first(MAX_LISTED)
+        self.per_class.setRowCount(len(rows))
+        for i, name in enumerate(rows):
             cells = (name, f"{matrix[i].sum():,}", "–" if np.isnan(per_class[i]) else f"{per_class[i]:.3f}")
             for j, text in enumerate(cells):
                 self.per_class.setItem(i, j, QTableWidgetItem(text))
@@ -128,23 +136,27 @@ class EvaluationView(QWidget):
         axes.clear()
         axes.set_axis_on()
         axes.imshow(np.log1p(matrix), cmap="Blues")
-        n = len(class_names)
-        for t in range(n):
-            for p in range(n):
-                if matrix[t, p]:
-                    axes.text(p, t, str(matrix[t, p]), ha="center", va="center", fontsize=7 if n > 10 else 8,
-                              color="white" if t == p else "black")
-        axes.set_xticks(range(n), class_names, rotation=90 if max(map(len, class_names)) > 2 else 0, fontsize=8)
-        axes.set_yticks(range(n), class_names, fontsize=8)
-        axes.set_xlabel("predicted")
-        axes.set_ylabel("true")
+        if n <= MAX_CLASS_ROWS:  # numbers and names only while they can be read
+            for t in range(n):
+                for p in range(n):
+                    if matrix[t, p]:
+                        axes.text(p, t, str(matrix[t, p]), ha="center", va="center", fontsize=7 if n > 10 else 8,
+                                  color="white" if t == p else "black")
+            labels = [plot_text(name) for name in names.first(n)]
+            axes.set_xticks(range(n), labels, rotation=90 if max(map(len, labels), default=0) > 2 else 0, fontsize=8)
+            axes.set_yticks(range(n), labels, fontsize=8)
+        axes.set_xlabel("predicted" if n <= MAX_CLASS_ROWS else "predicted (class number)")
+        axes.set_ylabel("true" if n <= MAX_CLASS_ROWS else "true (class number)")
         axes.set_title("Confusion matrix (click a cell)")
         self.canvas.draw_idle()
 
     def _clicked(self, event: Any) -> None:
         if self.evaluation is None or event.inaxes is not self.axes or event.xdata is None:
             return
-        self.show_cell(int(round(event.ydata)), int(round(event.xdata)))
+        n = len(self.evaluation.confusion)
+        true, predicted = int(round(event.ydata)), int(round(event.xdata))
+        if 0 <= true < n and 0 <= predicted < n:
+            self.show_cell(true, predicted)
 
     def show_cell(self, true: int, predicted: int) -> None:
         """Fill the gallery with the test images of this (true, predicted) pair, most confident first."""

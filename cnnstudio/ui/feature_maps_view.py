@@ -6,6 +6,7 @@ and its pictures take a few milliseconds); during training the view says so and 
 
 from __future__ import annotations
 
+import html
 import time
 import weakref
 from pathlib import Path
@@ -42,6 +43,7 @@ from cnnstudio.core.inspection import (
     tile_position,
     unit_scaled,
 )
+from cnnstudio.ui.class_labels import MAX_LISTED, ClassNames, display_name
 from cnnstudio.ui.images import gray_pixmap, heat_pixmap
 
 TARGET_PIXELS = 150  # each channel is scaled up to about this many pixels across
@@ -134,7 +136,7 @@ class FeatureMapsView(QWidget):
         self.compare_model: Any = None
         self.images: np.ndarray | None = None
         self.labels: np.ndarray | None = None
-        self.class_names: list[str] = []
+        self.class_names = ClassNames(0)  # the test images' classes, shown safely (see class_labels)
         self.current: np.ndarray | None = None
         self.current_label = ""
         self._extractors: weakref.WeakKeyDictionary[Any, FeatureExtractor] = weakref.WeakKeyDictionary()
@@ -159,6 +161,7 @@ class FeatureMapsView(QWidget):
             controls.addWidget(widget)
         controls.addStretch(1)
         self.message = QLabel()
+        self.message.setTextFormat(Qt.PlainText)  # it names files and classes: never rich text
         self.message.setWordWrap(True)
         self.timing = QLabel()
         self.timing.setStyleSheet("color: gray;")
@@ -193,7 +196,8 @@ class FeatureMapsView(QWidget):
         """Show ``model``; ``digit_like``: whether image files get MNIST preprocessing (None: the core's
         rule, :func:`datasets.digit_like`, applied to the model's input shape and class count)."""
         if digit_like is None and model is not None:
-            digit_like = datasets.digit_like(tuple(model.input_shape[1:]), int(model.output_shape[-1]))
+            shape = model.input_shape
+            digit_like = isinstance(shape, tuple) and datasets.digit_like(tuple(shape[1:]), int(model.output_shape[-1]))
         self.model, self.model_name, self.digit_like = model, name, bool(digit_like)
         self._extractors.clear()
         self.render()
@@ -219,11 +223,12 @@ class FeatureMapsView(QWidget):
         self.message.setText(text)
 
     def set_test_images(self, images: np.ndarray, labels: np.ndarray, class_names: list[str]) -> None:
-        self.images, self.labels, self.class_names = images, labels, class_names
+        """The test images to pick from; the class filter lists at most :data:`MAX_LISTED` classes."""
+        self.images, self.labels, self.class_names = images, labels, ClassNames(len(class_names), class_names)
         with QSignalBlocker(self.class_filter):
             self.class_filter.clear()
             self.class_filter.addItem("any class", -1)
-            for i, name in enumerate(class_names):
+            for i, name in enumerate(self.class_names.first(MAX_LISTED)):
                 self.class_filter.addItem(name, i)
         self._class_changed()
 
@@ -245,7 +250,7 @@ class FeatureMapsView(QWidget):
         if self.images is None or not len(candidates) or self.index.value() < 0:
             return
         i = int(candidates[min(self.index.value(), len(candidates) - 1)])
-        name = self.class_names[self.labels[i]] if self.class_names else str(self.labels[i])
+        name = self.class_names[self.labels[i]]
         self._show(self.images[i], f"test image #{i} (class {name})")
 
     def open_image(self) -> None:
@@ -305,13 +310,13 @@ class FeatureMapsView(QWidget):
         try:
             for col, (title, model) in enumerate(columns):
                 features = self._extract(model)
-                layout.addWidget(QLabel(f"<b>{title}</b>"), 0, 2 * col, 1, 2)
+                layout.addWidget(QLabel(f"<b>{html.escape(display_name(title, 60))}</b>"), 0, 2 * col, 1, 2)
                 layout.addWidget(QLabel("input"), 1, 2 * col)
                 layout.addWidget(QLabel(pixmap=gray_pixmap(self.current, _scale_for(self.current.shape[0]))), 1, 2 * col + 1)
                 self.map_labels[title] = []
                 for row, feature in enumerate(features, start=2):
                     h, w, c = feature.shape
-                    caption = QLabel(f"<b>{feature.name}</b><br>{feature.kind}<br>{h}×{w}×{c}")
+                    caption = QLabel(f"<b>{html.escape(display_name(feature.name))}</b><br>{feature.kind}<br>{h}×{w}×{c}")
                     label = _MapLabel(feature, tile_columns(c), _scale_for(max(h, w)) // 2 or 1)
                     label.channel_clicked.connect(self.enlarge)
                     self.map_labels[title].append(label)
@@ -344,7 +349,8 @@ class FeatureMapsView(QWidget):
         self.filter_tiles: list[_Tiles] = []
         for row, (name, kernels) in enumerate(filters):
             k = kernels.shape[0]
-            layout.addWidget(QLabel(f"<b>{name}</b><br>{kernels.shape[2]} filters of {k}×{k}"), row, 0, Qt.AlignTop)
+            caption = f"<b>{html.escape(display_name(name))}</b><br>{kernels.shape[2]} filters of {k}×{k}"
+            layout.addWidget(QLabel(caption), row, 0, Qt.AlignTop)
             tiles = _Tiles(kernels, max(2, 48 // k), kernels.shape[2], "RdBu_r")  # one row, or wrapped to the width
             self.filter_tiles.append(tiles)
             layout.addWidget(tiles, row, 1, Qt.AlignTop)

@@ -6,6 +6,8 @@ workspace is updated on the GUI thread when it is done.
 
 from __future__ import annotations
 
+import html
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,12 +16,39 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QMenuBar, QMessageBox, QWidget
 
-from cnnstudio.core.errors import CnnStudioError
-from cnnstudio.core.workspace import Workspace
+from cnnstudio.core.errors import CnnStudioError, ModelFileError, one_line
+from cnnstudio.core.logs import log
+from cnnstudio.core.workspace import InterruptedRun, Recovery, Workspace
 from cnnstudio.ui.background import Task, start_task
+from cnnstudio.ui.class_labels import display_name
 from cnnstudio.ui.settings import Settings
 
 MODEL_FILTER = "Keras models (*.keras)"
+
+
+def classifier_problem(model: Any) -> str | None:
+    """Why the views cannot use ``model`` (one fixed-size image in, one probability per class out), or None.
+
+    The loader refuses such models too; this is the window's own guard, so that a file it lets
+    through can never reach views that assume an image classifier.
+    """
+    inputs, outputs = getattr(model, "input_shape", None), getattr(model, "output_shape", None)
+    if not (isinstance(inputs, tuple) and len(inputs) == 4 and all(isinstance(d, int) and d > 0 for d in inputs[1:])):
+        return f"it takes {inputs} inputs, not one image of a fixed size"
+    if not (isinstance(outputs, tuple) and len(outputs) == 2 and isinstance(outputs[1], int) and outputs[1] >= 2):
+        return f"its output {outputs} is not one probability for each of two or more classes"
+    return None
+
+
+def load_classifier(path: str | Path) -> tuple[Any, Any]:
+    """:func:`load_model` (the safe loader), refusing models that are not image classifiers."""
+    from cnnstudio.core.files.persistence import load_model
+
+    model, record = load_model(path)
+    problem = classifier_problem(model)
+    if problem is not None:
+        raise ModelFileError(f"{Path(path).name} is not an image classifier CNN Studio can open: {problem}")
+    return model, record
 
 
 class FileActions(QObject):
@@ -37,6 +66,7 @@ class FileActions(QObject):
         self.window, self.workspace, self.settings = window, workspace, settings
         self._suggested_name, self._figure = suggested_name, figure
         self._after_save: Callable[[], None] | None = None
+        self._failure_title = "File problem"
 
     # menu ------------------------------------------------------------------------------
     def _action(self, menu: QMenu, text: str, slot: Callable[[], None], shortcut: Any = None, tip: str = "") -> QAction:
@@ -105,6 +135,15 @@ class FileActions(QObject):
                                               f"{MODEL_FILTER};;All files (*)")
         return path
 
+    def ask_read_dataset(self, dataset: str) -> bool:
+        """Whether the user agrees to read ``dataset``, a path that only a model file named."""
+        answer = QMessageBox.question(
+            self.window, "Read the model's dataset?",
+            f"<p>This model was trained on <b>{html.escape(display_name(dataset, 200))}</b>.</p>"
+            "<p>Read that folder?</p><p>(Its name comes from the model file. No: nothing is read.)</p>",
+            QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        return answer == QMessageBox.Yes
+
     def maybe_keep_model(self, then: Callable[[], None]) -> bool:
         """True when the current model may be replaced now; after 'save' it saves and calls ``then`` later."""
         if not self.workspace.needs_saving:
@@ -136,16 +175,68 @@ class FileActions(QObject):
         """Load a model on a worker thread (Keras safe mode) and make it the workspace's."""
         if ask_first and not self.maybe_keep_model(lambda: self.open_model_path(path)):
             return
-        from cnnstudio.core.files.persistence import load_model
-
-        self._start(f"Opening {path}…", lambda _t: (path, *load_model(path)), self._opened, "open-model")
+        self._start(f"Opening {path}…", lambda _t: (path, *load_classifier(path)), self._opened, "open-model")
 
     def _opened(self, result: tuple[str, Any, Any]) -> None:
         path, model, record = result
-        self.settings.add_recent_model(path)
-        self.workspace.set_model(model, record, path=path)
-        self._finish(f"Opened {path}")
-        self.model_opened.emit()
+        if self._show_model(model, record, Path(path).name, path=path):
+            self.settings.add_recent_model(path)
+            self._finish(f"Opened {path}")
+            self.model_opened.emit()
+
+    def _show_model(self, model: Any, record: Any, name: str, **where: Any) -> bool:
+        """Make a loaded model the workspace's; when showing it fails in any way, say so in one line and
+        leave an empty, usable workspace (never a half-shown model or a window stuck busy)."""
+        try:
+            self.workspace.set_model(model, record, **where)
+        except Exception as exc:  # noqa: BLE001 - whatever a view makes of a file, the window stays usable
+            log.exception("showing the model %s failed", name)
+            details = traceback.format_exc()
+            try:
+                self.workspace.clear()
+            except Exception:  # noqa: BLE001 - the message below matters more
+                log.exception("clearing the workspace after a failed open failed too")
+            self._fail("Could not open the model", f"{display_name(name, 80)} could not be shown: {one_line(exc)}",
+                       details)
+            return False
+        return True
+
+    # crash recovery --------------------------------------------------------------------
+    def offer_recovery(self, recovery: Recovery) -> None:
+        """After a run was cut off (the process killed), offer the model from its last finished epoch."""
+        try:
+            run = recovery.interrupted()
+        except OSError as exc:
+            log.warning("could not look for an interrupted run: %s", exc)
+            return
+        if run is None:
+            return
+        answer = QMessageBox.question(
+            self.window, "Recover the interrupted run?",
+            f"CNN Studio was closed during training. Open the model from {run.epochs_text}?",
+            QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
+        if answer != QMessageBox.Yes:
+            recovery.discard(run)
+            return
+        self.recover(recovery, run)
+
+    def recover(self, recovery: Recovery, run: InterruptedRun) -> None:
+        """Load the checkpoint (the safe loader) as an unsaved model; the files are removed either way."""
+
+        def work(_task: Task) -> tuple[Any, Any]:
+            try:
+                return load_classifier(run.checkpoint)
+            finally:
+                recovery.discard(run)
+
+        self._start("Recovering the interrupted run…", work, self._recovered, "recover-run",
+                    title="The interrupted run could not be recovered")
+
+    def _recovered(self, result: tuple[Any, Any]) -> None:
+        model, record = result
+        if self._show_model(model, record, "the recovered model", unsaved=True):
+            self._finish("Recovered the interrupted run: save the model to keep it")
+            self.model_opened.emit()
 
     def save_model(self) -> None:
         if self.workspace.path:
@@ -258,26 +349,32 @@ class FileActions(QObject):
             self.failed.emit("Cannot open run", f"the model of this run is no longer at {entry.model_path}", "")
 
     # worker plumbing -------------------------------------------------------------------
-    def _start(self, text: str, work: Callable[[Task], Any], done: Callable[[Any], None], name: str) -> None:
+    def _start(self, text: str, work: Callable[[Task], Any], done: Callable[[Any], None], name: str,
+               title: str = "File problem") -> None:
         self.busy_changed.emit(True)
         self.message.emit(text, 0)
-        start_task(work, succeeded=done, failed=self._failed, name=name)
+        self._failure_title = title  # one file task at a time: the window is busy until it ends
+        start_task(work, succeeded=done, failed=self._failed, name=name)  # methods: called on the GUI thread
 
     def _finish(self, text: str) -> None:
         self.busy_changed.emit(False)
         self.message.emit(text, 6000)
 
     def _failed(self, reason: str, details: str) -> None:
+        self._fail(self._failure_title, reason, details)
+
+    def _fail(self, title: str, reason: str, details: str) -> None:
         self._after_save = None
         self.busy_changed.emit(False)
         self.message.emit("", 1)
-        self.failed.emit("File problem", reason, details)
+        self.failed.emit(title, reason, details)
 
 
 def show_message(parent: QWidget, title: str, reason: str, details: str = "",
                  icon: QMessageBox.Icon = QMessageBox.Critical) -> QMessageBox:
     """A window-modal, non-blocking dialog with the one-line reason; the details (traceback) one click away."""
     box = QMessageBox(icon, title, reason, QMessageBox.Ok, parent)
+    box.setTextFormat(Qt.PlainText)  # reasons name files, classes and layers: never rich text
     if details:
         box.setDetailedText(details)
     box.setWindowModality(Qt.WindowModal)

@@ -2,10 +2,12 @@
 
 Test images and evaluations are computed on worker threads; evaluations are cached in the
 workspace per model version, so a second click on Evaluate is instant until the model changes.
+A dataset path that only the model file named is read once the user agrees (Evaluate asks).
 """
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,8 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from cnnstudio.core.data.datasets import Dataset
-from cnnstudio.core.errors import CnnStudioError
+from cnnstudio.core.errors import CnnStudioError, one_line
+from cnnstudio.core.logs import log
 from cnnstudio.core.workspace import Workspace
 from cnnstudio.ui.background import Task, start_task
 from cnnstudio.ui.evaluation_view import EvaluationView
@@ -28,11 +31,12 @@ class InspectionController(QObject):
 
     def __init__(self, workspace: Workspace, feature_view: FeatureMapsView, sketch_view: SketchPadView,
                  evaluation_view: EvaluationView, chosen_dataset: Callable[[], str], ask_open_path: Callable[[], str],
-                 parent: QObject | None = None):
+                 parent: QObject | None = None, ask_read_dataset: Callable[[str], bool] = lambda _dataset: False):
         super().__init__(parent)
         self.workspace = workspace
         self.feature_view, self.sketch_view, self.evaluation_view = feature_view, sketch_view, evaluation_view
         self._chosen_dataset, self._ask_open_path = chosen_dataset, ask_open_path
+        self._ask_read_dataset = ask_read_dataset
         workspace.model_changed.connect(lambda _w: self.model_changed())
         evaluation_view.evaluate_requested.connect(self.evaluate)
         evaluation_view.image_chosen.connect(self.show_feature_maps_of)
@@ -50,9 +54,28 @@ class InspectionController(QObject):
                                    record.experiment.dataset if record else None)
         self.evaluation_view.clear()
         if model is not None:
-            dataset, datasets = workspace.inspected_dataset(self._chosen_dataset()), workspace.datasets
-            start_task(lambda _t: datasets.get(dataset), succeeded=self._test_images_loaded,
-                       failed=self._test_images_failed, name="test-images")
+            dataset = workspace.inspected_dataset(self._chosen_dataset())
+            if workspace.needs_consent(dataset):
+                self.feature_view.show_notice(f"This model was trained on {dataset}: its test images are read once "
+                                              "you agree (Evaluate asks); the sketch pad works meanwhile.")
+            else:
+                self._load_test_images(dataset)
+
+    def _load_test_images(self, dataset: str) -> None:
+        datasets = self.workspace.datasets
+        start_task(lambda _t: datasets.get(dataset), succeeded=self._test_images_loaded,
+                   failed=self._test_images_failed, name="test-images")
+
+    def may_read(self, dataset: str) -> bool:
+        """Whether ``dataset`` may be read now: asks first when only the model file named it."""
+        if not self.workspace.needs_consent(dataset):
+            return True
+        if not self._ask_read_dataset(dataset):
+            return False
+        self.workspace.confirm_dataset(dataset)
+        if self.workspace.model is not None:
+            self._load_test_images(dataset)
+        return True
 
     def _test_images_loaded(self, dataset: Dataset) -> None:
         model = self.workspace.model
@@ -85,7 +108,13 @@ class InspectionController(QObject):
     def _compare_model_loaded(self, result: tuple[str, Any, Any]) -> None:
         path, model, _record = result
         self.busy_changed.emit(False)
-        self.feature_view.set_compare_model(model, Path(path).name)
+        try:
+            self.feature_view.set_compare_model(model, Path(path).name)
+        except Exception as exc:  # noqa: BLE001 - a model the view cannot show is a message, not a stuck view
+            log.exception("showing the second model failed")
+            details = traceback.format_exc()
+            self.feature_view.set_compare_model(None, "")
+            self.failed.emit("Could not compare", f"{Path(path).name} could not be shown: {one_line(exc)}", details)
 
     def _compare_failed(self, reason: str, details: str) -> None:
         self.busy_changed.emit(False)
@@ -99,6 +128,9 @@ class InspectionController(QObject):
         if model is None:
             return
         name = workspace.inspected_dataset(self._chosen_dataset())
+        if not self.may_read(name):
+            self.evaluation_view.show_failure(f"not evaluated: {name} was not read")
+            return
         cached = workspace.evaluation(name)
         if cached is not None:
             self.evaluation_view.show_evaluation(*cached)
@@ -128,7 +160,13 @@ class InspectionController(QObject):
         self.workspace.store_evaluation(model, version, name, shown)
         self.busy_changed.emit(False)
         if model is self.workspace.model:
-            self.evaluation_view.show_evaluation(*shown)
+            try:
+                self.evaluation_view.show_evaluation(*shown)
+            except Exception as exc:  # noqa: BLE001 - the window stays usable whatever the figures hold
+                log.exception("showing the evaluation failed")
+                self.evaluation_view.show_failure(one_line(exc))
+                self.failed.emit("Evaluation failed", f"the results could not be shown: {one_line(exc)}",
+                                 traceback.format_exc())
 
     def _evaluation_failed(self, reason: str, details: str) -> None:
         self.busy_changed.emit(False)

@@ -12,7 +12,7 @@ import os
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -29,9 +29,10 @@ from PySide6.QtWidgets import (
 
 from cnnstudio import __version__
 from cnnstudio.core.config import Experiment
+from cnnstudio.core.errors import ConfigError
 from cnnstudio.core.experiments.run_history import RunHistory
 from cnnstudio.core.training.stop_reason import StopReason
-from cnnstudio.core.workspace import FileState, Workspace, default_dataset
+from cnnstudio.core.workspace import FileState, Recovery, Workspace, default_dataset
 from cnnstudio.ui.about import show_about
 from cnnstudio.ui.app_state import Activity, AppState
 from cnnstudio.ui.architecture_view import ArchitectureView
@@ -67,18 +68,20 @@ class MainWindow(QMainWindow):
     model_opened = Signal()
 
     def __init__(self, settings: Settings | None = None, *, load_tensorflow: bool = True,
-                 history: RunHistory | None = None, workspace: Workspace | None = None):
+                 history: RunHistory | None = None, workspace: Workspace | None = None,
+                 recovery: Recovery | None = None):
         super().__init__()
         self.settings = settings or Settings()
         self.history = history or RunHistory()
         self.workspace = workspace or Workspace()
+        self.recovery = recovery or Recovery()
         self.runtime: Any = None  # RuntimeInfo once TensorFlow is loaded
         self.state = AppState()
         self.last_message: QMessageBox | None = None
         self._close_when_idle = False
         self._inspection_blocked: str | None = None
         self._build_layout()
-        self.trainer = TrainingController(self.workspace, self.history, self)
+        self.trainer = TrainingController(self.workspace, self.history, self, recovery=self.recovery)
         self.files = FileActions(self, self.workspace, self.settings, lambda: self.panel.experiment().model.arch,
                                  lambda: self.training_view.figure)
         self.files.build_menu(self.menuBar(), self.close)
@@ -87,7 +90,8 @@ class MainWindow(QMainWindow):
         about.triggered.connect(self.show_about)
         help_menu.addAction(about)
         self.inspection = InspectionController(self.workspace, self.feature_view, self.sketch_view,
-                                               self.evaluation_view, self.panel.dataset_name, self.files.ask_open_path, self)
+                                               self.evaluation_view, self.panel.dataset_name, self.files.ask_open_path, self,
+                                               ask_read_dataset=self.files.ask_read_dataset)
         self.preview = ShapePreview(self.panel, self.architecture_view, self.workspace, self)
         self._wire()
 
@@ -231,6 +235,13 @@ class MainWindow(QMainWindow):
     def _set_busy(self, busy: bool) -> None:
         self._set_state(activity=Activity.BUSY if busy else Activity.IDLE)
         self.busy_changed.emit(busy)
+        if not busy and self._close_when_idle:  # after the failure message, if any, has cleared the wish
+            QTimer.singleShot(0, self._close_if_still_wanted)
+
+    def _close_if_still_wanted(self) -> None:
+        if self._close_when_idle and not self.busy and not self.training:
+            self._close_when_idle = False
+            self.close()
 
     def _show_file_state(self, state: FileState) -> None:
         self.setWindowTitle(f"{state.display_name}{' *' if state.unsaved else ''} — {APP_TITLE} {__version__}")
@@ -260,6 +271,7 @@ class MainWindow(QMainWindow):
         self._status_message("Ready.", 4000)
         self._set_state(activity=Activity.IDLE)
         self.backend_ready.emit()
+        self.files.offer_recovery(self.recovery)  # a run cut off last time: offer its last epoch
 
     def _backend_failed(self, reason: str, details: str) -> None:
         self.device_label.setText("TensorFlow unavailable")
@@ -276,24 +288,35 @@ class MainWindow(QMainWindow):
 
     # training --------------------------------------------------------------------------
     def train(self) -> None:
+        if not self.state.enabled.train or self.trainer.running:  # one run at a time, however it is asked for
+            return
         if self.files.maybe_keep_model(self.train):
-            self._start_training(self.panel.experiment(), None, None)
+            experiment = self.panel.experiment()
+            if self.inspection.may_read(experiment.dataset):
+                self._start_training(experiment, None, None)
 
     def continue_training(self) -> None:
-        if self.workspace.model is not None:
-            workspace = self.workspace
-            self._start_training(workspace.continued_experiment(self.panel.experiment()), workspace.model,
-                                 workspace.record)
+        if not self.state.enabled.continue_ or self.trainer.running or self.workspace.model is None:
+            return
+        workspace = self.workspace
+        experiment = workspace.continued_experiment(self.panel.experiment())
+        if self.inspection.may_read(experiment.dataset):
+            self._start_training(experiment, workspace.model, workspace.record)
 
     def _start_training(self, experiment: Experiment, model: Any, record: Any) -> None:
+        self.workspace.confirm_dataset(experiment.dataset)  # chosen (or agreed to) for this run
         self.training_view.start_run(record)
         self.tabs.setCurrentWidget(self.training_view)
-        self.settings.set_experiment(self.panel.experiment())
+        self.settings.set_experiment(self._experiment_to_remember())
         self._set_state(activity=Activity.TRAINING)
         self._status_message("Training…", 0)
         self.trainer.train(experiment, model, record)
 
     def start_study(self, experiments: list) -> None:
+        if not self.state.enabled.study or self.trainer.running or not experiments:
+            return
+        if not self.inspection.may_read(experiments[0].dataset):
+            return
         self._set_state(activity=Activity.TRAINING)
         self.study_view.study_started(len(experiments))
         self._status_message(f"Study: {len(experiments)} runs…", 0)
@@ -365,6 +388,14 @@ class MainWindow(QMainWindow):
                                       QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
         return answer == QMessageBox.Yes
 
+    def _experiment_to_remember(self) -> Experiment:
+        """The panel's options for the next start; a dataset path that only a model file named (and the
+        user never agreed to read) is not remembered: the next start would read it unasked."""
+        experiment = self.panel.experiment()
+        if self.workspace.needs_consent(experiment.dataset):
+            return replace(experiment, dataset=default_dataset())
+        return experiment
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         if self.training:
             event.ignore()
@@ -372,11 +403,19 @@ class MainWindow(QMainWindow):
                 self._close_when_idle = True
                 self.stop()
             return
-        if self.busy or not self.files.maybe_keep_model(self.close):
+        if self.busy:  # a save, open or evaluation in progress: close once it has ended well
+            event.ignore()
+            self._close_when_idle = True
+            self._status_message("Closing when the file work in progress has ended…", 0)
+            return
+        if not self.files.maybe_keep_model(self.close):
             event.ignore()
             return
         self.settings.set_geometry(self.saveGeometry())
-        self.settings.set_experiment(self.panel.experiment())
+        try:
+            self.settings.set_experiment(self._experiment_to_remember())
+        except ConfigError:  # options that make no experiment are not remembered; closing goes on
+            pass
         self.settings.sync()
         if running_threads():
             self._status_message("Finishing background work…", 0)

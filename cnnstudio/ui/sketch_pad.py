@@ -27,6 +27,7 @@ from cnnstudio.core.data.digit_preprocessing import mnist_style, read_gray
 from cnnstudio.core.errors import CnnStudioError
 from cnnstudio.core.experiments.curves import placeholder
 from cnnstudio.core.inspection import probabilities, shift_probe
+from cnnstudio.ui.class_labels import MAX_CLASS_ROWS, TOP_CLASSES, ClassNames, output_count, plot_text
 from cnnstudio.ui.images import gray_pixmap
 
 CANVAS = 280
@@ -132,7 +133,7 @@ class SketchPadView(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.model: Any = None
-        self.class_names: list[str] = [str(i) for i in range(10)]
+        self.class_names = ClassNames(10)  # the model's classes, shown safely (see class_labels)
         self.blocked_reason: str | None = None
         self.processed: np.ndarray | None = None
         self.last_call_ms = float("nan")
@@ -166,7 +167,10 @@ class SketchPadView(QWidget):
                                       "centred by its centre of mass in 28×28, as MNIST was made.")
         self.preview_caption.setWordWrap(True)
         self.top = QLabel("–")
+        self.top.setTextFormat(Qt.PlainText)  # class names come from files: never rich text
         self.top.setStyleSheet("font-size: 28px; font-weight: bold;")
+        self.bars_note = QLabel()  # says when only the most probable classes have bars
+        self.bars_note.setVisible(False)
         self.bars = QGridLayout()
         self.bar_widgets: list[QProgressBar] = []
         self.bar_labels: list[QLabel] = []
@@ -191,6 +195,7 @@ class SketchPadView(QWidget):
         prediction.addWidget(QLabel("Prediction:"))
         prediction.addWidget(self.top, 1)
         right.addLayout(prediction)
+        right.addWidget(self.bars_note)
         right.addLayout(self.bars)
         buttons = QHBoxLayout()
         buttons.addWidget(self.probe_button)
@@ -216,12 +221,22 @@ class SketchPadView(QWidget):
         self._make_bars()
         self._update_state()
 
+    @property
+    def ranked(self) -> bool:
+        """True when there are too many classes for a bar each: the bars show the most probable ones."""
+        return len(self.class_names) > MAX_CLASS_ROWS
+
     def _make_bars(self) -> None:
+        """One bar per class, or :data:`TOP_CLASSES` bars for the most probable classes when there are many."""
         for widget in self.bar_widgets + self.bar_labels:
             widget.deleteLater()
         self.bar_widgets, self.bar_labels = [], []
-        for i, name in enumerate(self.class_names):
-            label, bar = QLabel(name), QProgressBar()
+        count = TOP_CLASSES if self.ranked else len(self.class_names)
+        self.bars_note.setText(f"The {TOP_CLASSES} most probable of {len(self.class_names):,} classes:")
+        self.bars_note.setVisible(self.ranked)
+        for i in range(count):
+            label, bar = QLabel("" if self.ranked else self.class_names[i]), QProgressBar()
+            label.setTextFormat(Qt.PlainText)
             bar.setRange(0, 1000)
             bar.setFormat("%p%")
             bar.setMaximumHeight(16)
@@ -235,8 +250,9 @@ class SketchPadView(QWidget):
         self.model, self.trained_on = model, trained_on
         self.clear_probe()  # even the same model object may have been trained further
         self._status_is_problem = True  # show the advice for this model once it is usable
-        names = class_names or ([str(i) for i in range(model.output_shape[-1])] if model is not None else [])
-        if names != self.class_names:
+        count = output_count(model) if model is not None else 0
+        names = ClassNames(count, class_names)
+        if names.first() != self.class_names.first() or len(names) != len(self.class_names):
             self.class_names = names
             self._make_bars()
         self._update_state()
@@ -263,9 +279,10 @@ class SketchPadView(QWidget):
             return self.blocked_reason
         if self.model is None:
             return "Train or open a model to test it on your drawing."
-        if tuple(self.model.input_shape[1:]) != DIGIT_SHAPE:
-            return (f"This model takes {tuple(self.model.input_shape[1:])} images; the sketch pad feeds 28×28 gray "
-                    "digits (train on digits, mnist or another 28×28 gray set).")
+        shape = getattr(self.model, "input_shape", None)
+        if not isinstance(shape, tuple) or tuple(shape[1:]) != DIGIT_SHAPE or len(self.class_names) < 1:
+            return (f"This model takes {shape} inputs; the sketch pad feeds 28×28 gray digits to an image "
+                    "classifier (train on digits, mnist or another 28×28 gray set).")
         return None
 
     def _update_state(self) -> None:
@@ -287,6 +304,9 @@ class SketchPadView(QWidget):
             self.top.setText("–")
             for bar in self.bar_widgets:
                 bar.setValue(0)
+            if self.ranked:
+                for label in self.bar_labels:
+                    label.setText("")
             if self._usable() is None:  # no stale "model call" time once the drawing is gone
                 self.status.setText(self.ready_text())
             self._update_state()
@@ -310,8 +330,11 @@ class SketchPadView(QWidget):
         self.last_call_ms = (time.perf_counter() - started) * 1000
         best = int(np.argmax(probs))
         self.top.setText(f"{self.class_names[best]}  ({probs[best]:.0%})")
-        for bar, p in zip(self.bar_widgets, probs):
-            bar.setValue(int(round(p * 1000)))
+        shown = np.argsort(probs)[::-1][: len(self.bar_widgets)] if self.ranked else range(len(self.bar_widgets))
+        for bar, label, index in zip(self.bar_widgets, self.bar_labels, shown):
+            bar.setValue(int(round(float(probs[index]) * 1000)))
+            if self.ranked:
+                label.setText(self.class_names[index])
         self.status.setText(self.ready_text() if self.trained_on == "digits" else f"model call: {self.last_call_ms:.1f} ms")
         self._update_state()
         self.predicted.emit(probs)
@@ -328,7 +351,7 @@ class SketchPadView(QWidget):
         axes.plot(shifts, vertical, "s--", label="shift up/down")
         axes.set_ylim(0, 1.05)
         axes.set_xlabel("shift (pixels)")
-        axes.set_title(f"confidence in '{self.class_names[predicted]}'", fontsize="medium")
+        axes.set_title(f"confidence in '{plot_text(self.class_names[predicted])}'", fontsize="medium")
         axes.grid(True, alpha=0.3)
         self.figure.legend(loc="outside right upper", fontsize="small", frameon=False)  # beside: covers no point
         self.probe_canvas.draw_idle()

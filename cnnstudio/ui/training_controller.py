@@ -2,10 +2,17 @@
 
 The controller owns the stop flag. Progress from the training thread is re-emitted on the GUI
 thread (queued connections), so views connected to these signals never run on the worker.
+
+With a :class:`Recovery`, a Train or Continue run is checkpointed after every epoch and marked as
+running, so that a killed process can offer its last epoch at the next start; however the run
+ends here (finished, stopped, failed), the checkpoint becomes the run history's copy of the model
+or is removed, and so is the marker.
 """
 
 from __future__ import annotations
 
+import logging
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -16,14 +23,17 @@ from PySide6.QtCore import QObject, Qt, Signal
 from cnnstudio.core.config import Experiment
 from cnnstudio.core.data.dataset_cache import DatasetCache
 from cnnstudio.core.data.downloads import DownloadError
+from cnnstudio.core.errors import CnnStudioError, ModelFileError
 from cnnstudio.core.experiments.run_history import RunEntry, RunHistory
 from cnnstudio.core.files.model_record import ModelRecord
 from cnnstudio.core.training.progress import BatchProgress, EpochResult, StopFlag
-from cnnstudio.core.workspace import DEFAULT_DATASET, Workspace
+from cnnstudio.core.workspace import DEFAULT_DATASET, Recovery, Workspace
 from cnnstudio.ui.background import Task, start_task
 
 FALLBACK_DATASET = "digits"  # built in: used when the default MNIST cannot be downloaded
 DOWNLOAD_REPORT_S = 0.1  # download progress reaches the window at most this often
+
+log = logging.getLogger("cnnstudio.training")
 
 
 class _Relay(QObject):
@@ -37,10 +47,16 @@ class _Relay(QObject):
     run_started = Signal(int, object)
     run_done = Signal(int, object)
 
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.after_checkpoint: Callable[[EpochResult], None] | None = None  # set while a run checkpoints
+
     def on_batch(self, progress: BatchProgress) -> None:
         self.batch.emit(progress)
 
     def on_epoch(self, result: EpochResult) -> None:
+        if self.after_checkpoint is not None:  # the runner saved this epoch just before
+            self.after_checkpoint(result)
         self.epoch.emit(result)
 
     def on_evaluate(self, done: int, total: int) -> None:
@@ -86,9 +102,10 @@ class TrainingController(QObject):
     failed = Signal(str, str)  # one-line reason, details (traceback)
     finished = Signal()  # after every run or study, however it ended
 
-    def __init__(self, workspace: Workspace, history: RunHistory, parent: QObject | None = None):
+    def __init__(self, workspace: Workspace, history: RunHistory, parent: QObject | None = None,
+                 recovery: Recovery | None = None):
         super().__init__(parent)
-        self.workspace, self.history = workspace, history
+        self.workspace, self.history, self.recovery = workspace, history, recovery
         self.stop_flag: StopFlag | None = None
         self._total = 0
         self._relay = _Relay(self)
@@ -114,14 +131,29 @@ class TrainingController(QObject):
     def train(self, experiment: Experiment, model: Any = None, record: ModelRecord | None = None) -> None:
         """Train a new network (``model`` None) or continue ``model`` with ``experiment``'s training options."""
         stop, relay, datasets, history = self._begin(1), self._relay, self.workspace.datasets, self.history
+        recovery = self.recovery
 
         def work(_task: Task) -> Any:
             from cnnstudio.core.experiments.runner import run_experiment
 
             [chosen], dataset = relay.load(datasets, [experiment], fallback=model is None)
             relay.run_started.emit(0, chosen)
-            return run_experiment(chosen, dataset, listener=relay, stop=stop, model=model, record=record,
-                                  history=history)
+            checkpoint = _begin_recovery(recovery, chosen)
+            if checkpoint is None:
+                return run_experiment(chosen, dataset, listener=relay, stop=stop, model=model, record=record,
+                                      history=history)
+            relay.after_checkpoint = lambda result: _note_epoch(recovery, checkpoint, result)
+            try:
+                outcome = run_experiment(chosen, dataset, listener=relay, stop=stop, model=model, record=record,
+                                         checkpoint=checkpoint)
+                _keep_in_history(outcome, dataset, checkpoint, history)
+                return outcome
+            except ModelFileError as exc:  # only the checkpoint is saved in the run
+                raise CnnStudioError(f"training stopped: its recovery checkpoint could not be saved in "
+                                     f"{checkpoint.parent} ({exc})") from exc
+            finally:
+                relay.after_checkpoint = None
+                recovery.end(checkpoint)
 
         start_task(work, succeeded=self._run_succeeded, failed=self._failed, name="training")
 
@@ -175,3 +207,35 @@ class TrainingController(QObject):
         self._end()
         self.failed.emit(reason, details)
         self.finished.emit()
+
+
+# recovery checkpoints (on the worker thread) ------------------------------------------------
+def _begin_recovery(recovery: Recovery | None, experiment: Experiment) -> Any:
+    """The checkpoint path of a run about to start, or None (no recovery, or its folder is unwritable)."""
+    if recovery is None:
+        return None
+    try:
+        return recovery.begin(experiment)
+    except OSError as exc:  # the run goes on without a recovery checkpoint
+        log.warning("no recovery checkpoint for this run: %s", exc)
+        return None
+
+
+def _note_epoch(recovery: Recovery, checkpoint: Any, result: EpochResult) -> None:
+    try:
+        recovery.epoch_saved(checkpoint, result.epoch_end)
+    except OSError as exc:
+        log.warning("could not update the recovery marker: %s", exc)
+
+
+def _keep_in_history(outcome: Any, dataset: Any, checkpoint: Any, history: RunHistory | None) -> None:
+    """Record the run; its final checkpoint (saved after the test) becomes the history's copy of the model."""
+    from cnnstudio.core.experiments.runner import history_entry
+
+    if history is None:
+        return
+    outcome.entry = entry = history_entry(outcome, dataset, None, None)
+    target = history.model_path(entry)
+    shutil.move(str(checkpoint), str(target))
+    entry.model_path = str(target)
+    history.add(entry)
