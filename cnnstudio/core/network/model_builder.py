@@ -7,15 +7,15 @@ from typing import Any
 from cnnstudio.core.config import ModelOptions
 from cnnstudio.core.network.architectures import layer_specs
 from cnnstudio.core.network.layer_specs import Shape
-from cnnstudio.core.network.shape_table import table_for_specs
+from cnnstudio.core.network.shape_table import shape_table
 
 
 def build_model(options: ModelOptions, input_shape: Shape, num_classes: int) -> Any:
     """A functional ``keras.Model``; impossible configurations raise ``ConfigError`` first."""
     import keras
 
+    shape_table(options, input_shape, num_classes)  # refuses impossible shapes with a readable message
     specs = layer_specs(options, input_shape, num_classes)
-    table_for_specs(specs, input_shape)  # refuses impossible shapes with a readable message
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = inputs
     for spec in specs:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from cnnstudio.core.config import ModelOptions
+from cnnstudio.core.errors import ConfigError
 from cnnstudio.core.network.architectures import layer_specs
 from cnnstudio.core.network.layer_specs import LayerSpec, Shape
 
@@ -70,6 +71,30 @@ def table_for_specs(specs: list[LayerSpec], input_shape: Shape) -> ShapeTable:
     return ShapeTable(tuple(input_shape), tuple(rows))
 
 
+MAX_SIDE_SEARCHED = 1024
+
+
 def shape_table(options: ModelOptions, input_shape: Shape, num_classes: int) -> ShapeTable:
-    """The shape table of the network that ``options`` describes for this data."""
-    return table_for_specs(layer_specs(options, input_shape, num_classes), input_shape)
+    """The shape table of the network that ``options`` describes for this data.
+
+    Images too small for the network are refused with the smallest square size that would work.
+    """
+    try:
+        return table_for_specs(layer_specs(options, input_shape, num_classes), input_shape)
+    except ConfigError as exc:
+        side = smallest_side(options, input_shape, num_classes)
+        if side is None or side <= min(input_shape[0], input_shape[1]):
+            raise
+        raise ConfigError(f"{exc}; with these options {options.arch} needs images of at least {side}×{side}") from exc
+
+
+def smallest_side(options: ModelOptions, input_shape: Shape, num_classes: int) -> int | None:
+    """The smallest square image side (up to ``MAX_SIDE_SEARCHED``) the network can take, or None."""
+    channels = input_shape[2] if len(input_shape) > 2 else 1
+    for side in range(1, MAX_SIDE_SEARCHED + 1):
+        try:
+            table_for_specs(layer_specs(options, (side, side, channels), num_classes), (side, side, channels))
+        except ConfigError:
+            continue
+        return side
+    return None
