@@ -2,14 +2,19 @@
 
 Progress arrives as queued signals; it only updates plain lists here. A timer redraws the
 matplotlib figure with ``draw_idle()`` a few times a second, so plotting never keeps up the
-training thread or floods the event loop.
+training thread or floods the event loop. Over long runs the batch points are merged pairwise
+whenever a line would pass :data:`MAX_BATCH_POINTS` (:func:`merge_pairs`) and later updates are
+averaged in buckets of as many batch updates as each point now stands for, so the whole run
+stays evenly drawn while memory and redraw time stay flat over thousands of epochs.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg, NavigationToolbar2QT
 from matplotlib.figure import Figure
 from PySide6.QtCore import Qt, QTimer
@@ -20,6 +25,32 @@ from cnnstudio.core.training.progress import BatchProgress, EpochResult
 from cnnstudio.ui.widgets import stacked
 
 REDRAW_MS = 250
+MAX_BATCH_POINTS = 2000  # per batch line; the older half is merged pairwise when it would grow past this
+MAX_EPOCH_POINTS = 2000  # per epoch line drawn (every value stays in the history and the log)
+
+
+def merge_pairs(columns: Sequence[list[float]]) -> None:
+    """Replace equally long point lists by the means of consecutive pairs, in place (an odd last point stays).
+
+    Used on the batch curve's x and y lists together. A pair of NaN line breaks stays a break;
+    a break paired with a point gives way to the point.
+    """
+    paired = len(columns[0]) // 2 * 2
+    for column in columns:
+        pairs = np.asarray(column[:paired], dtype=float).reshape(-1, 2)
+        present = ~np.isnan(pairs)
+        counts = present.sum(axis=1)
+        sums = np.where(present, pairs, 0.0).sum(axis=1)
+        column[:paired] = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan).tolist()
+
+
+def strided(xs: Sequence[float], ys: Sequence[float], limit: int = MAX_EPOCH_POINTS) -> tuple[list, list]:
+    """At most about ``limit`` evenly spaced points of a line to draw, always with its last one."""
+    if len(ys) <= limit:
+        return list(xs[:len(ys)]), list(ys)
+    step = math.ceil(len(ys) / limit)
+    picked = list(range(0, len(ys) - 1, step)) + [len(ys) - 1]
+    return [xs[i] for i in picked], [ys[i] for i in picked]
 
 
 def format_seconds(seconds: float) -> str:
@@ -85,6 +116,8 @@ class TrainingView(QWidget):
         self.batch_x: list[float] = []
         self.batch_loss: list[float] = []
         self.batch_accuracy: list[float] = []
+        self._bucket = 1  # batch updates per point of the batch lines (doubles each time they are merged)
+        self._pending: list[tuple[float, float, float]] = []  # updates of the bucket being filled
         history = record.history if record is not None else {}
         self.epoch_history: dict[str, list[float]] = {k: list(v) for k, v in history.items()}
         self.epoch_x: list[float] = list(record.epoch_ends) if record is not None else []  # fractional after a stop
@@ -108,6 +141,7 @@ class TrainingView(QWidget):
 
     def show_outcome(self, outcome: Any) -> str:
         """A finished run (RunOutcome): its record's curves and a one-line summary, which is returned."""
+        self._close_bucket()
         live = self.batch_x, self.batch_loss, self.batch_accuracy  # the run's batch curve stays in view
         self.show_record(outcome.record)
         self.batch_x, self.batch_loss, self.batch_accuracy = live
@@ -118,6 +152,11 @@ class TrainingView(QWidget):
         self.progress.setFormat("stopped" if end.reason.early else "finished")
         self.status.setText(line)
         self.log.appendPlainText(line)
+        for warning in getattr(outcome, "warnings", ()):  # e.g. the run history could not be written
+            self.log.appendPlainText(f"warning: {warning}")
+        if getattr(outcome, "warnings", None):
+            line = f"{line} · {outcome.warnings[0]}"
+            self.status.setText(line)
         return line
 
     def show_note(self, progress_text: str, status: str) -> None:
@@ -138,12 +177,7 @@ class TrainingView(QWidget):
     def on_batch(self, p: BatchProgress) -> None:
         # Keras reports the running mean over the epoch so far: a smoothed per-batch curve.
         loss, accuracy = p.logs.get("loss", math.nan), p.logs.get("accuracy", math.nan)
-        if self.batch_x and p.epoch_start >= self.batch_x[-1]:  # a new epoch: its running mean starts afresh,
-            for values in (self.batch_x, self.batch_loss, self.batch_accuracy):  # so break the line (NaN)
-                values.append(math.nan)
-        self.batch_x.append(p.epoch_start + p.step / max(p.steps, 1))
-        self.batch_loss.append(loss)
-        self.batch_accuracy.append(accuracy)
+        self._add_batch_point(p.epoch_start, p.epoch_start + p.step / max(p.steps, 1), loss, accuracy)
         done = p.epoch * p.steps + p.step
         total = p.epochs * p.steps
         self.progress.setRange(0, max(total, 1))
@@ -152,6 +186,46 @@ class TrainingView(QWidget):
         self.status.setText(f"loss {loss:.4f} · accuracy {accuracy:.4f} · epoch time left "
                             f"{format_seconds(p.eta_seconds)}")
         self._dirty = True
+
+    def _add_batch_point(self, epoch_start: float, x: float, loss: float, accuracy: float) -> None:
+        """One batch update on the batch lines: as a point of its own, or averaged into the current bucket."""
+        columns = (self.batch_x, self.batch_loss, self.batch_accuracy)
+        if self._bucket == 1:
+            if self.batch_x and epoch_start >= self.batch_x[-1]:  # a new epoch: its running mean starts afresh,
+                for values in columns:  # so break the line (NaN); merged points no longer show the breaks
+                    values.append(math.nan)
+            for values, value in zip(columns, (x, loss, accuracy)):
+                values.append(value)
+        else:
+            self._pending.append((x, loss, accuracy))
+            if len(self._pending) >= self._bucket:
+                self._close_bucket()
+        if len(self.batch_x) > MAX_BATCH_POINTS:
+            merge_pairs(columns)
+            self._bucket *= 2
+
+    def _close_bucket(self) -> None:
+        """Add the mean of the pending updates as one point."""
+        if self._pending:
+            for values, value in zip((self.batch_x, self.batch_loss, self.batch_accuracy), self._mean_pending()):
+                values.append(value)
+            self._pending = []
+
+    def _mean_pending(self) -> tuple[float, float, float]:
+        with np.errstate(invalid="ignore"):
+            columns = np.asarray(self._pending, dtype=float)
+            present = ~np.isnan(columns)
+            sums = np.where(present, columns, 0.0).sum(axis=0)
+            counts = present.sum(axis=0)
+            means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+        return float(means[0]), float(means[1]), float(means[2])
+
+    def batch_points(self) -> tuple[list[float], list[float], list[float]]:
+        """The batch lines as drawn: the merged points and, while it fills, the current bucket's mean."""
+        if not self._pending:
+            return self.batch_x, self.batch_loss, self.batch_accuracy
+        x, loss, accuracy = self._mean_pending()
+        return self.batch_x + [x], self.batch_loss + [loss], self.batch_accuracy + [accuracy]
 
     def on_epoch(self, r: EpochResult) -> None:
         for key, value in r.metrics.items():
@@ -213,19 +287,19 @@ class TrainingView(QWidget):
     def redraw(self) -> None:
         if not hasattr(self, "lines"):
             self._make_artists()
+        batch_x, batch_loss, batch_accuracy = self.batch_points()
         for key in ("loss", "accuracy"):
-            batches = self.batch_loss if key == "loss" else self.batch_accuracy
-            self.lines[f"batch_{key}"].set_data(self.batch_x, batches)
+            self.lines[f"batch_{key}"].set_data(batch_x, batch_loss if key == "loss" else batch_accuracy)
             for name in (key, f"val_{key}"):
                 values = self.epoch_history.get(name, [])
-                self.lines[name].set_data(self.epoch_x[:len(values)], values)
-        shown = self.batch_x + self.epoch_x
+                self.lines[name].set_data(*strided(self.epoch_x, values))
+        shown = batch_x + self.epoch_x
         for axes in (self.loss_axes, self.accuracy_axes):
             axes.relim()
             axes.autoscale_view()
             if shown and max(shown) - min(shown) < 1:  # a single epoch: room around it, not a point-wide axis
                 axes.set_xlim(max(0.0, min(shown) - 0.5), max(shown) + 0.5, auto=None)  # autoscaling stays on
-        empty = not self.batch_x and not self.epoch_history.get("loss")
+        empty = not batch_x and not self.epoch_history.get("loss")
         for artist in (self.loss_axes, self.accuracy_axes, self.legend):  # no bare, meaningless axes before a run
             artist.set_visible(not empty)
         self.placeholder.set_visible(empty)

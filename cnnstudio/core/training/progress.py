@@ -101,3 +101,4 @@ class RunState:
     seconds_per_epoch: list[float] = field(default_factory=list)
     history: dict[str, list[float]] = field(default_factory=dict)
     epoch_ends: list[float] = field(default_factory=list)  # epochs trained after each epoch (fractional when stopped)
+    kept_epoch: float | None = None  # after divergence: the epochs trained by the finite weights that were put back

@@ -49,14 +49,14 @@ DEFAULT_MESSAGES = {
     StopReason.FINISHED: "finished",
     StopReason.REQUESTED: "stopped on request",
     StopReason.EARLY_STOPPING: "early stopping: the monitored loss stopped improving",
-    StopReason.NON_FINITE: "training diverged: the loss became NaN or infinite",
+    StopReason.NON_FINITE: "training diverged: the loss or the weights became NaN or infinite",
 }
 
 
 def _legacy_reason(text: str) -> StopReason:
     """The reason behind a message written by an older version (read once, when a record is loaded)."""
     for reason, marker in ((StopReason.REQUESTED, "on request"), (StopReason.EARLY_STOPPING, "early stopping"),
-                           (StopReason.NON_FINITE, "loss became")):
+                           (StopReason.NON_FINITE, "loss became"), (StopReason.NON_FINITE, "diverged")):
         if marker in text:
             return reason
     return StopReason.FINISHED

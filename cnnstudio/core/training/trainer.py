@@ -33,6 +33,7 @@ ASSUMED_CPU_FLOPS = 2.0e10
 COSINE_FLOOR = 0.05  # the cosine schedule ends at 5% of the learning rate
 SGD_MOMENTUM = 0.9
 EVALUATION_BATCH = 256
+PROBE_IMAGES = 64  # training images that weights kept after divergence must map to finite outputs
 
 
 @dataclass
@@ -43,6 +44,7 @@ class TrainingResult:
     test_loss: float | None = None  # None: not evaluated (a second stop request skipped it)
     test_accuracy: float | None = None
     epoch_ends: list[float] = field(default_factory=list)  # epochs trained after each of this run's epochs
+    kept_epoch: float | None = None  # a diverged run: the epochs trained by the finite weights that were put back
 
     @property
     def epochs(self) -> int:
@@ -191,6 +193,10 @@ def fit(model: keras.Model, dataset: Dataset, options: TrainOptions, *, listener
     ``initial_epoch`` (the number of epochs already logged) lets a loaded model continue its epoch
     count; ``first_epoch`` is the epochs it has trained (fractional after a stop, default
     ``initial_epoch``). ``after_epoch`` is called with the run's state after each epoch (checkpoints).
+
+    When training diverges (the loss or the weights become NaN or infinite) the run ends with
+    :attr:`StopReason.NON_FINITE`, the model holds the last finite weights again (those after
+    ``result.kept_epoch`` epochs) and the diverged epoch is neither logged nor checkpointed.
     """
     epochs = options.epochs if epochs is None else epochs
     (x, y), validation = validation_split(dataset, options.validation_split, options.seed)
@@ -198,7 +204,7 @@ def fit(model: keras.Model, dataset: Dataset, options: TrainOptions, *, listener
     total = initial_epoch + epochs
     callbacks: list[keras.callbacks.Callback] = [StudioCallback(
         listener, stop, state, total, after_epoch=after_epoch,
-        first_epoch=float(initial_epoch) if first_epoch is None else first_epoch)]
+        first_epoch=float(initial_epoch) if first_epoch is None else first_epoch, probe=x[:PROBE_IMAGES])]
     stopper = early_stopping(options, validation is not None)
     if stopper is not None:
         callbacks.append(stopper)
@@ -212,7 +218,8 @@ def fit(model: keras.Model, dataset: Dataset, options: TrainOptions, *, listener
         watched = "validation loss" if validation is not None else "training loss"
         state.end = RunEnd(StopReason.EARLY_STOPPING, f"early stopping: the {watched} stopped improving for "
                            f"{options.early_stopping_patience} epochs (the best epoch's weights were kept)")
-    return TrainingResult(state.history, state.seconds_per_epoch, state.end or RunEnd(), epoch_ends=state.epoch_ends)
+    return TrainingResult(state.history, state.seconds_per_epoch, state.end or RunEnd(), epoch_ends=state.epoch_ends,
+                          kept_epoch=state.kept_epoch)
 
 
 def evaluate(model: keras.Model, dataset: Dataset, batch_size: int = EVALUATION_BATCH, *,
