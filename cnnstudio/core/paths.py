@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import platformdirs
@@ -40,3 +41,25 @@ def log_dir() -> Path:
     """
     home = _home()
     return home / "logs" if home else Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why files cannot be written in ``folder`` (created when missing), or None when they can.
+
+    Tries for real (create the folder, write and remove a small file), since permissions alone do
+    not tell: a read-only file system, a file where the folder should be or ``/dev/null`` as the
+    home all show up here as one line, before any work that would be lost.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not folder.is_dir():
+            return f"{folder} is not a folder"
+        handle, name = tempfile.mkstemp(dir=folder, prefix=".write-test.")
+        os.close(handle)
+        os.unlink(name)
+    except OSError as exc:
+        blocking = next((p for p in (folder, *folder.parents) if os.path.lexists(p)), None)
+        if blocking is not None and not blocking.is_dir():
+            return f"{folder} cannot be used: {blocking} is not a folder"
+        return f"{folder} cannot be written ({exc.strerror or exc.__class__.__name__})"
+    return None

@@ -5,16 +5,17 @@ The single entry point for training that the CLI and the GUI worker share.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cnnstudio.core.config import Experiment, TrainOptions
 from cnnstudio.core.data.datasets import Dataset
-from cnnstudio.core.errors import ConfigError
+from cnnstudio.core.errors import ConfigError, ModelFileError
 from cnnstudio.core.experiments.run_history import RunEntry, RunHistory, versions
 from cnnstudio.core.files.model_record import ModelRecord, TrainingSegment
 from cnnstudio.core.files.persistence import save_model
+from cnnstudio.core.logs import log
 from cnnstudio.core.network.shape_table import shape_table
 from cnnstudio.core.training.progress import RunState, StopFlag, TrainingListener
 from cnnstudio.core.training.trainer import (
@@ -33,6 +34,7 @@ class RunOutcome:
     record: ModelRecord
     result: TrainingResult  # this run only; ``record`` holds the whole history
     entry: RunEntry | None = None  # its run-history record, when one was written
+    warnings: list[str] = field(default_factory=list)  # one line each, e.g. why the run was not recorded
 
 
 def _merge(old: dict[str, list[float]], new: dict[str, list[float]]) -> dict[str, list[float]]:
@@ -74,7 +76,14 @@ def run_experiment(experiment: Experiment, dataset: Dataset, *, listener: Traini
     After training the test set is evaluated, reported to ``listener.on_evaluate(done, total)``
     where the listener has it; a second stop request skips (the rest of) it and the record then
     has no test figures (``record.evaluated`` is False).
+
+    A run history that cannot be written (checked before training, and again when recording)
+    never costs the trained model: the run goes unrecorded and ``outcome.warnings`` says why.
     """
+    warnings: list[str] = []
+    if history is not None and (problem := history.check_writable()) is not None:
+        warnings.append(f"this run is not recorded in the run history: {problem}")
+        history = None
     if model is None:
         model = new_model(experiment, dataset)
         record = None
@@ -115,13 +124,27 @@ def run_experiment(experiment: Experiment, dataset: Dataset, *, listener: Traini
     result.test_loss, result.test_accuracy = live.test_loss, live.test_accuracy
     if checkpoint is not None:
         save_model(model, checkpoint, live)
-    outcome = RunOutcome(model, live, result)
+    outcome = RunOutcome(model, live, result, warnings=warnings)
     if history is not None:
-        outcome.entry = entry = history_entry(outcome, dataset, checkpoint, study)
-        if checkpoint is None:  # keep a copy so the run can be reopened from the history
-            entry.model_path = str(save_model(model, history.model_path(entry), live))
-        history.add(entry)
+        record_run(outcome, history, dataset, checkpoint, study)
+    for warning in outcome.warnings:
+        log.warning("%s", warning)
     return outcome
+
+
+def record_run(outcome: RunOutcome, history: RunHistory, dataset: Dataset, checkpoint: str | Path | None,
+               study: str | None) -> None:
+    """Add the run to ``history`` (with a copy of the model when it has no checkpoint); on failure only a warning."""
+    entry = history_entry(outcome, dataset, checkpoint, study)
+    try:
+        if checkpoint is None:  # keep a copy so the run can be reopened from the history
+            entry.model_path = str(save_model(outcome.model, history.model_path(entry), outcome.record))
+        history.add(entry)
+    except (OSError, ModelFileError) as exc:
+        outcome.warnings.append(f"this run is not recorded in the run history {history.folder}: "
+                                f"{' '.join(str(exc).split())[:200]}")
+        return
+    outcome.entry = entry
 
 
 def history_entry(outcome: RunOutcome, dataset: Dataset, model_path: str | Path | None, study: str | None) -> RunEntry:
@@ -139,4 +162,5 @@ def history_entry(outcome: RunOutcome, dataset: Dataset, model_path: str | Path 
         seconds_per_epoch=outcome.record.seconds_per_epoch, test_accuracy=outcome.record.test_accuracy,
         test_loss=outcome.record.test_loss, params=int(outcome.model.count_params()), macs=macs,
         device=runtime_info().device, versions=versions(), model_path=str(model_path) if model_path else None,
-        stop_reason=outcome.result.end.reason.value, stop_message=outcome.result.end.message, study=study)
+        stop_reason=outcome.result.end.reason.value, stop_message=outcome.result.end.message,
+        kept_epoch=outcome.result.kept_epoch, study=study)
