@@ -53,7 +53,8 @@ def runs_view(qtbot, tmp_path):
     view = RunsView(history)
     qtbot.addWidget(view)
     view.resize(1200, 700)
-    view.show()
+    with qtbot.waitSignal(view.refreshed):  # the first showing lists the runs on a worker thread
+        view.show()
     qtbot.waitExposed(view)
     return view
 
@@ -126,10 +127,11 @@ def test_selection_drives_plot_buttons_and_signals(qtbot, runs_view) -> None:
     assert opened.args[0].id == exported.args[0].id == "run-min-same"
 
 
-def test_delete_removes_the_selected_run_from_the_history(runs_view) -> None:
+def test_delete_removes_the_selected_run_from_the_history(qtbot, runs_view) -> None:
     runs_view.filter.setText("avg")
     runs_view.table.selectRow(0)
-    runs_view.delete_button.click()
+    with qtbot.waitSignal(runs_view.refreshed):
+        runs_view.delete_button.click()
     assert sorted(e.id for e in runs_view.history.entries()[0]) == ["run-max-valid", "run-min-same"]
     assert runs_view.proxy.rowCount() == 0 and runs_view.count.text() == "0 of 2 runs"
 
@@ -142,7 +144,8 @@ def test_runs_view_reports_damaged_entries(qtbot, tmp_path) -> None:
     (history.folder / "damaged.json").write_text("{")
     view = RunsView(history)
     qtbot.addWidget(view)
-    view.refresh()
+    with qtbot.waitSignal(view.refreshed):
+        view.refresh()
     assert "skipped damaged.json" in view.warnings.text() and view.proxy.rowCount() == 1
 
 
@@ -299,6 +302,12 @@ def _shown(qtbot, widget, size=TAB_SIZE):
     return widget
 
 
+def _listed(qtbot, view):
+    """A shown Runs view once its listing (read on a worker thread) is in the table."""
+    qtbot.waitUntil(lambda: view.loaded and not view.refreshing)
+    return view
+
+
 def _renderer(canvas):
     canvas.draw()  # a full draw: the layout engine places every label and legend
     return canvas.get_renderer()
@@ -399,7 +408,7 @@ def test_runs_table_fits_the_tab_without_sideways_scrolling(qtbot, tmp_path) -> 
 
     history = RunHistory(tmp_path / "runs")
     _many_runs(history, 16)
-    view = _shown(qtbot, RunsView(history))
+    view = _listed(qtbot, _shown(qtbot, RunsView(history)))
     table = view.table
     assert view.proxy.rowCount() == 16
     assert table.horizontalScrollBar().maximum() == 0  # every shown column is in view
@@ -429,7 +438,7 @@ def test_runs_legend_names_every_setting_that_differs(qtbot, tmp_path) -> None:
     longer.experiment = Experiment(ModelOptions(), TrainOptions(epochs=5, learning_rate=0.01), "digits").to_dict()
     for entry in (short, longer):
         history.add(entry)
-    view = _shown(qtbot, RunsView(history))
+    view = _listed(qtbot, _shown(qtbot, RunsView(history)))
     view.table.selectAll()
     assert view.plot.labels == ["epochs=3, learning_rate=0.002", "epochs=5, learning_rate=0.01"]
     (legend,) = view.plot.figure.legends

@@ -370,7 +370,7 @@ class MainWindow(QMainWindow):
 
     def _training_ended(self) -> None:
         self._set_state(activity=Activity.IDLE)
-        self.training_finished.emit()
+        self.runs_view.when_listed(self.training_finished.emit)  # once the Runs tab shows the run too
         if self._close_when_idle:
             self._close_when_idle = False
             self.close()

@@ -1,8 +1,12 @@
-"""The Runs view: every recorded run, sortable and filterable, with overlaid curves of the selection."""
+"""The Runs view: every recorded run, sortable and filterable, with overlaid curves of the selection.
+
+The run history is read on a worker thread (:func:`start_task`), never on the GUI thread: a big or
+slow folder leaves the window responsive, and the table is filled when the listing is ready.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +23,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnstudio.core.errors import one_line
 from cnnstudio.core.experiments.run_history import RunEntry, RunHistory
 from cnnstudio.core.experiments.study import STEADY_SECONDS_NOTE, cell_text, study_rows
+from cnnstudio.core.logs import log
+from cnnstudio.ui.background import start_task
 from cnnstudio.ui.curves_plot import CurvesPlot
 from cnnstudio.ui.widgets import read_only_view
 
@@ -51,11 +58,13 @@ class RunsModel(QAbstractTableModel):
         self._rows: list[dict[str, Any]] = []
 
     def set_entries(self, entries: Sequence[RunEntry]) -> None:
+        """Show ``entries``; the rows are made before the reset, so a failure leaves the table as it was."""
+        entries = list(entries)
+        rows = [{**row, "created": entry.created, "dataset": str(entry.experiment["dataset"]),
+                 "padding": str(row["padding"]), "study": entry.study or ""}
+                for entry, row in zip(entries, study_rows(entries))]
         self.beginResetModel()
-        self.entries = list(entries)
-        self._rows = [{**row, "created": entry.created, "dataset": str(entry.experiment["dataset"]),
-                       "padding": str(row["padding"]), "study": entry.study or ""}
-                      for entry, row in zip(self.entries, study_rows(self.entries))]
+        self.entries, self._rows = entries, rows
         self.endResetModel()
 
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt's signature
@@ -109,6 +118,7 @@ def filter_expression(text: str) -> QRegularExpression:
 class RunsView(QWidget):
     open_requested = Signal(object)  # RunEntry
     export_requested = Signal(object)  # RunEntry
+    refreshed = Signal()  # a listing asked for with refresh() is shown (or its failure is)
 
     def __init__(self, history: RunHistory | None = None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -166,6 +176,9 @@ class RunsView(QWidget):
         self.export_button.clicked.connect(lambda: self._emit_single(self.export_requested))
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.loaded = False  # the history is read when the view is first shown, not at start-up
+        self.refreshing = False  # a listing is being read on a worker thread
+        self._again = False  # another refresh was asked for while one was being read
+        self._when_listed: list[Callable[[], None]] = []
         self.apply_filter()
 
     def set_column_shown(self, key: str, shown: bool) -> None:
@@ -189,12 +202,60 @@ class RunsView(QWidget):
         super().showEvent(event)
 
     def refresh(self) -> None:
+        """Read the run history again on a worker thread; the table follows when it is read (``refreshed``).
+
+        A refresh asked for while one is being read runs once that one is done, so the newest
+        runs are never missed. Never raises: the end-of-run handlers call it before finishing their work.
+        """
         self.loaded = True
-        self.entries, warnings = self.history.entries()
+        if self.refreshing:
+            self._again = True
+            return
+        self.refreshing, self._again = True, False
+        history = self.history
+        try:
+            self.count.setText(f"{self.runs_model.rowCount()} runs · reading…")
+            start_task(lambda _task: history.entries(), succeeded=self._show_listing, failed=self._listing_failed,
+                       name="runs-listing")
+        except Exception as exc:  # noqa: BLE001 - e.g. no thread could be started: said in the view, not raised
+            log.exception("could not start reading the run history")
+            self._listing_failed(one_line(exc), "")
+
+    def when_listed(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the listing being read is shown (now, when none is being read)."""
+        if self.refreshing:
+            self._when_listed.append(callback)
+        else:
+            callback()
+
+    def _show_listing(self, listing: tuple[list[RunEntry], list[str]]) -> None:
+        try:
+            entries, warnings = listing
+            self.runs_model.set_entries(entries)  # study_rows reads every entry: checked ones, but guarded all the same
+            self.entries = list(entries)
+        except Exception as exc:  # noqa: BLE001 - a listing that cannot be shown must never break the window
+            log.exception("could not show the run history")
+            warnings = [f"could not show the run history: {one_line(exc)}"]
+        self._listed(warnings)
+
+    def _listing_failed(self, reason: str, _details: str) -> None:
+        self._listed([f"could not read the run history: {reason}"])
+
+    def _listed(self, warnings: list[str]) -> None:
         self.warnings.setText("\n".join(warnings))
         self.warnings.setVisible(bool(warnings))
-        self.runs_model.set_entries(self.entries)
         self.apply_filter()
+        self.refreshing = False
+        if self._again:
+            self.refresh()
+            return
+        callbacks, self._when_listed = self._when_listed, []
+        self.refreshed.emit()
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - one failing follower must not keep the others from running
+                log.exception("a step after the run history listing failed")
 
     def apply_filter(self, *_args: object) -> None:
         """Show only the runs holding every word of the filter box (the proxy does the work)."""
@@ -226,6 +287,13 @@ class RunsView(QWidget):
             signal.emit(chosen[0])
 
     def delete_selected(self) -> None:
+        problems = []
         for entry in self.selected():
-            self.history.delete(entry.id)
+            try:
+                self.history.delete(entry.id)
+            except (OSError, ValueError) as exc:
+                problems.append(f"could not delete run {entry.id}: {one_line(exc)}")
         self.refresh()
+        if problems:
+            self.when_listed(lambda: self.warnings.setText("\n".join([*problems, self.warnings.text()]).strip())
+                             or self.warnings.setVisible(True))
