@@ -13,9 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from cnnstudio.core.errors import DatasetError
+from cnnstudio.core.limits import MAX_CLASS_NAME, MAX_CLASSES
 
-MAX_CLASSES = 1000  # labels without class names: 0..K-1 with K at most this
-MAX_NAMED_CLASSES = 100_000  # with class names the names decide, up to this many
 MIN_SIDE = 8  # smallest image height or width a dataset may have
 MAX_IMAGE_PIXELS = 50_000_000  # one image file: at most 50 megapixels (a 48 MP phone photo fits)
 MEMORY_SHARE = 0.8  # refuse data that would need more than this share of the memory available now
@@ -198,8 +197,10 @@ def check_label_set(name: str, y_train: np.ndarray, y_test: np.ndarray,
     labels = np.concatenate([y_train, y_test])
     top = int(labels.max()) if labels.size else -1
     if class_names:
-        if len(class_names) > MAX_NAMED_CLASSES:
-            raise DatasetError(f"{name}: {len(class_names):,} class names; at most {MAX_NAMED_CLASSES:,} classes")
+        if len(class_names) > MAX_CLASSES:
+            raise DatasetError(f"{name}: {len(class_names):,} class names; at most {MAX_CLASSES:,} classes")
+        if too_long := [n for n in class_names if len(n) > MAX_CLASS_NAME]:
+            raise DatasetError(f"{name}: a class name of {len(too_long[0]):,} characters; at most {MAX_CLASS_NAME}")
         if top >= len(class_names):
             raise DatasetError(f"{name}: label {top:,} but only {len(class_names):,} class names (labels count from 0)")
         names = list(class_names)

@@ -32,6 +32,7 @@ from cnnstudio.core.data.digit_preprocessing import eight_bit
 from cnnstudio.core.data.downloads import DownloadError, DownloadProgress, download_failure_reason, reporting_downloads
 from cnnstudio.core.data.idx_format import is_idx_folder, load_idx_folder
 from cnnstudio.core.errors import DatasetError, one_line
+from cnnstudio.core.limits import MAX_IMAGE_SIDE
 
 DIGIT_NAMES = [str(d) for d in range(10)]
 KERAS_DATASETS = {
@@ -89,6 +90,9 @@ class Dataset:
         if min(height, width) < MIN_SIDE:
             raise DatasetError(f"{self.name}: images of {width}×{height} pixels are too small; "
                                f"CNN Studio needs at least {MIN_SIDE}×{MIN_SIDE}")
+        if max(height, width) > MAX_IMAGE_SIDE:
+            raise DatasetError(f"{self.name}: images of {width}×{height} pixels are too large; "
+                               f"CNN Studio takes at most {MAX_IMAGE_SIDE}×{MAX_IMAGE_SIDE}")
         if self.x_train.dtype != np.uint8 or self.x_test.dtype != np.uint8:
             pixels, notes = to_uint8_pixels(self.name, {"train": self.x_train, "test": self.x_test})
             self.x_train, self.x_test = pixels["train"], pixels["test"]

@@ -15,13 +15,13 @@ from cnnstudio import __version__
 from cnnstudio.core.config import LR_SCHEDULES, OPTIMIZERS, Experiment, TrainOptions
 from cnnstudio.core.errors import ConfigError, ModelFileError, escape_controls, has_controls, printable
 from cnnstudio.core.files.model_signature import CHANNELS, MAX_CLASSES, MAX_SIDE, MIN_CLASSES, MIN_SIDE
+from cnnstudio.core.limits import MAX_CLASS_NAME
 from cnnstudio.core.network.architectures import ARCHITECTURES
 
 RECORD_FORMAT = "cnnstudio-experiment"
 RECORD_VERSION = 2  # 2: epoch_ends, training segments and test.evaluated
 MAX_SEGMENTS = 10_000
 OPTIMIZER_STATES = ("fresh", "kept")
-MAX_CLASS_NAME = 255  # characters: a folder name (image-folder datasets) is at most 255 bytes
 MAX_DATASET_NAME = 4096  # characters: a built-in name or a path
 MAX_METRICS = 64  # history entries (loss, accuracy, val_loss, …)
 MAX_METRIC_NAME = 100

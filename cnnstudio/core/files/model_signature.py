@@ -12,15 +12,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cnnstudio.core.errors import ModelFileError, printable
+from cnnstudio.core.limits import IMAGE_CHANNELS, MAX_CLASSES, MAX_IMAGE_SIDE, MIN_CLASSES
 
 if TYPE_CHECKING:
     from cnnstudio.core.files.model_record import ModelRecord
 
 MIN_SIDE = 1  # image height and width, in pixels
-MAX_SIDE = 4096
-CHANNELS = (1, 3)  # gray or RGB: what the datasets and the image preprocessing make
-MIN_CLASSES = 2
-MAX_CLASSES = 1000  # the GUI builds widgets per class: bounded
+MAX_SIDE = MAX_IMAGE_SIDE
+CHANNELS = IMAGE_CHANNELS
 
 
 @dataclass(frozen=True)
