@@ -34,16 +34,6 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
     return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
 
 
-def printable(text: object, limit: int = 200) -> str:
-    """``text`` safe to show on a terminal or in a label: control characters escaped, cut to ``limit``.
-
-    Names from files (a dataset name in a model's record, a file name) are untrusted: an ANSI escape
-    in one must show as ``\\x1b[…``, not act on the user's terminal.
-    """
-    shown = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(text))
-    return shown if len(shown) <= limit else shown[: max(0, limit - 1)] + "…"
-
-
 # Characters that change how a terminal or a label shows the text around them: C0/C1 controls and
 # DEL (category Cc, ANSI escapes among them) and the invisible bidirectional-text controls.
 _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -61,6 +51,16 @@ def has_controls(text: str) -> bool:
 
 
 def escape_controls(text: str) -> str:
-    """``text`` with only its control characters (see :func:`is_control`) escaped, the rest kept as is."""
-    return "".join((f"\\x{ord(c):02x}" if ord(c) <= 0xFF else f"\\u{ord(c):04x}") if is_control(c) else c
-                   for c in text)
+    """``text`` with its control and other unprintable characters escaped (``\\x1b``), the rest kept."""
+    return "".join((f"\\x{ord(c):02x}" if ord(c) <= 0xFF else f"\\u{ord(c):04x}")
+                   if is_control(c) or not c.isprintable() else c for c in text)
+
+
+def printable(text: object, limit: int = 200) -> str:
+    """``text`` safe to show on a terminal or in a label: control characters escaped, cut to ``limit``.
+
+    Names from files (a dataset name in a model's record, a file name) are untrusted: an ANSI escape
+    in one must show as ``\\x1b[…``, not act on the user's terminal.
+    """
+    shown = escape_controls(str(text))
+    return shown if len(shown) <= limit else shown[: max(0, limit - 1)] + "…"
