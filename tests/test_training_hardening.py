@@ -95,6 +95,20 @@ def test_weights_broken_while_the_loss_looks_finite_are_caught_at_the_epoch_end(
     assert outcome.record.test_loss is not None and math.isfinite(outcome.record.test_loss)
 
 
+def test_diverging_in_the_first_epoch_keeps_the_starting_weights(small, tmp_path) -> None:
+    exp = Experiment(ModelOptions(arch="vgg_small", padding="same"),
+                     TrainOptions(epochs=2, batch_size=16, optimizer="sgd", learning_rate=10.0, steps_per_execution=1),
+                     "small")
+    model = new_model(exp, small)
+    start = model.get_weights()
+    outcome = run_experiment(exp, small, model=model, checkpoint=tmp_path / "n.keras")
+    assert outcome.result.end.reason is StopReason.NON_FINITE and outcome.result.kept_epoch == 0.0
+    assert "the untrained starting weights were kept" in outcome.result.end.message
+    assert _same(outcome.model.get_weights(), start) and outcome.record.epochs_trained == 0
+    assert len(outcome.record.segments) == 1 and outcome.record.segments[0].epochs == 0  # the run is still named
+    assert read_record(tmp_path / "n.keras").segments[0].learning_rate == 10.0
+
+
 def test_a_finite_run_is_not_touched(small) -> None:
     outcome = run_experiment(experiment(epochs=2), small)
     assert outcome.result.end.reason is StopReason.FINISHED and outcome.result.kept_epoch is None

@@ -103,18 +103,20 @@ def run_experiment(experiment: Experiment, dataset: Dataset, *, listener: Traini
                        dict(previous.history), list(previous.seconds_per_epoch), epoch_ends=list(previous.epoch_ends),
                        segments=list(previous.segments))
 
-    def keep_record(state: RunState) -> None:
+    def keep_record(state: RunState, save: bool = True) -> None:
         live.history = _merge(previous.history, state.history)
         live.seconds_per_epoch = previous.seconds_per_epoch + state.seconds_per_epoch
         live.epoch_ends = previous.epoch_ends + state.epoch_ends
         trained = state.epoch_ends[-1] - first_epoch if state.epoch_ends else 0.0
         live.segments = previous.segments + [
             TrainingSegment.of(experiment.train, experiment.dataset, first_epoch, trained, optimizer_state)]
-        if checkpoint is not None:
+        if checkpoint is not None and save:
             save_model(model, checkpoint, live)
 
     result = fit(model, dataset, experiment.train, listener=listener, stop=stop,
                  initial_epoch=previous.epochs_logged, first_epoch=first_epoch, after_epoch=keep_record)
+    if not result.epoch_ends:  # nothing logged (it diverged in its first epoch): the record still names this run
+        keep_record(RunState(), save=False)
     on_evaluate = getattr(listener, "on_evaluate", None)
     skip = (lambda: stop.skip_evaluation) if stop is not None else None
     if on_evaluate is not None and not (skip and skip()):
