@@ -265,8 +265,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     _print_notes(dataset)
     outcome = run_experiment(experiment, dataset, listener=_StderrProgress(), checkpoint=out,
                              model=model, record=record, history=history)
-    for warning in getattr(outcome, "warnings", ()):
-        _err(f"warning: {warning}")
+    for warning in outcome.warnings:
+        _err(f"warning: {printable(warning, 400)}")
+    if out is None and outcome.entry is None:
+        _err("warning: the trained model was not kept anywhere (the run history could not record it): "
+             "train again with --out FILE.keras to keep it")
     result, segment = outcome.result, outcome.record.segments[-1]
     if record is not None:
         _err("the optimizer's state carried on" if segment.optimizer_state == "kept" else
@@ -311,10 +314,8 @@ def _run_history() -> Any:
     from cnnstudio.core.experiments.run_history import RunHistory
 
     history = RunHistory()
-    check = getattr(history, "check_writable", None)
-    problem = check() if check is not None else None
-    if problem:
-        _err(f"warning: {problem}; this run is not recorded in the run history")
+    if problem := history.check_writable():
+        _err(f"warning: {printable(problem, 400)}; training goes on without recording in the run history")
         return None
     return history
 
@@ -408,6 +409,8 @@ def cmd_study(args: argparse.Namespace) -> int:
         _err(f"run {index + 1}/{len(grid)}: {m.pooling} pooling, padding {m.padding}, {m.activation}")
 
     outcomes = run_study(grid, dataset, history=history, listener=progress, on_run_start=started)
+    for warning in dict.fromkeys(w for outcome in outcomes for w in outcome.warnings):
+        _err(f"warning: {printable(warning, 400)}")
     from cnnstudio.core.experiments.runner import history_entry
 
     entries = [o.entry if o.entry is not None else history_entry(o, dataset, None, None) for o in outcomes]

@@ -383,9 +383,10 @@ def test_stopping_a_study_keeps_the_finished_runs(qtbot, make_window) -> None:
     assert window.runs_view.proxy.rowCount() == 1
 
 
-def test_runs_view_skips_damaged_entries(make_window) -> None:
+def test_runs_view_skips_damaged_entries(make_window, qtbot) -> None:
     window = make_window()
     window.history.folder.mkdir(parents=True, exist_ok=True)
     (window.history.folder / "damaged.json").write_text("{")
-    window.runs_view.refresh()
+    with qtbot.waitSignal(window.runs_view.refreshed):
+        window.runs_view.refresh()
     assert "skipped damaged.json" in window.runs_view.warnings.text() and window.runs_view.proxy.rowCount() == 0

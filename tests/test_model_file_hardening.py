@@ -547,3 +547,13 @@ def test_a_record_says_whether_its_dataset_is_a_path(name: str, is_path: bool) -
     assert is_dataset_path(name) is is_path
     assert record.dataset_is_path is is_path and record.segments[0].dataset_is_path is is_path
 
+
+
+@pytest.mark.parametrize("version", [3, 99, 0, "2", True])
+def test_a_record_of_a_newer_or_unknown_version_is_refused_not_guessed(version) -> None:
+    from cnnstudio.core.config import Experiment
+
+    data = ModelRecord(Experiment(), [str(i) for i in range(10)], (28, 28, 1)).to_json()
+    data["version"] = version
+    with pytest.raises(ModelFileError, match="newer than this CNN Studio" if version in (3, 99) else "version"):
+        ModelRecord.from_json(data)

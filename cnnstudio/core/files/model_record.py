@@ -272,6 +272,12 @@ class ModelRecord:
         """A record read from a file; any wrong type, size or name raises ``ModelFileError`` naming the field."""
         if not isinstance(data, dict) or data.get("format") != RECORD_FORMAT:
             raise ModelFileError("the experiment record is not CNN Studio's")
+        version = data.get("version", 1)
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise ModelFileError(f"the experiment record is damaged (version {_shown(version)})")
+        if version > RECORD_VERSION:  # a newer format: refused rather than guessed
+            raise ModelFileError(f"the experiment record is version {version}, newer than this CNN Studio reads "
+                                 f"(up to {RECORD_VERSION}): open it with a newer CNN Studio")
         try:
             return cls._parse(data)
         except KeyError as exc:
