@@ -286,7 +286,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             "epoch_ends": outcome.record.epoch_ends, "segments": [s.to_json() for s in outcome.record.segments],
             "params": int(outcome.model.count_params()), "history": outcome.record.history,
             "stop_reason": result.end.reason.value if result.end.reason.early else None,
-            "stop_message": result.end.message if result.end.reason.early else None, "model": _kept_model(out, outcome),
+            "stop_message": result.end.message if result.end.reason.early else None, "kept_epoch": result.kept_epoch,
+            "model": _kept_model(out, outcome),
             "dataset": name, "experiment": experiment.to_dict(),
         })
     return 0
