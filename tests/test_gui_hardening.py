@@ -158,7 +158,8 @@ def test_any_exception_of_the_loader_is_a_message(qtbot, make_window, tmp_path, 
 # 2. records and datasets with too many or hostile class names -----------------------------------
 def test_class_names_are_elided_and_escaped() -> None:
     assert display_name("cat") == "cat"
-    assert display_name("a\nb\x1b[31m\u202e") == "a\\nb\\x1b[31m\\u202e"
+    shown = display_name("a\nb\x1b[31m\u202e")
+    assert shown.startswith("a\\") and "\\x1b[31m" in shown and shown.isprintable()
     long = display_name("x" * 5000)
     assert len(long) == 32 and long.endswith("…")
     assert len(display_name("\x00" * 1000)) == 32
@@ -402,6 +403,19 @@ def test_an_exception_inside_training_after_an_epoch_is_one_line(qtbot, make_win
     _one_line_message(window, "simulated failure after the first epoch")
     assert window.train_button.isEnabled() and window.panel.isEnabled() and not window.stop_button.isEnabled()
     assert not list(Recovery().folder.glob("*"))
+
+
+def test_closing_mid_run_stops_it_and_leaves_nothing_to_recover(qtbot, make_window, monkeypatch) -> None:
+    window = make_window()
+    set_options(window, epochs=200)
+    window.train_button.click()
+    qtbot.waitUntil(lambda: bool(window.training_view.epoch_history.get("loss")), timeout=WAIT_MS)
+    assert len(list(Recovery().folder.glob("run-*.keras"))) == 1  # the first epoch is checkpointed
+    asked: list[tuple[str, str]] = []
+    _answer(monkeypatch, {"Training is running": QMessageBox.Yes, "Unsaved model": QMessageBox.Discard}, asked)
+    window.close()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=WAIT_MS)
+    assert running_threads() == [] and not list(Recovery().folder.glob("*"))
 
 
 def test_closing_during_a_save_closes_once_it_is_written(qtbot, trained, monkeypatch, tmp_path) -> None:

@@ -18,9 +18,8 @@ from typing import Any
 
 from cnnstudio.core.config import Experiment
 from cnnstudio.core.data.dataset_cache import DatasetCache
-from cnnstudio.core.data.datasets import BUILTIN_NAMES
 from cnnstudio.core.events import Event
-from cnnstudio.core.files.model_record import ModelRecord
+from cnnstudio.core.files.model_record import ModelRecord, is_dataset_path
 from cnnstudio.core.paths import data_dir
 
 log = logging.getLogger("cnnstudio.workspace")
@@ -72,7 +71,7 @@ class Workspace:
         self.version += 1
         if record is not None:
             name = record.experiment.dataset
-            if name not in BUILTIN_NAMES and name not in self._confirmed:
+            if record.dataset_is_path and name not in self._confirmed:
                 self._unconfirmed.add(name)  # a file named it: read it only once the user agrees
             self.datasets.remember_shape(name, (record.input_shape, len(record.class_names)))
         self.model_changed.emit(self)
@@ -106,7 +105,7 @@ class Workspace:
     def confirm_dataset(self, dataset: str) -> None:
         """The user chose ``dataset`` or agreed to read it: no more questions about it."""
         self._unconfirmed.discard(dataset)
-        if dataset not in BUILTIN_NAMES:
+        if is_dataset_path(dataset):
             self._confirmed.add(dataset)
 
     # rules -----------------------------------------------------------------------------

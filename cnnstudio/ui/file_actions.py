@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QMenuBar, QMessageBox, QWidget
 
-from cnnstudio.core.errors import CnnStudioError, ModelFileError, one_line
+from cnnstudio.core.errors import CnnStudioError, one_line
 from cnnstudio.core.logs import log
 from cnnstudio.core.workspace import InterruptedRun, Recovery, Workspace
 from cnnstudio.ui.background import Task, start_task
@@ -25,30 +25,6 @@ from cnnstudio.ui.settings import Settings
 
 MODEL_FILTER = "Keras models (*.keras)"
 
-
-def classifier_problem(model: Any) -> str | None:
-    """Why the views cannot use ``model`` (one fixed-size image in, one probability per class out), or None.
-
-    The loader refuses such models too; this is the window's own guard, so that a file it lets
-    through can never reach views that assume an image classifier.
-    """
-    inputs, outputs = getattr(model, "input_shape", None), getattr(model, "output_shape", None)
-    if not (isinstance(inputs, tuple) and len(inputs) == 4 and all(isinstance(d, int) and d > 0 for d in inputs[1:])):
-        return f"it takes {inputs} inputs, not one image of a fixed size"
-    if not (isinstance(outputs, tuple) and len(outputs) == 2 and isinstance(outputs[1], int) and outputs[1] >= 2):
-        return f"its output {outputs} is not one probability for each of two or more classes"
-    return None
-
-
-def load_classifier(path: str | Path) -> tuple[Any, Any]:
-    """:func:`load_model` (the safe loader), refusing models that are not image classifiers."""
-    from cnnstudio.core.files.persistence import load_model
-
-    model, record = load_model(path)
-    problem = classifier_problem(model)
-    if problem is not None:
-        raise ModelFileError(f"{Path(path).name} is not an image classifier CNN Studio can open: {problem}")
-    return model, record
 
 
 class FileActions(QObject):
@@ -175,7 +151,9 @@ class FileActions(QObject):
         """Load a model on a worker thread (Keras safe mode) and make it the workspace's."""
         if ask_first and not self.maybe_keep_model(lambda: self.open_model_path(path)):
             return
-        self._start(f"Opening {path}…", lambda _t: (path, *load_classifier(path)), self._opened, "open-model")
+        from cnnstudio.core.files.persistence import load_model  # refuses what is no image classifier
+
+        self._start(f"Opening {path}…", lambda _t: (path, *load_model(path)), self._opened, "open-model")
 
     def _opened(self, result: tuple[str, Any, Any]) -> None:
         path, model, record = result
@@ -222,10 +200,11 @@ class FileActions(QObject):
 
     def recover(self, recovery: Recovery, run: InterruptedRun) -> None:
         """Load the checkpoint (the safe loader) as an unsaved model; the files are removed either way."""
+        from cnnstudio.core.files.persistence import load_model
 
         def work(_task: Task) -> tuple[Any, Any]:
             try:
-                return load_classifier(run.checkpoint)
+                return load_model(run.checkpoint)
             finally:
                 recovery.discard(run)
 
