@@ -13,13 +13,13 @@ import os
 import subprocess
 import sys
 import threading
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
+from archive_helpers import write_zip, zip_members  # noqa: E402
 from gui_helpers import WAIT_MS, set_options, train_and_wait  # noqa: E402
 from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
 
@@ -50,14 +50,11 @@ def _model_file(path: Path, digits, *, dataset: str = "digits", epochs: int = 0,
 
 def _change_record(path: Path, changes: dict) -> None:
     """Rewrite the file's cnnstudio.json with ``changes`` applied (as a hand-edited file would be)."""
-    with zipfile.ZipFile(path) as archive:
-        members = {name: archive.read(name) for name in archive.namelist()}
+    members = zip_members(path)
     data = json.loads(members["cnnstudio.json"])
     data.update(changes)
     members["cnnstudio.json"] = json.dumps(data).encode()
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, content in members.items():
-            archive.writestr(name, content)
+    write_zip(path, members)
 
 
 def _open(qtbot, window, path: Path) -> None:

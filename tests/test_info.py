@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from archive_helpers import write_zip, zip_members
 
 from cnnstudio.core.files.persistence import DamagedModelFile, RefusedModelFile, check_model_file
 
@@ -41,18 +42,6 @@ def plain_model(tmp_path_factory) -> Path:
     return path
 
 
-def _members(path: Path) -> dict[str, bytes]:
-    with zipfile.ZipFile(path) as archive:
-        return {name: archive.read(name) for name in archive.namelist()}
-
-
-def _write(path: Path, members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> Path:
-    with zipfile.ZipFile(path, "w", compression) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return path
-
-
 def test_a_sound_plain_keras_model_is_described(plain_model) -> None:
     result = info(str(plain_model))
     assert result.returncode == 0, result.stderr
@@ -76,21 +65,21 @@ def test_lambda_model_would_be_refused_and_its_code_never_runs(tmp_path) -> None
 
 
 def test_custom_class_would_be_refused(tmp_path, plain_model) -> None:
-    members = _members(plain_model)
+    members = zip_members(plain_model)
     config = json.loads(members["config.json"])
     config["config"]["layers"][-1]["module"] = "evil.layers"
     members["config.json"] = json.dumps(config).encode()
-    path = _write(tmp_path / "custom.keras", members)
+    path = write_zip(tmp_path / "custom.keras", members)
     assert_refused_line(info(str(path)), "would be refused", "custom class evil.layers")
 
 
 def test_serialized_function_would_be_refused(tmp_path, plain_model) -> None:
-    members = _members(plain_model)
+    members = zip_members(plain_model)
     config = json.loads(members["config.json"])
     config["config"]["layers"][-1]["config"]["activation"] = {
         "class_name": "__lambda__", "config": {"code": "ZGVm", "defaults": None, "closure": None}}
     members["config.json"] = json.dumps(config).encode()
-    path = _write(tmp_path / "function.keras", members)
+    path = write_zip(tmp_path / "function.keras", members)
     assert_refused_line(info(str(path)), "would be refused", "serialized Python function")
 
 
@@ -111,14 +100,14 @@ def test_legacy_hdf5_would_be_refused(tmp_path) -> None:
      "experiment record is damaged"),
 ])
 def test_damaged_archives_are_called_damaged(tmp_path, plain_model, change, needle) -> None:
-    members = _members(plain_model)
+    members = zip_members(plain_model)
     change(members)
-    path = _write(tmp_path / "damaged.keras", members)
+    path = write_zip(tmp_path / "damaged.keras", members)
     assert_refused_line(info(str(path)), f"{path} is damaged:", needle)
 
 
 def test_a_member_failing_its_checksum_is_damaged(tmp_path, plain_model) -> None:
-    path = _write(tmp_path / "flipped.keras", _members(plain_model), zipfile.ZIP_STORED)
+    path = write_zip(tmp_path / "flipped.keras", zip_members(plain_model), zipfile.ZIP_STORED)
     data = bytearray(path.read_bytes())
     at = data.index(b'"class_name"') + 2  # inside config.json's stored bytes: "class_name" becomes "cXass_name"
     data[at] = ord("X")
@@ -145,12 +134,12 @@ def test_check_model_file_sorts_refused_from_damaged(tmp_path, plain_model) -> N
     from cnnstudio.core.files.persistence import load_model
 
     assert check_model_file(plain_model) is None  # sound, no record
-    members = _members(plain_model)
+    members = zip_members(plain_model)
     members["config.json"] = members["config.json"].replace(b'"module": "keras.layers"', b'"module": "evil.x"', 1)
-    refused = _write(tmp_path / "refused.keras", members)
-    members = _members(plain_model)
+    refused = write_zip(tmp_path / "refused.keras", members)
+    members = zip_members(plain_model)
     members["config.json"] = b"{"
-    damaged = _write(tmp_path / "damaged.keras", members)
+    damaged = write_zip(tmp_path / "damaged.keras", members)
     for path, kind in ((refused, RefusedModelFile), (damaged, DamagedModelFile)):
         with pytest.raises(kind) as checked:
             check_model_file(path)

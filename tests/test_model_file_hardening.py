@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from archive_helpers import write_zip, zip_members
 
 from cnnstudio.core.config import Experiment, ModelOptions, TrainOptions
 from cnnstudio.core.errors import ModelFileError, escape_controls, has_controls
@@ -68,22 +69,10 @@ def sound(tmp_path_factory) -> Path:
     return save_model(_classifier(), tmp_path_factory.mktemp("sound") / "sound.keras", _record())
 
 
-def _members(path: Path) -> dict[str, bytes]:
-    with zipfile.ZipFile(path) as archive:
-        return {name: archive.read(name) for name in archive.namelist()}
-
-
-def _write(path: Path, members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> Path:
-    with zipfile.ZipFile(path, "w", compression) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return path
-
-
 def _with_record(source: Path, target: Path, record: Any) -> Path:
-    members = _members(source)
+    members = zip_members(source)
     members["cnnstudio.json"] = record if isinstance(record, bytes) else json.dumps(record).encode()
-    return _write(target, members)
+    return write_zip(target, members)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -326,10 +315,10 @@ def test_a_damaged_record_in_a_file_is_called_damaged(tmp_path, sound) -> None:
 
 @pytest.mark.parametrize("member", ["cnnstudio.json", "config.json"])
 def test_deeply_nested_json_is_damaged_not_a_recursion_error(tmp_path, sound, member) -> None:
-    members = _members(sound)
+    members = zip_members(sound)
     depth = 200_000
     members[member] = b'{"format": "cnnstudio-experiment", "experiment": ' + b"[" * depth + b"]" * depth + b"}"
-    path = _write(tmp_path / "deep.keras", members)
+    path = write_zip(tmp_path / "deep.keras", members)
     with pytest.raises(DamagedModelFile) as refused:
         check_model_file(path)
     assert "RecursionError" in _one_line(refused.value)
@@ -347,9 +336,9 @@ def test_a_deep_config_that_parses_is_walked_without_recursion() -> None:
 
 @pytest.mark.parametrize("member", ["cnnstudio.json", "config.json", "metadata.json"])
 def test_a_json_member_over_the_limit_is_refused_before_it_is_read(tmp_path, sound, monkeypatch, member) -> None:
-    members = _members(sound)
+    members = zip_members(sound)
     members[member] = b"{" + b" " * (persistence.MAX_JSON_MEMBER + 1) + b"}"  # 16 MB of spaces: 16 KB packed
-    path = _write(tmp_path / "bomb.keras", members)
+    path = write_zip(tmp_path / "bomb.keras", members)
     assert path.stat().st_size < 2**20
 
     original_open = zipfile.ZipFile.open
@@ -366,10 +355,10 @@ def test_a_json_member_over_the_limit_is_refused_before_it_is_read(tmp_path, sou
 
 
 def test_a_lying_size_header_cannot_make_a_read_longer(tmp_path, sound) -> None:
-    members = _members(sound)
+    members = zip_members(sound)
     record = json.dumps(_record().to_json()).encode()
     members["cnnstudio.json"] = record + b" " * 5000
-    path = _write(tmp_path / "liar.keras", members, zipfile.ZIP_STORED)
+    path = write_zip(tmp_path / "liar.keras", members, zipfile.ZIP_STORED)
     data = bytearray(path.read_bytes())
     true_size = len(members["cnnstudio.json"]).to_bytes(4, "little")
     central = data.index(b"PK\x01\x02")  # the first central-directory entry
@@ -389,10 +378,10 @@ def test_a_lying_size_header_cannot_make_a_read_longer(tmp_path, sound) -> None:
 
 
 def test_too_many_members_are_refused(tmp_path, sound) -> None:
-    members = _members(sound)
+    members = zip_members(sound)
     members.update({f"assets/{i}": b"" for i in range(persistence.MAX_MEMBERS)})
     with pytest.raises(DamagedModelFile, match="members, more than the 1,000"):
-        check_model_file(_write(tmp_path / "crowd.keras", members))
+        check_model_file(write_zip(tmp_path / "crowd.keras", members))
 
 
 def test_total_unpacked_size_is_bounded_before_anything_is_unpacked(tmp_path, sound, monkeypatch) -> None:

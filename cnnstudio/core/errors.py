@@ -16,7 +16,15 @@ class DatasetError(CnnStudioError):
 
 
 class ModelFileError(CnnStudioError):
-    """A model file that cannot be saved, or is refused or unreadable on load."""
+    """A model file that cannot be saved, or is refused or unreadable on load.
+
+    ``reason`` is the part without the file's name (``info`` words it as "x.keras would be refused:
+    <reason>"); it is the whole message when none is given.
+    """
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = message if reason is None else reason
 
 
 def one_line(exc: BaseException, limit: int = 300) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from archive_helpers import write_zip, zip_members
 from PIL import Image
 
 MARKER = "CODE-RAN"  # a payload that runs would create this file in the case's folder
@@ -145,36 +146,25 @@ def _copy(source: Path, name: str | None = None) -> Callable[[Path], None]:
     return lambda folder: shutil.copy(source, folder / (name or source.name))
 
 
-def _members(path: Path) -> dict[str, bytes]:
-    with zipfile.ZipFile(path) as archive:
-        return {name: archive.read(name) for name in archive.namelist()}
-
-
-def _write_zip(path: Path, members: dict[str, bytes]) -> None:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-
-
 def _with_record(source: Path, change: Callable[[dict], Any], name: str = "m.keras") -> Callable[[Path], None]:
     """``source`` with its experiment record changed by ``change`` (which edits it or returns a new value)."""
 
     def make(folder: Path) -> None:
-        members = _members(source)
+        members = zip_members(source)
         record = json.loads(members["cnnstudio.json"])
         changed = change(record)
         members["cnnstudio.json"] = (changed if isinstance(changed, bytes) else
                                      json.dumps(record if changed is None else changed).encode())
-        _write_zip(folder / name, members)
+        write_zip(folder / name, members)
 
     return make
 
 
 def _with_member(source: Path, member: str, data: bytes, name: str = "m.keras") -> Callable[[Path], None]:
     def make(folder: Path) -> None:
-        members = _members(source)
+        members = zip_members(source)
         members[member] = data
-        _write_zip(folder / name, members)
+        write_zip(folder / name, members)
 
     return make
 
@@ -210,12 +200,12 @@ def _lambda_payload(folder: Path) -> None:
 
 def _custom_class(source: Path) -> Callable[[Path], None]:
     def change(folder: Path) -> None:
-        members = _members(source)
+        members = zip_members(source)
         config = json.loads(members["config.json"])
         config["config"]["layers"][1]["module"] = "os"
         config["config"]["layers"][1]["class_name"] = "system"
         members["config.json"] = json.dumps(config).encode()
-        _write_zip(folder / "m.keras", members)
+        write_zip(folder / "m.keras", members)
 
     return change
 
@@ -224,7 +214,7 @@ def _huge_member(source: Path, member: str, size: int) -> Callable[[Path], None]
     """``member`` replaced by ``size`` bytes of JSON whitespace (a small file that expands hugely)."""
 
     def make(folder: Path) -> None:
-        members = _members(source)
+        members = zip_members(source)
         with zipfile.ZipFile(folder / "m.keras", "w", zipfile.ZIP_DEFLATED) as archive:
             for name, data in members.items():
                 if name != member:
@@ -632,9 +622,9 @@ def _nan_model(source: Path) -> Callable[[Path], None]:
         model = keras.saving.load_model(source, safe_mode=True)
         model.set_weights([np.full_like(w, np.nan) for w in model.get_weights()])
         model.save(folder / "plain-nan.keras")
-        members = _members(folder / "plain-nan.keras")
-        members["cnnstudio.json"] = _members(source)["cnnstudio.json"]
-        _write_zip(folder / "m.keras", members)
+        members = zip_members(folder / "plain-nan.keras")
+        members["cnnstudio.json"] = zip_members(source)["cnnstudio.json"]
+        write_zip(folder / "m.keras", members)
         (folder / "plain-nan.keras").unlink()
 
     return make

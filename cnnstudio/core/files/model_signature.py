@@ -33,17 +33,9 @@ class ClassifierSignature:
 class NotAnImageClassifier(ModelFileError):
     """A valid Keras model that is not an image classifier CNN Studio can use. ``reason`` says why."""
 
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
 
 class RecordMismatch(ModelFileError):
     """A model whose experiment record describes other images or classes than the model has."""
-
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 NEEDS = (f"CNN Studio needs one input of images (height × width × channels, {MIN_SIDE}..{MAX_SIDE} pixels, "

@@ -153,17 +153,9 @@ def _find_code(config: Any) -> str | None:
 class RefusedModelFile(ModelFileError):
     """A model file that loading refuses on principle: opening it could run code. ``reason`` says why."""
 
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
 
 class DamagedModelFile(ModelFileError):
     """A file that is not a whole, readable Keras model archive. ``reason`` says what is wrong."""
-
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 def _brief(exc: BaseException) -> str:
