@@ -523,3 +523,19 @@ def test_a_run_of_a_live_process_is_not_offered(make_window, digits) -> None:
     assert recovery.interrupted() is None
     make_window()  # no question (the fixture fails on one)
     assert marker.is_file()
+
+
+def test_an_unexpected_failure_says_where_its_traceback_is_logged(qtbot, monkeypatch, tmp_path) -> None:
+    from PySide6.QtWidgets import QWidget
+
+    from cnnstudio.ui import file_actions
+
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    monkeypatch.setattr(file_actions, "active_log_file", lambda: tmp_path / "cnnstudio.log")
+    unexpected = file_actions.show_message(parent, "Failed", "ValueError: boom", "Traceback …")
+    expected = file_actions.show_message(parent, "Failed", "x.keras: damaged model file")
+    assert str(tmp_path / "cnnstudio.log") in unexpected.informativeText()
+    assert expected.informativeText() == ""  # an expected problem's one line says it all
+    unexpected.close()
+    expected.close()

@@ -17,7 +17,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QMenuBar, QMessageBox, QWidget
 
 from cnnstudio.core.errors import CnnStudioError, one_line
-from cnnstudio.core.logs import log
+from cnnstudio.core.logs import active_log_file, log
 from cnnstudio.core.workspace import InterruptedRun, Recovery, Workspace
 from cnnstudio.ui.background import Task, start_task
 from cnnstudio.ui.class_labels import display_name
@@ -354,8 +354,10 @@ def show_message(parent: QWidget, title: str, reason: str, details: str = "",
     """A window-modal, non-blocking dialog with the one-line reason; the details (traceback) one click away."""
     box = QMessageBox(icon, title, reason, QMessageBox.Ok, parent)
     box.setTextFormat(Qt.PlainText)  # reasons name files, classes and layers: never rich text
-    if details:
+    if details:  # an unexpected failure: its traceback is in the log too, for reporting it
         box.setDetailedText(details)
+        if (log := active_log_file()) is not None:
+            box.setInformativeText(f"The details are also in the log file: {log}")
     box.setWindowModality(Qt.WindowModal)
     box.open()
     return box
