@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cnnstudio.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from cnnstudio.core.network.design import Design
 
 # Each choice with the name the GUI shows for it; the tuples are the valid values, in display order.
 POOLING_LABELS = {"max": "max", "avg": "average", "min": "min"}
@@ -58,7 +61,13 @@ def _check_choice(what: str, value: object, choices: tuple[str, ...]) -> None:
 
 @dataclass
 class ModelOptions:
-    """How the network is built. ``None`` means "the architecture's own default"."""
+    """How the network is built. ``None`` means "the architecture's own default".
+
+    ``design``: a user's network (see :mod:`cnnstudio.core.network.design`; its JSON form is taken
+    too) instead of a preset; ``arch`` is then the design's name. The options below apply to every
+    layer of a design that follows them ("global"); ``pool_size`` and ``pool_stride`` apply to the
+    presets only (each pooling layer of a design has its own).
+    """
 
     arch: str = "lenet5"
     pooling: str = "max"
@@ -69,8 +78,17 @@ class ModelOptions:
     dropout: float | None = None
     batch_norm: bool = False
     augment: bool = False  # random shifts/rotations/zoom (gray) or shift/flip/contrast (colour), training only
+    design: Design | None = None
 
     def __post_init__(self) -> None:
+        if self.design is not None:
+            from cnnstudio.core.network.design import Design  # no cycle: design.py imports this module
+
+            if isinstance(self.design, dict):
+                self.design = Design.from_json(self.design)
+            if not isinstance(self.design, Design):
+                raise ConfigError(f"a design must be a Design or its JSON form, not a {type(self.design).__name__}")
+            self.arch = self.design.name
         if not isinstance(self.arch, str) or not self.arch.strip() or len(self.arch) > 200:
             raise ConfigError(f"architecture must be a name, not {self.arch!r:.60}")
         self.arch = self.arch.strip().lower().replace("-", "_")
@@ -134,7 +152,11 @@ class Experiment:
     dataset: str = "digits"
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain JSON-ready values; a design as its JSON form (``Design.to_json()``)."""
+        data = dataclasses.asdict(self)
+        if self.model.design is not None:
+            data["model"]["design"] = self.model.design.to_json()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Experiment:

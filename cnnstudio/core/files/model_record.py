@@ -16,10 +16,12 @@ from cnnstudio.core.config import LR_SCHEDULES, OPTIMIZERS, Experiment, TrainOpt
 from cnnstudio.core.errors import ConfigError, ModelFileError, escape_controls, has_controls, printable
 from cnnstudio.core.files.model_signature import CHANNELS, MAX_CLASSES, MAX_SIDE, MIN_CLASSES, MIN_SIDE
 from cnnstudio.core.limits import MAX_CLASS_NAME
-from cnnstudio.core.network.architectures import ARCHITECTURES
+from cnnstudio.core.network.architectures import PRESET_ARCHITECTURES, layer_specs
+from cnnstudio.core.network.shape_table import table_for_specs
 
 RECORD_FORMAT = "cnnstudio-experiment"
-RECORD_VERSION = 2  # 2: epoch_ends, training segments and test.evaluated
+RECORD_VERSION = 3  # 2: epoch_ends, training segments and test.evaluated; 3: experiment.model.design
+DESIGN_RECORD_VERSION = 3  # written only by records that carry a design, so older readers refuse just those
 MAX_SEGMENTS = 10_000
 OPTIMIZER_STATES = ("fresh", "kept")
 MAX_DATASET_NAME = 4096  # characters: a built-in name or a path
@@ -249,7 +251,7 @@ class ModelRecord:
     def to_json(self) -> dict[str, Any]:
         return {
             "format": RECORD_FORMAT,
-            "version": RECORD_VERSION,
+            "version": DESIGN_RECORD_VERSION if self.experiment.model.design is not None else 2,
             "cnnstudio_version": __version__,
             "experiment": self.experiment.to_dict(),
             "dataset": {"name": self.experiment.dataset, "class_names": self.class_names,
@@ -295,10 +297,15 @@ class ModelRecord:
         test_loss = _optional(test.get("loss"), "test loss", 0.0, math.inf, nan=True)
         test_accuracy = _optional(test.get("accuracy"), "test accuracy", 0.0, 1.0)
         timings = _sequence(data.get("seconds_per_epoch", []), "seconds per epoch", MAX_EPOCHS_LOGGED)
+        experiment = experiment_from_json(data["experiment"])
+        class_names = _class_names(dataset["class_names"])
+        input_shape = _input_shape(dataset["input_shape"])
+        if experiment.model.design is not None:  # the design must make a network for the record's images
+            table_for_specs(layer_specs(experiment.model, input_shape, len(class_names)), input_shape)
         return cls(
-            experiment=experiment_from_json(data["experiment"]),
-            class_names=_class_names(dataset["class_names"]),
-            input_shape=_input_shape(dataset["input_shape"]),
+            experiment=experiment,
+            class_names=class_names,
+            input_shape=input_shape,
             digit_like=_flag(preprocessing.get("digit_like", False), "preprocessing digit_like"),
             history=history,
             seconds_per_epoch=[_number(s, "seconds per epoch") for s in timings],
@@ -317,7 +324,7 @@ def _optional(value: Any, what: str, minimum: float, maximum: float, nan: bool =
 _MODEL_TYPES: dict[str, tuple[type, ...]] = {
     "arch": (str,), "pooling": (str,), "padding": (str, int), "activation": (str,),
     "pool_size": (int, type(None)), "pool_stride": (int, type(None)), "dropout": (int, float, type(None)),
-    "batch_norm": (bool,), "augment": (bool,),
+    "batch_norm": (bool,), "augment": (bool,), "design": (dict, type(None)),
 }
 _TRAIN_TYPES: dict[str, tuple[type, ...]] = {
     "epochs": (int,), "batch_size": (int,), "optimizer": (str,), "learning_rate": (int, float),
@@ -344,7 +351,11 @@ def _typed(values: dict[str, Any], types: dict[str, tuple[type, ...]], part: str
 
 
 def experiment_from_json(data: Any) -> Experiment:
-    """Stored experiment settings, checked strictly: JSON types, known choices, a known architecture."""
+    """Stored experiment settings, checked strictly: JSON types, known choices, a known architecture or a design.
+
+    A design is untrusted like the rest: :meth:`Design.from_json` checks every layer (at most
+    ``MAX_LAYERS``, bounded sizes), and the shape table checks it against the record's input shape.
+    """
     data = _mapping(data, "experiment")
     model = _mapping(data.get("model", {}), "experiment model")
     train = _mapping(data.get("train", {}), "experiment train")
@@ -353,9 +364,9 @@ def experiment_from_json(data: Any) -> Experiment:
     if "dataset" in data:
         _text(data["dataset"], "experiment dataset", MAX_DATASET_NAME)
     experiment = Experiment.from_dict(data)
-    if experiment.model.arch not in ARCHITECTURES:
+    if experiment.model.design is None and experiment.model.arch not in PRESET_ARCHITECTURES:
         raise ValueError(f"experiment model arch {_shown(experiment.model.arch)} is not one of "
-                         f"{', '.join(ARCHITECTURES)}")
+                         f"{', '.join(PRESET_ARCHITECTURES)}")
     return experiment
 
 

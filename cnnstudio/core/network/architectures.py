@@ -1,8 +1,10 @@
 """Architectures as lists of layer specs, with the user's options applied uniformly.
 
-Each architecture is a function ``(builder) -> None`` that calls :class:`NetworkBuilder`
+Each architecture (a preset) is a function ``(builder) -> None`` that calls :class:`NetworkBuilder`
 methods; the builder alone decides how pooling, padding, activation, dropout and batch
-normalization are applied, so adding an architecture never touches option code.
+normalization are applied, so adding an architecture never touches option code. A user's
+:class:`~cnnstudio.core.network.design.Design` goes through the same builder
+(:func:`design_architecture`): its layers that follow the global options get them the same way.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from cnnstudio.core.config import ModelOptions, padding_pixels
 from cnnstudio.core.errors import ConfigError
 from cnnstudio.core.network import layer_specs as ls
+from cnnstudio.core.network.design import GLOBAL, Design, DesignError
 
 
 @dataclass(frozen=True)
@@ -41,20 +44,20 @@ class NetworkBuilder:
             self.specs.append(ls.Augment("augment", colour=self.input_shape[2] == 3))
 
     # input adaptation -------------------------------------------------------------------
-    def pad_input(self, pixels: int) -> None:
-        self.specs.append(ls.ZeroPad("input_pad", pixels))
+    def pad_input(self, pixels: int, name: str = "input_pad") -> None:
+        self.specs.append(ls.ZeroPad(name, pixels))
 
-    def resize_input(self, height: int, width: int) -> None:
+    def resize_input(self, height: int, width: int, name: str = "resize") -> None:
         if self.input_shape[:2] != (height, width):
-            self.specs.append(ls.Resize("resize", height, width))
+            self.specs.append(ls.Resize(name, height, width))
 
-    def ensure_rgb(self) -> None:
+    def ensure_rgb(self, name: str = "to_rgb") -> None:
         if self.input_shape[2] == 1:
-            self.specs.append(ls.GrayToRGB("to_rgb"))
+            self.specs.append(ls.GrayToRGB(name))
 
-    # option-driven layers ---------------------------------------------------------------
-    def conv(self, name: str, filters: int, kernel: int, stride: int = 1) -> None:
-        padding = self.options.padding
+    # option-driven layers (a design may pin a layer's own choice instead) ---------------
+    def conv(self, name: str, filters: int, kernel: int, stride: int = 1, padding: str = GLOBAL) -> None:
+        padding = self.options.padding if padding == GLOBAL else padding
         pixels = padding_pixels(padding)
         if pixels:
             self.specs.append(ls.ZeroPad(f"{name}_pad", pixels))
@@ -65,19 +68,41 @@ class NetworkBuilder:
             self.specs.append(ls.BatchNorm(f"{name}_bn"))
             self.specs.append(ls.Activation(f"{name}_act", self.options.activation))
 
-    def pool(self, name: str) -> None:
-        padding = "same" if self.options.padding == "same" else "valid"
-        self.specs.append(ls.Pool(name, self.options.pooling, self.pool_size, self.pool_stride, padding))
+    def pool(self, name: str, pooling: str = GLOBAL, size: int | None = None, stride: int | None = None,
+             padding: str = GLOBAL) -> None:
+        """A pooling layer; without ``size``/``stride`` the architecture's (or the options') window."""
+        if padding == GLOBAL:
+            padding = "same" if self.options.padding == "same" else "valid"
+        pooling = self.options.pooling if pooling == GLOBAL else pooling
+        size, stride = (self.pool_size, self.pool_stride) if size is None else (size, stride or size)
+        self.specs.append(ls.Pool(name, pooling, size, stride, padding))
 
-    def flatten(self) -> None:
-        self.specs.append(ls.Flatten("flatten"))
+    def flatten(self, name: str = "flatten") -> None:
+        self.specs.append(ls.Flatten(name))
+
+    def global_average(self, name: str = "gap") -> None:
+        self.specs.append(ls.GlobalAvgPool(name))
 
     def dense(self, name: str, units: int) -> None:
         self.specs.append(ls.Dense(name, units, self.options.activation))
 
-    def dropout(self, name: str) -> None:
-        if self.dropout_rate > 0:
-            self.specs.append(ls.Dropout(name, self.dropout_rate))
+    def dropout(self, name: str, rate: float | None = None) -> None:
+        """Dropout at the options' rate when set, else ``rate`` (a design's), else the architecture's."""
+        if self.options.dropout is None and rate is not None:
+            rate = float(rate)
+        else:
+            rate = self.dropout_rate
+        if rate > 0:
+            self.specs.append(ls.Dropout(name, rate))
+
+    def zero_pad(self, name: str, pixels: int) -> None:
+        self.specs.append(ls.ZeroPad(name, pixels))
+
+    def batch_norm(self, name: str) -> None:
+        self.specs.append(ls.BatchNorm(name))
+
+    def activation(self, name: str, function: str = GLOBAL) -> None:
+        self.specs.append(ls.Activation(name, self.options.activation if function == GLOBAL else function))
 
     def output(self) -> None:
         self.specs.append(ls.Dense("output", self.num_classes, "softmax"))
@@ -95,6 +120,36 @@ def _lenet5(b: NetworkBuilder) -> None:
     b.dropout("c5_dropout")
     b.dense("f6", 84)
     b.dropout("f6_dropout")
+    b.output()
+
+
+def _lenet5_allconv(b: NetworkBuilder) -> None:
+    """LeNet-5 with each pooling layer replaced by a learned 2×2 convolution of stride 2."""
+    if b.input_shape[:2] == (28, 28):
+        b.pad_input(2)
+    b.conv("c1", 6, 5)
+    b.conv("s2", 6, 2, stride=2)
+    b.conv("c3", 16, 5)
+    b.conv("s4", 16, 2, stride=2)
+    b.flatten()
+    b.dense("c5", 120)
+    b.dropout("c5_dropout")
+    b.dense("f6", 84)
+    b.dropout("f6_dropout")
+    b.output()
+
+
+def _lenet5_gap(b: NetworkBuilder) -> None:
+    """LeNet-5's feature extractor, a 3×3 convolution to 120 maps, then the mean of each map (no dense layers)."""
+    if b.input_shape[:2] == (28, 28):
+        b.pad_input(2)
+    b.conv("c1", 6, 5)
+    b.pool("s2")
+    b.conv("c3", 16, 5)
+    b.pool("s4")
+    b.conv("c5", 120, 3)
+    b.global_average("gap")
+    b.dropout("gap_dropout")
     b.output()
 
 
@@ -165,20 +220,87 @@ ARCHITECTURES: dict[str, ArchitectureInfo] = {
 }
 
 
+# Teaching variations of LeNet-5: usable by name like the classic architectures above.
+TEACHING_ARCHITECTURES: dict[str, ArchitectureInfo] = {
+    info.name: info
+    for info in (
+        ArchitectureInfo(
+            "lenet5_allconv", "LeNet-5, all convolutional",
+            "LeNet-5 with each pooling layer replaced by a learned 2×2 convolution of stride 2, after "
+            "Springenberg et al. 2015, \"Striving for Simplicity: The All Convolutional Net\".",
+            _lenet5_allconv, pool_size=2, pool_stride=2, dropout=0.0,
+        ),
+        ArchitectureInfo(
+            "lenet5_gap", "LeNet-5, global-average head",
+            "LeNet-5's convolutions and pools, a 3×3 convolution to 120 maps, then global average pooling straight "
+            "into the output instead of the 120-84 dense layers (Lin et al. 2013, \"Network in Network\").",
+            _lenet5_gap, pool_size=2, pool_stride=2, dropout=0.0,
+        ),
+    )
+}
+PRESET_ARCHITECTURES: dict[str, ArchitectureInfo] = {**ARCHITECTURES, **TEACHING_ARCHITECTURES}
+
+
 def architecture(name: str) -> ArchitectureInfo:
+    """A preset by name: a classic architecture or a teaching variation."""
     try:
-        return ARCHITECTURES[name]
+        return PRESET_ARCHITECTURES[name]
     except KeyError as exc:
-        raise ConfigError(f"unknown architecture {name!r}: choose one of {', '.join(ARCHITECTURES)}") from exc
+        raise ConfigError(f"unknown architecture {name!r}: choose one of {', '.join(PRESET_ARCHITECTURES)} "
+                          "(or a design)") from exc
+
+
+def design_architecture(design: Design) -> ArchitectureInfo:
+    """A design as an architecture: each layer becomes the builder call that applies the options to it."""
+    names = design.layer_names()
+
+    def build(b: NetworkBuilder) -> None:
+        for name, e in zip(names, design.layers):
+            if e.kind == "conv":
+                b.conv(name, e.filters, e.kernel, e.stride or 1, e.padding)
+            elif e.kind == "pool":
+                b.pool(name, e.pooling, e.size, e.stride, e.padding)
+            elif e.kind == "pad":
+                b.zero_pad(name, e.pixels)
+            elif e.kind == "bn":
+                b.batch_norm(name)
+            elif e.kind == "act":
+                b.activation(name, e.activation)
+            elif e.kind == "dropout":
+                b.dropout(name, e.rate)
+            elif e.kind == "flatten":
+                b.flatten(name)
+            elif e.kind == "gap":
+                b.global_average(name)
+            elif e.kind == "dense":
+                b.dense(name, e.units)
+            elif e.kind == "resize":
+                b.resize_input(e.size, e.size, name)
+            elif e.kind == "rgb":
+                b.ensure_rgb(name)
+        b.output()
+
+    return ArchitectureInfo(design.name, design.name, design.description, build, pool_size=2, pool_stride=2,
+                            dropout=0.0)
+
+
+def options_architecture(options: ModelOptions) -> ArchitectureInfo:
+    """What ``options`` build: their design, else the preset ``options.arch`` names."""
+    return design_architecture(options.design) if options.design is not None else architecture(options.arch)
 
 
 def layer_specs(options: ModelOptions, input_shape: ls.Shape, num_classes: int) -> list[ls.LayerSpec]:
-    """The layer specs of ``options.arch`` for images of ``input_shape`` (H, W, C)."""
+    """The layer specs of ``options.design`` (else ``options.arch``) for images of ``input_shape`` (H, W, C)."""
     if len(input_shape) != 3 or min(input_shape) < 1 or input_shape[2] not in (1, 3):
         raise ConfigError(f"images must be H×W×1 or H×W×3, not {'×'.join(map(str, input_shape))}")
     if num_classes < 2:
         raise ConfigError(f"a classifier needs at least 2 classes, not {num_classes}")
-    info = architecture(options.arch)
+    info = options_architecture(options)
     builder = NetworkBuilder(options, info, input_shape, num_classes)
     info.build(builder)
+    seen: set[str] = set()
+    for spec in builder.specs:  # a design's own names could meet a derived one (c1 and c1_bn)
+        if spec.name.lower() in seen:
+            raise DesignError(f"two layers would be named {spec.name!r}: rename one of them")
+        seen.add(spec.name.lower())
     return builder.specs

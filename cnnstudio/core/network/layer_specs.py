@@ -272,6 +272,22 @@ class Flatten(LayerSpec):
 
 
 @dataclass(frozen=True)
+class GlobalAvgPool(LayerSpec):
+    """The mean of each feature map: H×W×C becomes C (Lin et al., "Network in Network", 2013)."""
+
+    kind = "GlobalAveragePooling2D"
+
+    def output_shape(self, shape: Shape) -> Shape:
+        return (shape[-1],)
+
+    def describe(self) -> str:
+        return "mean of each map"
+
+    def keras_call(self) -> KerasCall:
+        return _call("GlobalAveragePooling2D", name=self.name)
+
+
+@dataclass(frozen=True)
 class Dense(LayerSpec):
     units: int = 10
     activation: str | None = "relu"

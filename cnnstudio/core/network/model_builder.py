@@ -1,7 +1,8 @@
-"""Builds the Keras model that the layer specs describe."""
+"""Builds the Keras model that the layer specs describe (a preset's or a design's)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from cnnstudio.core.config import ModelOptions
@@ -20,4 +21,9 @@ def build_model(options: ModelOptions, input_shape: Shape, num_classes: int) -> 
     x = inputs
     for spec in specs:
         x = spec.build(x)
-    return keras.Model(inputs, x, name=f"{options.arch}_{options.pooling}_{options.padding}")
+    return keras.Model(inputs, x, name=model_name(options))
+
+
+def model_name(options: ModelOptions) -> str:
+    """The Keras model's name: architecture (or design name), pooling and padding, as a plain identifier."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{options.arch}_{options.pooling}_{options.padding}")
