@@ -18,12 +18,13 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.patches import FancyArrowPatch, Rectangle
-from matplotlib.textpath import TextPath
+from matplotlib.textpath import TextToPath
 
 from cnnstudio.core.network.shape_table import LayerRow, ShapeTable
 
@@ -178,12 +179,18 @@ def _stack(block: Block) -> _Stack:
     return _Stack(block, 0.32, 1.15 * _side(round(math.sqrt(math.prod(block.shape)))))
 
 
-_FONT = FontProperties()  # the default font, which the labels use
+_FONT = FontProperties(size=100)  # the default font, which the labels use, measured at 100 points
+_MEASURE = TextToPath()
+
+
+@lru_cache(maxsize=4096)
+def _line_width(line: str) -> float:
+    return _MEASURE.get_text_width_height_descent(line, _FONT, ismath=False)[0] / 100
 
 
 def _text_width(lines: Sequence[str]) -> float:
     """The widest line's width at a 1-point font, in points."""
-    return max((TextPath((0, 0), line, size=1, prop=_FONT).get_extents().width for line in lines if line), default=0.0)
+    return max((_line_width(line) for line in lines if line), default=0.0)
 
 
 @dataclass(frozen=True)
@@ -307,20 +314,20 @@ def _draw_stack(axes: Axes, layout: _Layout, i: int) -> None:
     left, bottom, _right, _top = layout.box(i)
     w, h = stack.width * s, stack.height * s
     if not stack.block.is_maps:
-        axes.add_patch(Rectangle((left, bottom), w, h, facecolor=face, edgecolor=edge, linewidth=1.0,
+        axes.add_artist(Rectangle((left, bottom), w, h, facecolor=face, edgecolor=edge, linewidth=1.0,
                                  gid=f"vector:{stack.block.name}"))
         return
     planes = stack.planes
     step_x = stack.depth_x * s / (planes - 1) if planes > 1 else 0.0
     step_y = stack.depth_y * s / (planes - 1) if planes > 1 else 0.0
     for k in reversed(range(planes)):  # the back plane first, the front plane (lower left) last
-        axes.add_patch(Rectangle((left + k * step_x, bottom + k * step_y), w, h, facecolor=face, edgecolor=edge,
+        axes.add_artist(Rectangle((left + k * step_x, bottom + k * step_y), w, h, facecolor=face, edgecolor=edge,
                                  linewidth=0.7 if k else 1.1, gid=None if k else f"maps:{stack.block.name}"))
 
 
 def drawn_blocks(figure: Figure) -> list[str]:
     """The ``maps:<name>`` and ``vector:<name>`` ids of the stacks and bars drawn on ``figure``, left to right."""
-    return [patch.get_gid() for axes in figure.axes for patch in axes.patches if patch.get_gid()]
+    return [gid for axes in figure.axes for artist in axes.get_children() if (gid := artist.get_gid())]
 
 
 def draw_network(table: ShapeTable, figure: Figure, title: str | None = None) -> list[Block]:
@@ -347,7 +354,7 @@ def _draw(figure: Figure, layout: _Layout, width: float, height: float, title: s
                   linespacing=LINE, color="#202020")
     for i in range(len(layout.stacks) - 1):
         start, stop = layout.box(i)[2], layout.box(i + 1)[0]
-        axes.add_patch(FancyArrowPatch((start + 2, layout.centre_y), (stop - 2, layout.centre_y), arrowstyle="-|>",
+        axes.add_artist(FancyArrowPatch((start + 2, layout.centre_y), (stop - 2, layout.centre_y), arrowstyle="-|>",
                                        mutation_scale=8, color="#606060", linewidth=0.9, shrinkA=0, shrinkB=0))
         lines = layout.stacks[i + 1].block.operation
         if lines:
