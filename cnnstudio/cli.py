@@ -28,7 +28,7 @@ from cnnstudio.core.config import (
 from cnnstudio.core.data.datasets import BUILTIN_NAMES
 from cnnstudio.core.errors import CnnStudioError, one_line, printable
 from cnnstudio.core.logs import debug_enabled, open_native_log, setup_logging
-from cnnstudio.core.network.architectures import ARCHITECTURES
+from cnnstudio.core.network.architectures import PRESET_ARCHITECTURES
 
 log = logging.getLogger("cnnstudio.cli")
 
@@ -43,8 +43,32 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 
+# Training images of the built-in datasets (digits: 80% of 1,797), for the time estimate before loading.
+TRAIN_IMAGES = {"digits": 1438, "mnist": 60_000, "fashion_mnist": 60_000, "cifar10": 50_000}
+DEFAULT_VALIDATION_SPLIT = 0.1
+
+
+def _arch_argument(value: str) -> str:
+    """``--arch``: a preset's name, or a design file (checked when the command runs)."""
+    name = value.strip().lower().replace("-", "_")
+    if name in PRESET_ARCHITECTURES:
+        return name
+    if value.lower().endswith(".json") or os.sep in value or "/" in value or Path(value).is_file():
+        return value
+    raise argparse.ArgumentTypeError(f"invalid choice: {printable(value, 60)!r} (choose from "
+                                     f"{', '.join(PRESET_ARCHITECTURES)}, or a design file NAME.cnn.json)")
+
+
+def _design_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--arch", type=_arch_argument, metavar="NAME|FILE.cnn.json",
+                        help=f"a preset ({', '.join(PRESET_ARCHITECTURES)}; default lenet5) or a design file")
+    parser.add_argument("--layers", metavar="TEXT",
+                        help="a design written inline, e.g. \"pad 2, conv 6 5, pool 2, conv 16 5, pool 2, flatten, "
+                        "dense 120, dense 84\" (the output layer is added)")
+
+
 def _model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--arch", default="lenet5", choices=sorted(ARCHITECTURES), help="network architecture")
+    _design_arguments(parser)
     parser.add_argument("--pooling", default="max", choices=POOLING_TYPES, help="pooling type")
     parser.add_argument("--padding", default="valid", help="valid | same | N (zero border of N pixels)")
     parser.add_argument("--pool-size", type=int, help="pooling window (default: the architecture's)")
@@ -67,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     _model_arguments(summary)
     summary.add_argument("--dataset", default="mnist", help="dataset name or path (sets image shape and classes)")
     summary.add_argument("--json", action="store_true", help="print one JSON object")
+    summary.add_argument("--calibrate", action="store_true",
+                         help="measure this machine's training speed first (a few seconds; loads TensorFlow) and "
+                         "cache it for the time estimates")
+    summary.add_argument("--save-design", metavar="FILE.cnn.json",
+                         help="also save the network as an editable design file")
 
     train = commands.add_parser("train", help="train a network and report test accuracy")
     _model_arguments(train)
@@ -89,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--json", action="store_true", help="end with one JSON line of results on stdout")
 
     study = commands.add_parser("study", help="train one network per pooling × padding (× activation) choice, fairly")
-    study.add_argument("--arch", default="lenet5", choices=sorted(ARCHITECTURES))
+    _design_arguments(study)
     study.add_argument("--pooling", default=",".join(POOLING_TYPES), help=f"comma-separated: {','.join(POOLING_TYPES)}")
     study.add_argument("--padding", default=",".join(PADDING_MODES), help=f"comma-separated: {','.join(PADDING_MODES)},N")
     study.add_argument("--activation", help="comma-separated activations to compare too (default: relu only)")
@@ -117,10 +146,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _design(args: argparse.Namespace) -> Any:
+    """The design that ``--layers`` or a design file in ``--arch`` gives, else None (a preset)."""
+    from cnnstudio.core.network.design import load_design
+    from cnnstudio.core.network.design_text import parse_layers
+
+    if args.layers is not None and args.arch is not None:
+        raise CnnStudioError("give --arch or --layers, not both")
+    if args.layers is not None:
+        return parse_layers(args.layers, name="custom")
+    if args.arch is not None and args.arch not in PRESET_ARCHITECTURES:
+        return load_design(args.arch)
+    return None
+
+
 def _model_options(args: argparse.Namespace) -> ModelOptions:
-    return ModelOptions(arch=args.arch, pooling=args.pooling, padding=args.padding, pool_size=args.pool_size,
-                        pool_stride=args.pool_stride, activation=args.activation, dropout=args.dropout,
-                        batch_norm=args.batch_norm)
+    design = _design(args)
+    if design is not None:
+        for flag, value in (("--pool-size", args.pool_size), ("--pool-stride", args.pool_stride)):
+            if value is not None:
+                raise CnnStudioError(f"{flag} applies to the presets only: each pooling layer of a design has its own "
+                                     "window and stride (pool SIZE stride S)")
+    return ModelOptions(arch=args.arch if design is None and args.arch else "lenet5", pooling=args.pooling,
+                        padding=args.padding, pool_size=args.pool_size, pool_stride=args.pool_stride,
+                        activation=args.activation, dropout=args.dropout, batch_norm=args.batch_norm, design=design)
+
+
+def _cost(table: Any, train_images: int | None, measure: bool = False) -> Any:
+    """The network's cost with this machine's cached calibration (measured first when asked); warns on stderr."""
+    from cnnstudio.core.network.cost import cached_calibration, calibrate, network_cost
+
+    if measure:
+        _err("calibrating: timing a few training steps of two reference networks…")
+        calibration, problem = calibrate()
+    else:
+        calibration, problem = cached_calibration()
+    if problem:
+        _err(f"warning: {printable(problem, 400)}")
+    validation = round(train_images * DEFAULT_VALIDATION_SPLIT) if train_images else 0
+    return network_cost(table, train_images - validation if train_images else None, validation, calibration)
 
 
 def _print_json(value: Any) -> None:
@@ -135,16 +199,36 @@ def _err(message: str) -> None:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from cnnstudio.core.data.datasets import dataset_shape
+    from cnnstudio.core.data.datasets import dataset_key, load_dataset
     from cnnstudio.core.network.shape_table import shape_table
 
-    input_shape, classes = dataset_shape(_dataset_argument(args.dataset))
-    table = shape_table(_model_options(args), input_shape, classes)
+    options = _model_options(args)
+    target = _writable_target(args.save_design, "", "--save-design") if args.save_design is not None else None
+    name = _dataset_argument(args.dataset)
+    if dataset_key(name) in TRAIN_IMAGES:
+        from cnnstudio.core.data.datasets import dataset_shape
+
+        (input_shape, classes), train_images = dataset_shape(name), TRAIN_IMAGES[dataset_key(name)]
+    else:
+        dataset = load_dataset(name)
+        input_shape, classes, train_images = dataset.input_shape, dataset.num_classes, len(dataset.x_train)
+    table = shape_table(options, input_shape, classes)
+    cost = _cost(table, train_images, measure=args.calibrate)
+    if target is not None:
+        _err(f"design saved: {_save_design(options, input_shape, target)}")
     if args.json:
-        _print_json(table.to_json())
+        _print_json({**table.to_json(), "cost": cost.to_json()})
     else:
         print(table.format())
+        print(cost.format())
     return 0
+
+
+def _save_design(options: ModelOptions, input_shape: tuple[int, int, int], target: Path) -> Path:
+    from cnnstudio.core.network.design import save_design
+    from cnnstudio.core.network.design_presets import preset_design
+
+    return save_design(options.design or preset_design(options.arch, input_shape), target)
 
 
 class _DownloadProgress:
@@ -232,6 +316,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if record is None:
             raise CnnStudioError(f"{args.resume}: no CNN Studio experiment inside, so it cannot be continued here")
     options = _train_options(args, record.experiment.train if record else None)
+    if record is not None and (args.layers is not None or args.arch is not None):
+        raise CnnStudioError("--resume continues the saved network: --arch and --layers cannot change it")
     model_options = record.experiment.model if record else _model_options(args)
     out = _writable_target(args.out, ".keras", "--out") if args.out is not None else None
     name = given or (record.experiment.dataset if record else None)
@@ -240,6 +326,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     history = _run_history()
 
     from cnnstudio.core.data.datasets import KNOWN_SHAPES, dataset_key, dataset_shape
+    from cnnstudio.core.network.shape_table import shape_table
+
+    if record is None and dataset_key(name or "mnist") in KNOWN_SHAPES:  # an impossible network costs no download
+        shape_table(model_options, *dataset_shape(name or "mnist"))
     from cnnstudio.core.experiments.runner import run_experiment
     from cnnstudio.core.files.persistence import load_model
 
@@ -263,6 +353,8 @@ def cmd_train(args: argparse.Namespace) -> int:
          f"{experiment.model.padding} padding) for {options.epochs} epochs ({options.optimizer}, learning rate "
          f"{options.learning_rate:g} {options.lr_schedule}, batch {options.batch_size})")
     _print_notes(dataset)
+    if record is None:
+        _estimate(experiment, dataset)
     outcome = run_experiment(experiment, dataset, listener=_StderrProgress(), checkpoint=out,
                              model=model, record=record, history=history)
     for warning in outcome.warnings:
@@ -291,6 +383,23 @@ def cmd_train(args: argparse.Namespace) -> int:
             "dataset": name, "experiment": experiment.to_dict(),
         })
     return 0
+
+
+def _estimate(experiment: Experiment, dataset: Any) -> None:
+    """The time per epoch the cost model expects (a warning past 10 minutes), on stderr."""
+    from cnnstudio.core.network.cost import cached_calibration, duration, network_cost
+    from cnnstudio.core.network.shape_table import shape_table
+    from cnnstudio.core.training.trainer import validation_count
+
+    table = shape_table(experiment.model, dataset.input_shape, dataset.num_classes)
+    validation = validation_count(len(dataset.x_train), experiment.train.validation_split)
+    calibration, _ = cached_calibration()
+    cost = network_cost(table, len(dataset.x_train) - validation, validation, calibration)
+    if cost.warning:
+        _err(f"warning: {cost.warning}")
+    elif cost.calibrated and cost.seconds_per_epoch is not None:
+        _err(f"estimated time per epoch: about {duration(cost.seconds_per_epoch)} ({table.params:,} parameters, "
+             f"{table.macs:,} MACs per image)")
 
 
 def _record_dataset(path: str, record: Any, command: str) -> str:
@@ -391,18 +500,25 @@ def _split(text: str | None) -> list[str]:
 def cmd_study(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from cnnstudio.core.data.datasets import KNOWN_SHAPES, dataset_key, dataset_shape
     from cnnstudio.core.experiments.study import run_study, study_grid, study_rows
+    from cnnstudio.core.network.shape_table import shape_table
 
     given = _dataset_argument(args.dataset)
-    base = Experiment(ModelOptions(arch=args.arch), TrainOptions(epochs=args.epochs, batch_size=args.batch_size,
-                                                                 seed=args.seed), given or "mnist")
+    design = _design(args)
+    model = ModelOptions(arch=args.arch or "lenet5") if design is None else ModelOptions(design=design)
+    base = Experiment(model, TrainOptions(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed),
+                      given or "mnist")
     grid = study_grid(base, _split(args.pooling), _split(args.padding), _split(args.activation) or None)
+    if dataset_key(base.dataset) in KNOWN_SHAPES:  # every combination must make a network before any trains
+        for experiment in grid:
+            shape_table(experiment.model, *dataset_shape(base.dataset))
     report = _writable_target(args.report, ".md", "--report") if args.report is not None else None
     history = _run_history()
     dataset = _load_dataset(given)
     if not args.dataset and dataset.name != base.dataset:  # MNIST could not be downloaded: say what trained
         grid = [dataclasses.replace(experiment, dataset=dataset.name) for experiment in grid]
-    _err(f"{dataset.describe()}; {len(grid)} runs of {args.arch}, {args.epochs} epochs each, seed {args.seed}")
+    _err(f"{dataset.describe()}; {len(grid)} runs of {base.model.arch}, {args.epochs} epochs each, seed {args.seed}")
     progress = _StderrProgress()
 
     def started(index: int, experiment: Experiment) -> None:
@@ -477,6 +593,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     m, t = record.experiment.model, record.experiment.train
     print(f"{printable(args.model)}\n  architecture {printable(m.arch)}, {m.pooling} pooling, padding {m.padding}, "
           f"activation {m.activation}")
+    if m.design is not None:
+        from cnnstudio.core.network.design_text import format_layers
+
+        print(f"  design {printable(m.design.name)!r}: {printable(format_layers(m.design), 2000)}")
     print(f"  dataset {printable(record.experiment.dataset)}: {'×'.join(map(str, record.input_shape))} images, "
           f"{len(record.class_names)} classes")
     print(f"  trained {record.epochs_trained:g} epochs (batch {t.batch_size}, {t.optimizer} lr {t.learning_rate:g}, "

@@ -11,6 +11,7 @@ from cnnstudio.core.config import Experiment
 from cnnstudio.core.errors import ModelFileError
 from cnnstudio.core.experiments.run_history import RunEntry
 from cnnstudio.core.network.architectures import layer_specs
+from cnnstudio.core.network.model_builder import model_name
 
 # The training set-up below mirrors cnnstudio.core.training.trainer (make_optimizer, make_loss,
 # make_metrics, validation_split, early_stopping); tests/test_script_export.py checks that they agree.
@@ -128,17 +129,21 @@ if __name__ == "__main__":
 
 def keras_script(experiment: Experiment, input_shape: tuple[int, int, int], num_classes: int,
                  filename: str = "experiment.py") -> str:
-    """Python source that rebuilds the experiment's network with plain Keras and trains it the same way."""
+    """Python source that rebuilds the experiment's network with plain Keras and trains it the same way.
+
+    A design is written out layer by layer like a preset: the same names, shapes and parameters.
+    """
     from cnnstudio.core.training.trainer import COSINE_FLOOR, EVALUATION_BATCH, SGD_MOMENTUM  # loads Keras
 
     specs = layer_specs(experiment.model, input_shape, num_classes)
     body = "\n".join(f"    x = {spec.code()}" for spec in specs)
     m = experiment.model
+    what = f"the design {m.design.name!r}" if m.design is not None else m.arch
     return SCRIPT_TEMPLATE.format(
-        title=f"{m.arch} with {m.pooling} pooling and {m.padding} padding on {experiment.dataset}",
+        title=f"{what} with {m.pooling} pooling and {m.padding} padding on {experiment.dataset}",
         version=__version__, date=time.strftime("%Y-%m-%d"), filename=filename,
         experiment=json.dumps(experiment.to_dict()), input_shape=tuple(input_shape), num_classes=num_classes,
-        layers=body, model_name=f"{m.arch}_{m.pooling}_{m.padding}", cosine_floor=COSINE_FLOOR,
+        layers=body, model_name=model_name(m), cosine_floor=COSINE_FLOOR,
         floor_percent=f"{COSINE_FLOOR * 100:g}", sgd_momentum=SGD_MOMENTUM, evaluation_batch=EVALUATION_BATCH,
     )
 

@@ -1,5 +1,8 @@
 """Studies: the same experiment over a grid of options, run one after another, fairly.
 
+A study on a design varies the global options: every layer of the design that follows them
+(pooling type, padding, activation) changes with each run; pinned layers keep their own choice.
+
 Every run of a study uses the same dataset, validation split, seed, epochs and training options;
 only the compared options change.
 """
@@ -16,6 +19,7 @@ from cnnstudio.core.config import Experiment
 from cnnstudio.core.data.datasets import Dataset
 from cnnstudio.core.errors import ConfigError
 from cnnstudio.core.experiments.run_history import RunEntry, RunHistory
+from cnnstudio.core.network.design_text import format_layers
 from cnnstudio.core.training.progress import StopFlag, TrainingListener
 
 COMPARED = ("arch", "pooling", "padding", "activation", "pool_size", "pool_stride", "dropout", "batch_norm", "augment")
@@ -45,11 +49,16 @@ def differing_options(experiments: Sequence[Experiment | dict[str, Any]]) -> lis
 
 
 def flat_settings(experiment: Experiment | dict[str, Any]) -> dict[str, Any]:
-    """Every setting by its name: model options, then the dataset, then training options (defaults filled in)."""
+    """Every setting by its name: model options, then the dataset, then training options (defaults filled in).
+
+    A design is given by its layers in the inline text form (``design``: None for a preset).
+    """
     if not isinstance(experiment, Experiment):
         experiment = Experiment.from_dict(experiment)  # older records lack newer options: their defaults
     data = experiment.to_dict()
-    return {**data["model"], "dataset": data["dataset"], **data["train"]}
+    design = experiment.model.design
+    model = {**data["model"], "design": format_layers(design) if design is not None else None}
+    return {**model, "dataset": data["dataset"], **data["train"]}
 
 
 def differing_fields(experiments: Sequence[Experiment | dict[str, Any]]) -> list[str]:

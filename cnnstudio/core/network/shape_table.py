@@ -85,7 +85,8 @@ def shape_table(options: ModelOptions, input_shape: Shape, num_classes: int) -> 
         side = smallest_side(options, input_shape, num_classes)
         if side is None or side <= min(input_shape[0], input_shape[1]):
             raise
-        raise ConfigError(f"{exc}; with these options {options.arch} needs images of at least {side}×{side}") from exc
+        what = f"the design {options.design.name!r}" if options.design is not None else options.arch
+        raise ConfigError(f"{exc}; with these options {what} needs images of at least {side}×{side}") from exc
 
 
 def smallest_side(options: ModelOptions, input_shape: Shape, num_classes: int) -> int | None:
