@@ -1,11 +1,15 @@
-"""The architecture view: the core's per-layer shape table, refreshed as options change."""
+"""The architecture view: a picture of the network above the core's per-layer shape table, refreshed as options change."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QTableWidgetItem, QVBoxLayout, QWidget
+import html
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QTextDocumentFragment
+from PySide6.QtWidgets import QLabel, QSplitter, QTableWidgetItem, QVBoxLayout, QWidget
 
 from cnnstudio.core.network.shape_table import ShapeTable
+from cnnstudio.ui.network_diagram_view import NetworkDiagramView
 from cnnstudio.ui.widgets import read_only_table
 
 PROBLEM_STYLE = ("QLabel { color: #b00020; font-weight: bold; padding: 6px; "
@@ -20,23 +24,42 @@ def _shape(shape: tuple[int, ...]) -> str:
 
 
 class ArchitectureView(QWidget):
+    export_requested = Signal()  # the picture of the network, as PNG or SVG
+
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.title = QLabel()
         self.title.setWordWrap(True)
+        self.diagram = NetworkDiagramView()
+        self.diagram.export_requested.connect(self.export_requested)
         self.table = read_only_table(COLUMNS)
         self.table.setAlternatingRowColors(True)
         self.totals = QLabel()
+        self.totals.setWordWrap(True)
         self.problem = QLabel()
         self.problem.setWordWrap(True)
         self.problem.hide()
+        self.splitter = QSplitter(Qt.Vertical)
+        self.splitter.addWidget(self.diagram)
+        self.splitter.addWidget(self.table)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.setSizes([260, 300])
         layout = QVBoxLayout(self)
-        for widget in (self.title, self.problem, self.table, self.totals):
+        for widget in (self.title, self.problem):
             layout.addWidget(widget)
+        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.totals)
+        self.shown: ShapeTable | None = None
+
+    def plain_title(self) -> str:
+        """The title without its markup (for exported pictures)."""
+        return QTextDocumentFragment.fromHtml(self.title.text()).toPlainText()
 
     def show_table(self, title: str, table: ShapeTable) -> None:
         self.problem.hide()
         self.title.setText(title)
+        self.shown = table
+        self.diagram.show_table(table)
         rows = [("input", "Input", table.input_shape, 0, 0, "raw pixels 0..255")]
         rows += [(r.name, r.kind, r.output_shape, r.params, r.macs, r.detail) for r in table.rows]
         self.table.setRowCount(len(rows))
@@ -51,6 +74,12 @@ class ArchitectureView(QWidget):
                             f"({2 * table.macs / 1e6:,.1f} MFLOPs)")
         self.table.setEnabled(True)
 
+    def show_cost(self, text: str, warning: str = "") -> None:
+        """The totals line: parameters, MACs, activation memory and the estimated time per epoch; a warning
+        (over 10 minutes per epoch) on a line of its own."""
+        self.totals.setText(text + (f"<br><span style='color:#b00020'>Warning: {html.escape(warning)}</span>"
+                                    if warning else ""))
+
     def show_problem(self, title: str, message: str, prefix: str = "This network cannot be built: ") -> None:
         """An impossible configuration: say which layer and which sizes, in place of the table."""
         self._show_notice(title, f"{prefix}{message}", PROBLEM_STYLE)
@@ -64,6 +93,8 @@ class ArchitectureView(QWidget):
         self.problem.setStyleSheet(style)
         self.problem.setText(message)
         self.problem.show()
+        self.shown = None
+        self.diagram.clear()
         self.table.setRowCount(0)  # a stale table of another configuration would mislead
         self.table.setEnabled(False)
         self.totals.setText("")

@@ -33,7 +33,9 @@ from cnnstudio.core.config import (
     TrainOptions,
 )
 from cnnstudio.core.data.datasets import BUILTIN_NAMES, DESCRIPTIONS
+from cnnstudio.core.errors import ConfigError
 from cnnstudio.core.network.architectures import ARCHITECTURES
+from cnnstudio.core.network.design import Design
 
 
 def _combo(items: dict[str, str], tip: str) -> QComboBox:
@@ -70,6 +72,12 @@ class ConfigPanel(QWidget):
         for i, info in enumerate(ARCHITECTURES.values()):
             self.arch.setItemData(i, info.description, Qt.ToolTipRole)
         self.arch.setToolTip("The network's layout. Hover an entry for its description.")
+        self.use_design = QCheckBox("Use the Design tab's layers")
+        self.use_design.setToolTip("Build the network from the layer list of the Design tab instead of the preset "
+                                   "(any edit there ticks this). Pooling, padding and activation still apply to the "
+                                   "layers that follow them.")
+        self._design: Design | None = None
+        self._design_problem: str | None = None
         self.pooling = _combo(POOLING_LABELS, "How each pooling window is summarised: its largest value (max, "
                               "keeps strong activations), its mean (average, smooths) or its smallest value (min).")
         self.pool_size = _spin(0, 16, "Pooling window size in pixels (auto: the architecture's own, e.g. 2 for "
@@ -135,6 +143,7 @@ class ConfigPanel(QWidget):
         network = QGroupBox("Network")
         form = QFormLayout(network)
         form.addRow("Architecture", self.arch)
+        form.addRow(self.use_design)
         form.addRow("Pooling", self.pooling)
         pool_row = QHBoxLayout()
         pool_row.addWidget(self.pool_size)
@@ -182,12 +191,44 @@ class ConfigPanel(QWidget):
         for spin in (self.pool_size, self.pool_stride, self.padding_px, self.epochs, self.batch_size, self.patience,
                      self.seed, self.dropout, self.learning_rate, self.validation):
             spin.valueChanged.connect(self._emit_changed)
-        for box in (self.batch_norm, self.augment):
+        for box in (self.batch_norm, self.augment, self.use_design):
             box.toggled.connect(self._emit_changed)
 
     def _emit_changed(self, *_args: object) -> None:
         self.padding_px.setEnabled(self.padding.currentData() == "explicit")
+        preset = not self.uses_design()
+        self.arch.setEnabled(preset)
+        self.pool_size.setEnabled(preset)  # each pooling layer of a design has its own window and stride
+        self.pool_stride.setEnabled(preset)
         self.changed.emit()
+
+    def uses_design(self) -> bool:
+        return self.use_design.isChecked()
+
+    def set_design(self, design: Design | None, problem: str | None = None) -> None:
+        """The Design tab's layers (None with the ``problem`` when they make no design): selected and used."""
+        self._design, self._design_problem = design, problem
+        with QSignalBlocker(self.use_design):
+            self.use_design.setChecked(True)
+        self._emit_changed()
+
+    def global_options(self) -> ModelOptions:
+        """The network options that apply to every layer following them (no architecture or design)."""
+        return self._model_options(None)
+
+    def _model_options(self, design: Design | None) -> ModelOptions:
+        padding = self.padding.currentData()
+        preset = design is None and not self.uses_design()
+        arch = self.arch.currentData() if preset else "lenet5"
+        return ModelOptions(
+            arch=arch, pooling=self.pooling.currentData(),
+            pool_size=(self.pool_size.value() or None) if preset else None,
+            pool_stride=(self.pool_stride.value() or None) if preset else None,
+            padding=str(self.padding_px.value()) if padding == "explicit" else padding,
+            activation=self.activation.currentData(),
+            dropout=None if self.dropout.value() < 0 else round(self.dropout.value(), 3),
+            batch_norm=self.batch_norm.isChecked(), augment=self.augment.isChecked(), design=design,
+        )
 
     def dataset_name(self) -> str:
         return str(self.dataset.currentData())
@@ -212,15 +253,15 @@ class ConfigPanel(QWidget):
         _select(self.dataset, path)
 
     def experiment(self) -> Experiment:
-        padding = self.padding.currentData()
-        model = ModelOptions(
-            arch=self.arch.currentData(), pooling=self.pooling.currentData(),
-            pool_size=self.pool_size.value() or None, pool_stride=self.pool_stride.value() or None,
-            padding=str(self.padding_px.value()) if padding == "explicit" else padding,
-            activation=self.activation.currentData(),
-            dropout=None if self.dropout.value() < 0 else round(self.dropout.value(), 3),
-            batch_norm=self.batch_norm.isChecked(), augment=self.augment.isChecked(),
-        )
+        """The options shown; ``ConfigError`` when the Design tab's layers are chosen but make no design."""
+        design = None
+        if self.uses_design():
+            if self._design_problem:
+                raise ConfigError(self._design_problem)
+            if self._design is None:
+                raise ConfigError("the design has no layers yet: add them in the Design tab, or start from a preset")
+            design = self._design
+        model = self._model_options(design)
         train = TrainOptions(
             epochs=self.epochs.value(), batch_size=self.batch_size.value(), optimizer=self.optimizer.currentData(),
             learning_rate=self.learning_rate.value(), lr_schedule=self.lr_schedule.currentData(),
@@ -235,7 +276,11 @@ class ConfigPanel(QWidget):
         with ExitStack() as blocked:
             for widget in self.findChildren(QWidget):
                 blocked.enter_context(QSignalBlocker(widget))
-            _select(self.arch, m.arch)
+            if m.design is not None:
+                self._design, self._design_problem = m.design, None
+            else:
+                _select(self.arch, m.arch)
+            self.use_design.setChecked(m.design is not None)
             _select(self.pooling, m.pooling)
             self.pool_size.setValue(m.pool_size or 0)
             self.pool_stride.setValue(m.pool_stride or 0)

@@ -24,6 +24,7 @@ from cnnstudio.ui.class_labels import display_name
 from cnnstudio.ui.settings import Settings
 
 MODEL_FILTER = "Keras models (*.keras)"
+DESIGN_FILTER = "CNN Studio designs (*.cnn.json);;JSON files (*.json)"
 
 
 
@@ -42,6 +43,9 @@ class FileActions(QObject):
         self.window, self.workspace, self.settings = window, workspace, settings
         self._suggested_name, self._figure = suggested_name, figure
         self._after_save: Callable[[], None] | None = None
+        self._diagram: Callable[[], tuple[Any, str] | None] = lambda: None
+        self._current_design: Callable[[], Any] = lambda: None
+        self._show_design: Callable[[Any, str], None] = lambda _design, _text: None
         self._failure_title = "File problem"
 
     # menu ------------------------------------------------------------------------------
@@ -63,11 +67,17 @@ class FileActions(QObject):
         self.recent_menu = menu.addMenu("Recent &Models")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         menu.addSeparator()
+        self.open_design_action = self._action(menu, "Open &Design…", self.open_design, tip="Open a .cnn.json design "
+                                               "into the Design tab")
+        self.save_design_action = self._action(menu, "Save Design &As…", self.save_design_as,
+                                               tip="Save the Design tab's layers as a .cnn.json file")
+        menu.addSeparator()
         self.save_action = self._action(menu, "&Save Model", self.save_model, QKeySequence.Save)
         self.save_as_action = self._action(menu, "Save Model &As…", self.save_model_as, QKeySequence("Ctrl+Shift+S"))
         export = menu.addMenu("&Export")
         self.export_history_action = self._action(export, "Training History as CSV…", self.export_history)
         self.export_plots_action = self._action(export, "Plots as PNG or SVG…", self.export_plots)
+        self.export_diagram_action = self._action(export, "Network Diagram as PNG or SVG…", self.export_diagram)
         self.export_saved_model_action = self._action(export, "Model as TensorFlow SavedModel…", self.export_saved_model)
         self.export_tflite_action = self._action(export, "Model as TFLite…", self.export_tflite)
         menu.addSeparator()
@@ -274,6 +284,65 @@ class FileActions(QObject):
         path = self.ask_export_path("Export plots", "-curves.png", "PNG image (*.png);;SVG drawing (*.svg)")
         if path:
             self._write_now(path, lambda p: self._figure().savefig(p, dpi=150))
+
+    # designs ---------------------------------------------------------------------------
+    def set_design_access(self, current: Callable[[], Any], show: Callable[[Any, str], None]) -> None:
+        """Where designs come from (the Design tab's, or raises ``DesignError``) and go to when opened."""
+        self._current_design, self._show_design = current, show
+
+    def open_design(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open design", str(Path.home()), DESIGN_FILTER)
+        if path:
+            self.open_design_path(path)
+
+    def open_design_path(self, path: str) -> None:
+        """Read a design file into the Design tab; a malformed file is one line, and nothing changes."""
+        from cnnstudio.core.network.design import load_design
+
+        try:
+            design = load_design(path)
+        except CnnStudioError as exc:
+            self.failed.emit("Design not opened", str(exc), "")
+        else:
+            self._show_design(design, f"open {Path(path).name}")
+            self.message.emit(f"Opened design {design.name} ({len(design.layers)} layers)", 6000)
+
+    def save_design_as(self) -> None:
+        try:
+            design = self._current_design()
+        except CnnStudioError as exc:
+            self.failed.emit("Design not saved", f"these layers make no design yet: {exc}", "")
+            return
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save design as", str(Path.home() / f"{design.name}.cnn.json"),
+                                              DESIGN_FILTER)
+        if path:
+            self.save_design_to(path)
+
+    def save_design_to(self, path: str) -> None:
+        from cnnstudio.core.network.design import save_design
+
+        try:
+            written = save_design(self._current_design(), path)
+        except CnnStudioError as exc:
+            self.failed.emit("Design not saved", str(exc), "")
+        else:
+            self.message.emit(f"Saved design to {written}", 6000)
+
+    def set_diagram(self, diagram: Callable[[], tuple[Any, str] | None]) -> None:
+        """Where the network's picture comes from: the shown shape table and its title, or None."""
+        self._diagram = diagram
+
+    def export_diagram(self) -> None:
+        from cnnstudio.core.network.diagram import network_figure
+
+        shown = self._diagram()
+        if shown is None:
+            self.failed.emit("Export failed", "there is no network to draw: the options make no network yet", "")
+            return
+        table, title = shown
+        path = self.ask_export_path("Export network diagram", "-network.png", "PNG image (*.png);;SVG drawing (*.svg)")
+        if path:
+            self._write_now(path, lambda p: network_figure(table, title).savefig(p, dpi=150))
 
     def export_saved_model(self) -> None:
         from cnnstudio.core.files.export import saved_model

@@ -203,6 +203,8 @@ class _Layout:
     font: float
     centre_y: float  # the line through the stacks' middles
     low: float  # the lowest stack's bottom: the operations are written under it
+    stagger: bool  # names and operations alternate between two rows
+    rows: tuple[float, float]  # the height of a row of names and of operations
 
     def box(self, i: int) -> tuple[float, float, float, float]:
         """Left, bottom, right, top of stack ``i``."""
@@ -224,84 +226,116 @@ class _Widths:
         self.operation_lines = max((len(block.operation) for block in blocks[1:]), default=0)
 
 
-def _gaps(stacks: list[_Stack], widths: _Widths, font: float, scale: float) -> list[float]:
-    """The narrowest gaps (points) at which no two labels overlap and no name runs into a taller neighbour."""
+def _gaps(stacks: list[_Stack], widths: _Widths, font: float, scale: float, stagger: bool) -> list[float]:
+    """The narrowest gaps (points) at which no two labels in a row overlap and no name runs into a taller
+    neighbour. Staggered, labels alternate between two rows, so only every other one is a neighbour."""
     gaps: list[float] = []
+    step = 2 if stagger else 1
+    extents = [stack.extent * scale for stack in stacks]
     for i in range(len(stacks) - 1):
-        a, b = stacks[i], stacks[i + 1]
         need = max(MIN_GAP_UNITS * scale, MIN_ARROW)
-        # names above neighbouring stacks: their centres far enough apart
-        need = max(need, (widths.boxes[i] + widths.boxes[i + 1]) / 2 * font + SPACE - (a.extent + b.extent) * scale / 2)
-        # a name wider than its stack must not run into a taller neighbour
-        if b.rise > a.rise:
-            need = max(need, widths.boxes[i] * font / 2 + GAP / 2 - a.extent * scale / 2)
-        if a.rise > b.rise:
-            need = max(need, widths.boxes[i + 1] * font / 2 + GAP / 2 - b.extent * scale / 2)
-        # operations under neighbouring arrows: centred in their gaps, far enough apart
-        if i > 0:
-            between = (widths.operations[i] + widths.operations[i + 1]) / 2 * font + SPACE
-            need = max(need, 2 * (between - gaps[-1] / 2 - a.extent * scale))
+        # names: centres of neighbours in a row (stacks i + 1 - step and i + 1) far enough apart
+        j = i + 1 - step
+        if j >= 0:
+            between = (widths.boxes[j] + widths.boxes[i + 1]) / 2 * font + SPACE
+            need = max(need, between - extents[j] / 2 - sum(extents[j + 1:i + 1]) - sum(gaps[j:i]) - extents[i + 1] / 2)
+        if not stagger:  # names sit right above their stacks: one wider than its stack must miss a taller neighbour
+            a, b = stacks[i], stacks[i + 1]
+            if b.rise > a.rise:
+                need = max(need, widths.boxes[i] * font / 2 + GAP / 2 - extents[i] / 2)
+            if a.rise > b.rise:
+                need = max(need, widths.boxes[i + 1] * font / 2 + GAP / 2 - extents[i + 1] / 2)
+        # operations: centred in gaps i - step and i
+        j = i - step
+        if j >= 0:
+            between = (widths.operations[j + 1] + widths.operations[i + 1]) / 2 * font + SPACE
+            need = max(need, 2 * (between - gaps[j] / 2 - sum(extents[j + 1:i + 1]) - sum(gaps[j + 1:i])))
         gaps.append(need)
     return gaps
 
 
-def _margins(widths: _Widths, font: float, title: bool) -> tuple[float, float]:
+def _rows(widths: _Widths, font: float) -> tuple[float, float]:
+    """The height of a row of names and of a row of operations, in points."""
+    return 2 * LINE * font + GAP, widths.operation_lines * LINE * font + GAP
+
+
+def _margins(widths: _Widths, font: float, title: bool, stagger: bool) -> tuple[float, float]:
     """Points above the stacks (names, title) and below them (operations)."""
-    top = GAP + 2 * LINE * font + GAP + (2 * LINE * MAX_FONT if title else 0.0)
-    bottom = GAP + widths.operation_lines * LINE * font + GAP
-    return top, bottom
+    names, operations = _rows(widths, font)
+    rows = 2 if stagger else 1
+    return GAP + rows * names + (2 * LINE * MAX_FONT if title else 0.0), GAP + rows * operations
 
 
-def _fit(stacks: list[_Stack], widths: _Widths, font: float, width: float, height: float | None,
-         title: bool) -> tuple[float, list[float], float]:
-    """The largest scale at which everything fits ``width`` (and ``height``), its gaps and its side margin."""
-    top, bottom = _margins(widths, font, title)
+@dataclass(frozen=True)
+class _Fit:
+    font: float
+    stagger: bool
+    scale: float
+    gaps: list[float]
+    side: float
+
+
+def _fit(stacks: list[_Stack], widths: _Widths, font: float, stagger: bool, width: float, height: float | None,
+         title: bool) -> _Fit:
+    """The largest scale at which everything fits ``width`` (and ``height``), with its gaps and side margin."""
+    top, bottom = _margins(widths, font, title, stagger)
     rise = max(stack.rise for stack in stacks)
-    side = max(widths.boxes[0] * font / 2 - stacks[0].extent * MAX_SCALE / 2, 0.0) + GAP
-    side = max(side, widths.boxes[-1] * font / 2, widths.operations[-1] * font / 2) + GAP
+    side = max(widths.boxes[0] * font / 2, widths.boxes[-1] * font / 2, widths.operations[-1] * font / 2) + GAP
     highest = MAX_SCALE if height is None else min(MAX_SCALE, max(height - top - bottom, 1.0) / rise)
 
     def total(scale: float) -> float:
-        return sum(stack.extent for stack in stacks) * scale + sum(_gaps(stacks, widths, font, scale))
+        return sum(stack.extent for stack in stacks) * scale + sum(_gaps(stacks, widths, font, scale, stagger))
 
     low, high = 0.0, highest
     if total(high) <= width - 2 * side:
         low = high
     else:
-        for _ in range(30):  # the total width grows with the scale: bisect
+        for _ in range(24):  # the total width grows with the scale: bisect
             middle = (low + high) / 2
             if total(middle) <= width - 2 * side:
                 low = middle
             else:
                 high = middle
     scale = max(low, 1e-3)
-    return scale, _gaps(stacks, widths, font, scale), side
+    return _Fit(font, stagger, scale, _gaps(stacks, widths, font, scale, stagger), side)
+
+
+MIN_SCALE = 7.0  # points per unit below which the stacks are too small to read: labels in two rows instead
+
+
+def _choose(fits: list[_Fit]) -> _Fit:
+    """The largest font that shrinks the drawing by at most a third against the smallest font."""
+    smallest = fits[-1].scale
+    return next(fit for fit in fits if fit.scale >= 0.65 * smallest)
 
 
 def _layout(blocks: list[Block], width: float, height: float | None, title: bool) -> _Layout:
-    """The largest font (down to MIN_FONT) that shrinks the drawing by at most a third, and its layout."""
+    """One row of names and one of operations where the stacks stay readable, else two staggered rows; the
+    largest font (down to MIN_FONT) that shrinks the drawing by at most a third; the spare width spread."""
     stacks = [_stack(block) for block in blocks]
     widths = _Widths(blocks)
     fonts = [MAX_FONT - 0.5 * i for i in range(int((MAX_FONT - MIN_FONT) / 0.5) + 1)]
-    fits = {font: _fit(stacks, widths, font, width, height, title) for font in fonts}
-    smallest = fits[fonts[-1]][0]
-    font = next(font for font in fonts if fits[font][0] >= 0.65 * smallest)
-    scale, gaps, side = fits[font]
+    fit = _choose([_fit(stacks, widths, font, False, width, height, title) for font in fonts])
+    if fit.scale < MIN_SCALE:
+        staggered = _choose([_fit(stacks, widths, font, True, width, height, title) for font in fonts])
+        if staggered.scale > fit.scale:
+            fit = staggered
+    scale, gaps, font = fit.scale, fit.gaps, fit.font
     # spare width (the height limits the drawing): wider gaps, up to MAX_GAP_UNITS, then centred
-    spare = width - 2 * side - sum(stack.extent for stack in stacks) * scale - sum(gaps)
+    spare = width - 2 * fit.side - sum(stack.extent for stack in stacks) * scale - sum(gaps)
     if spare > 0 and gaps:
         gaps = [max(gap, min(gap + spare / len(gaps), MAX_GAP_UNITS * scale)) for gap in gaps]
     used = sum(stack.extent for stack in stacks) * scale + sum(gaps)
-    x = max(side, (width - used) / 2)
+    x = max(fit.side, (width - used) / 2)
     lefts = []
     for i, stack in enumerate(stacks):
         lefts.append(x)
         x += stack.extent * scale + (gaps[i] if i < len(gaps) else 0.0)
-    top, bottom = _margins(widths, font, title)
+    top, bottom = _margins(widths, font, title, fit.stagger)
     rise = max(stack.rise for stack in stacks) * scale
     full = height if height is not None else top + rise + bottom
     centre = bottom + (full - top - bottom) / 2
-    return _Layout(stacks, lefts, scale, font, centre, centre - rise / 2)
+    return _Layout(stacks, lefts, scale, font, centre, centre - rise / 2, fit.stagger, _rows(widths, font))
 
 
 # drawing ----------------------------------------------------------------------------------------
@@ -346,11 +380,13 @@ def _draw(figure: Figure, layout: _Layout, width: float, height: float, title: s
     axes.set_xlim(0, width)
     axes.set_ylim(0, height)  # one point is one unit on both axes
     font = layout.font
+    highest = max(layout.box(i)[3] for i in range(len(layout.stacks)))
     for i, stack in enumerate(layout.stacks):
         _draw_stack(axes, layout, i)
         left, _bottom, right, top = layout.box(i)
         name, size = stack.block.label
-        axes.text((left + right) / 2, top + GAP, f"{name}\n{size}", ha="center", va="bottom", fontsize=font,
+        above = highest + GAP + (i % 2) * layout.rows[0] if layout.stagger else top + GAP
+        axes.text((left + right) / 2, above, f"{name}\n{size}", ha="center", va="bottom", fontsize=font,
                   linespacing=LINE, color="#202020")
     for i in range(len(layout.stacks) - 1):
         start, stop = layout.box(i)[2], layout.box(i + 1)[0]
@@ -358,7 +394,8 @@ def _draw(figure: Figure, layout: _Layout, width: float, height: float, title: s
                                        mutation_scale=8, color="#606060", linewidth=0.9, shrinkA=0, shrinkB=0))
         lines = layout.stacks[i + 1].block.operation
         if lines:
-            axes.text((start + stop) / 2, layout.low - GAP, "\n".join(lines), ha="center", va="top", fontsize=font,
+            below = layout.low - GAP - (i % 2 * layout.rows[1] if layout.stagger else 0.0)
+            axes.text((start + stop) / 2, below, "\n".join(lines), ha="center", va="top", fontsize=font,
                       linespacing=LINE, color="#404040", fontstyle="italic")
     if title:
         axes.text(width / 2, height - GAP, title, ha="center", va="top", fontsize=MAX_FONT + 1, color="#202020")
@@ -370,7 +407,7 @@ def network_figure(table: ShapeTable, title: str | None = None, width: float | N
     blocks = network_blocks(table)
     width = width or min(max(0.95 * len(blocks), 7.0), 16.0)
     layout = _layout(blocks, width * 72, None, bool(title))
-    top, bottom = _margins(_Widths(blocks), layout.font, bool(title))
+    top, bottom = _margins(_Widths(blocks), layout.font, bool(title), layout.stagger)
     height = top + bottom + max(stack.rise for stack in layout.stacks) * layout.scale
     figure = Figure(figsize=(width, height / 72), dpi=100)
     _draw(figure, layout, width * 72, height, title)
