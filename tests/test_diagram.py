@@ -70,6 +70,17 @@ def test_options_appear_on_the_arrows():
     assert alexnet["pool1"].operation == ("max pool 3×3", "stride 2")
 
 
+def test_designs_are_drawn_too():
+    from cnnstudio.core.network.design_presets import PRESETS, preset_design
+
+    for name in PRESETS:
+        table = _table(design=preset_design(name), padding="same")
+        blocks = network_blocks(table)
+        assert blocks[-1].name == "output" and blocks[-1].role == "output"
+    gap = {b.name: b for b in network_blocks(_table(design=preset_design("lenet5_gap"), padding="same"))}
+    assert "global avg pool" in gap["output"].operation or any("global avg pool" in b.operation for b in gap.values())
+
+
 def _overlaps(figure: Figure) -> list[tuple[str, str]]:
     renderer = FigureCanvasAgg(figure).get_renderer()
     figure.draw(renderer)

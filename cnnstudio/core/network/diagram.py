@@ -30,6 +30,7 @@ from cnnstudio.core.network.shape_table import LayerRow, ShapeTable
 
 POOL_KINDS = {"MaxPooling2D": "max", "AveragePooling2D": "avg", "MinPooling2D": "min"}
 ADAPTING_KINDS = {"Resizing": "resize", "GrayToRGB": "gray→RGB"}
+PENDING_WORDS = {"Flatten": "flatten", "GlobalAveragePooling2D": "global avg pool", "Augmentation": "augment"}
 MAX_FONT, MIN_FONT = 9.0, 5.5
 LINE = 1.25  # line height as a multiple of the font size
 GAP = 6.0  # points between a label and what it labels
@@ -133,8 +134,8 @@ def network_blocks(table: ShapeTable) -> list[Block]:
             blocks.append(Block(last.name, last.shape, last.role, (*last.operation, "batch norm")))
         elif row.kind == "Dropout":
             pending.append(f"dropout {row.detail.removeprefix('rate ')}".strip())
-        elif row.kind in ("Flatten", "Augmentation"):
-            pending.append("flatten" if row.kind == "Flatten" else "augment")
+        elif row.kind in PENDING_WORDS:
+            pending.append(PENDING_WORDS[row.kind])
         elif tuple(row.output_shape) != blocks[-1].shape and row.kind not in ("Rescaling", "Activation"):
             role = "pool" if len(row.output_shape) == 3 else "dense"  # a kind this picture does not know
             blocks.append(Block(row.name, tuple(row.output_shape), role, (*pending, row.kind)))
