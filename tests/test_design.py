@@ -242,6 +242,10 @@ def test_design_files_save_atomically_and_load(tmp_path) -> None:
 
 def test_design_error_is_a_config_error_and_a_cnnstudio_error() -> None:
     assert issubclass(DesignError, ConfigError) and issubclass(DesignError, CnnStudioError)
+    listed = Design("listed", [LayerEntry("flatten")])  # a list of layers is kept as a tuple
+    assert listed.layers == (LayerEntry("flatten"),)
+    with pytest.raises(DesignError, match="tuple of LayerEntry"):
+        Design("bad", ({"kind": "flatten"},))
 
 
 # Designs wherever a preset works ------------------------------------------------------------------

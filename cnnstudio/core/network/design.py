@@ -6,7 +6,7 @@ The data model (no Qt, no TensorFlow):
   pooling="global", pixels=…, units=…, rate=…, activation="global")``: one layer; which fields a
   kind uses is in ``FIELDS``. ``"global"`` means "follow the experiment's option" (padding,
   pooling type, activation), so a pooling × padding study varies every layer that follows it.
-- ``Design(name, layers, description="")``: the layers, without the output layer (a dense softmax
+- ``Design(name, layers, description="")``: the layers (a tuple; a list is converted), without the output layer (a dense softmax
   layer sized to the dataset's classes is always added). Constructing one validates it: every
   field, at most ``MAX_LAYERS`` layers, names unique, and the order (``resize``/``rgb`` first,
   nothing image-like after ``flatten``/``gap``, a ``flatten`` or ``gap`` before any ``dense`` and
@@ -233,6 +233,8 @@ class Design:
                 or has_controls(self.description.replace("\n", " ")):
             raise DesignError(f"a design's description must be text of at most {MAX_DESCRIPTION} characters",
                               field="description")
+        if isinstance(self.layers, list):
+            object.__setattr__(self, "layers", tuple(self.layers))  # a list is taken (kept as a tuple)
         if not isinstance(self.layers, tuple) or not all(isinstance(e, LayerEntry) for e in self.layers):
             raise DesignError("a design's layers must be a tuple of LayerEntry", field="layers")
         if not self.layers:
