@@ -10,6 +10,7 @@ from an in-place editor, insert, delete, duplicate, move, replace) is pushed on 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -271,7 +272,8 @@ class DesignTableModel(QAbstractTableModel):
             if field == "kind":
                 if value == entry.kind:
                     return True
-                changed = new_layer(value, entry.name)
+                named_by_kind = entry.name is not None and re.fullmatch(rf"{entry.kind}\d*", entry.name)
+                changed = new_layer(value, None if named_by_kind else entry.name)  # 'flatten' must not name a gap
             else:
                 if field == "name":
                     value = str(value).strip() or None

@@ -66,6 +66,8 @@ class NetworkDiagramView(QWidget):
     def _redraw(self) -> None:
         if self.table is None:
             self.figure.clear()
+            self.figure.text(0.5, 0.5, "No picture: these options make no network yet.", ha="center", va="center",
+                             color="#888888", fontsize=10)
             self.drawn = []
         else:
             draw_network(self.table, self.figure)
