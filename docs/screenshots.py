@@ -5,7 +5,8 @@
 It trains LeNet-5 on MNIST when the IDX files are in ../shared/datasets/mnist (or the folder given
 with ``--dataset``), otherwise on the built-in ``digits``; then it inspects the model (feature maps,
 filters, sketch pad with a drawn digit and the shift probe, evaluation), runs a 2 × 2 pooling ×
-padding study and shows the run history, an impossible configuration and an error dialog. Each view
+padding study and shows the run history, an impossible configuration, the Design tab (LeNet-5 edited),
+the diagram of a design and an exported AlexNet-CIFAR diagram, and an error dialog. Each view
 is saved as a PNG of the 1220×780 window (a few minutes on two CPU cores).
 
 Every per-user location (home, data, settings, Keras and matplotlib folders) points at a temporary
@@ -44,6 +45,9 @@ from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPixmap  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from cnnstudio.core.config import Experiment, ModelOptions, TrainOptions  # noqa: E402
+from cnnstudio.core.network.diagram import network_figure  # noqa: E402
+from cnnstudio.core.network.shape_table import shape_table  # noqa: E402
+from cnnstudio.ui.design_model import COLUMNS  # noqa: E402
 from cnnstudio.ui.event_wait import wait, wait_until  # noqa: E402
 from cnnstudio.ui.main_window import MainWindow  # noqa: E402
 from cnnstudio.ui.settings import Settings  # noqa: E402
@@ -163,6 +167,24 @@ def main() -> int:
     if window.train_button.isEnabled():
         raise RuntimeError("alexnet_cifar with valid padding should be refused (Train stayed enabled)")
     shots.window_shot("impossible")
+
+    # the network designer and the diagram ---------------------------------------------------------
+    set_experiment(experiment(args.epochs, arch="lenet5"))
+    window.start_design_from("lenet5")
+    view, model = window.design_view, window.design_view.model
+    model.setData(model.index(3, COLUMNS.index("filters")), 32)  # c3: 32 feature maps instead of 16
+    model.setData(model.index(5, COLUMNS.index("kind")), "gap")  # global average pooling instead of flatten
+    view.select(5)
+    wait(600)
+    shots.window_shot("design")
+    window.tabs.setCurrentWidget(window.architecture_view)
+    window.architecture_view.diagram.redraw_now()
+    shots.window_shot("design_architecture")
+    figure = network_figure(shape_table(ModelOptions(arch="alexnet_cifar", padding="same"), (32, 32, 3), 10),
+                            title="AlexNet-CIFAR on 32×32 colour images ('same' padding)")
+    figure.savefig(out / "diagram.png", dpi=110)
+    shots.written.append(out / "diagram.png")
+    log(f"wrote {out / 'diagram.png'}")
 
     # training and finished -----------------------------------------------------------------------
     set_experiment(experiment(args.epochs, arch="lenet5"))
