@@ -197,3 +197,9 @@ def test_real_mnist_files(mnist_dir) -> None:
         first = np.frombuffer(images.read(28 * 28), np.uint8).reshape(28, 28)
     assert header == (2051, len(test_labels), 28, 28)
     np.testing.assert_array_equal(data.x_test[0, :, :, 0], first)
+
+
+def test_known_training_counts_are_the_loaded_ones(digits) -> None:
+    from cnnstudio.core.data.datasets import KNOWN_TRAIN_IMAGES
+
+    assert KNOWN_TRAIN_IMAGES["digits"] == len(digits.x_train)  # the cost estimate's count before loading

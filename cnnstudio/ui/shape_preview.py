@@ -9,18 +9,16 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from cnnstudio.core.config import Experiment, ModelOptions
-from cnnstudio.core.data.datasets import Dataset
+from cnnstudio.core.data.datasets import KNOWN_TRAIN_IMAGES, Dataset
 from cnnstudio.core.errors import ConfigError
 from cnnstudio.core.network.architectures import architecture
+from cnnstudio.core.network.design_analysis import analyse
 from cnnstudio.core.network.shape_table import ShapeTable, shape_table
 from cnnstudio.core.workspace import Workspace
 from cnnstudio.ui.architecture_view import ArchitectureView
 from cnnstudio.ui.background import start_task
 from cnnstudio.ui.config_panel import ConfigPanel
-from cnnstudio.ui.design_model import analyse
 from cnnstudio.ui.design_view import DesignView
-
-KNOWN_TRAIN_IMAGES = {"digits": 1_438, "mnist": 60_000, "fashion_mnist": 60_000, "cifar10": 50_000}  # before the validation split
 
 
 def cost_line(table: ShapeTable, experiment: Experiment, train_images: int | None, calibration: Any) -> tuple[str, str]:

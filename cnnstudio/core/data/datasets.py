@@ -171,6 +171,7 @@ def load_dataset(name_or_path: str, progress: DownloadProgress | None = None) ->
 
 
 KNOWN_SHAPES = {"digits": DIGIT_SHAPE, "mnist": DIGIT_SHAPE, "fashion_mnist": DIGIT_SHAPE, "cifar10": (32, 32, 3)}
+KNOWN_TRAIN_IMAGES = {"digits": 1_438, "mnist": 60_000, "fashion_mnist": 60_000, "cifar10": 50_000}  # before validation
 
 
 def dataset_shape(name_or_path: str) -> tuple[tuple[int, int, int], int]:

@@ -15,7 +15,6 @@ the gaps between stacks widen until no two labels overlap, and the font shrinks 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -62,41 +61,28 @@ class Block:
         return self.name, f"{math.prod(self.shape):,}"
 
 
-def _number(pattern: str, text: str) -> int | None:
-    match = re.search(pattern, text)
-    return int(match.group(1)) if match else None
-
-
-def _kernel(detail: str) -> str:
-    match = re.search(r"(\d+)×(\d+)", detail)
-    return f"{match.group(1)}×{match.group(2)}" if match else ""
+def _kernel(row: LayerRow) -> str:
+    kernel = row.settings.get("kernel")
+    return f"{kernel}×{kernel}" if kernel else ""
 
 
 def _pad_words(row: LayerRow) -> str:
-    pixels = _number(r"(\d+) px", row.detail)
+    pixels = row.settings.get("pixels")
     return f"pad {pixels}" if pixels is not None else "pad"
 
 
 def _operation(row: LayerRow) -> tuple[str, list[str]] | None:
-    """The main words and extras of a layer that makes a new block, or None."""
-    detail = row.detail
+    """The main words and extras of a layer that makes a new block, or None (from the row's settings)."""
+    settings = row.settings
+    stride, same = settings.get("stride"), settings.get("padding") == "same"
     if row.kind == "Conv2D":
-        extras = []
-        if (stride := _number(r"stride (\d+)", detail)) not in (None, 1):
-            extras.append(f"stride {stride}")
-        if "same" in detail:
-            extras.append("same")
-        return f"conv {_kernel(detail)}".strip(), extras
+        extras = [f"stride {stride}"] if stride not in (None, 1) else []
+        return f"conv {_kernel(row)}".strip(), extras + (["same"] if same else [])
     if row.kind in POOL_KINDS:
-        kernel, extras = _kernel(detail), []
-        stride = _number(r"stride (\d+)", detail)
-        if stride is not None and kernel and f"{stride}×{stride}" != kernel:
-            extras.append(f"stride {stride}")
-        if "same" in detail:
-            extras.append("same")
-        return f"{POOL_KINDS[row.kind]} pool {kernel}".strip(), extras
+        extras = [f"stride {stride}"] if stride is not None and stride != settings.get("kernel") else []
+        return f"{POOL_KINDS[row.kind]} pool {_kernel(row)}".strip(), extras + (["same"] if same else [])
     if row.kind == "Dense":
-        return "dense", (["softmax"] if "softmax" in detail else [])
+        return "dense", (["softmax"] if settings.get("activation") == "softmax" else [])
     return None
 
 
@@ -133,7 +119,8 @@ def network_blocks(table: ShapeTable) -> list[Block]:
             last = blocks.pop()
             blocks.append(Block(last.name, last.shape, last.role, (*last.operation, "batch norm")))
         elif row.kind == "Dropout":
-            pending.append(f"dropout {row.detail.removeprefix('rate ')}".strip())
+            rate = row.settings.get("rate")
+            pending.append(f"dropout {rate:g}" if isinstance(rate, (int, float)) else "dropout")
         elif row.kind in PENDING_WORDS:
             pending.append(PENDING_WORDS[row.kind])
         elif tuple(row.output_shape) != blocks[-1].shape and row.kind not in ("Rescaling", "Activation"):

@@ -5,7 +5,9 @@ Pure Python over the layer specs, so it is instant and needs no TensorFlow.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import dataclasses
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from cnnstudio.core.config import ModelOptions
 from cnnstudio.core.errors import ConfigError
@@ -20,7 +22,8 @@ class LayerRow:
     output_shape: Shape
     params: int
     macs: int
-    detail: str
+    detail: str  # for people: "6@5×5, stride 1, valid"
+    settings: dict[str, Any] = field(default_factory=dict)  # for programs: the spec's own fields (kernel, stride…)
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,9 @@ def table_for_specs(specs: list[LayerSpec], input_shape: Shape) -> ShapeTable:
     rows = []
     for spec in specs:
         out = spec.output_shape(shape)
-        rows.append(LayerRow(spec.name, spec.kind, out, spec.params(shape), spec.macs(shape, out), spec.describe()))
+        settings = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.name != "name"}
+        rows.append(LayerRow(spec.name, spec.kind, out, spec.params(shape), spec.macs(shape, out), spec.describe(),
+                             settings))
         shape = out
     return ShapeTable(tuple(input_shape), tuple(rows))
 
