@@ -13,7 +13,6 @@ import platform
 import re
 import stat
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnstudio import __version__
+from cnnstudio.core.atomic_write import atomic_text
 from cnnstudio.core.config import Experiment
 from cnnstudio.core.files.model_record import TrainingSegment, epoch_ends_from_json, segments_from_json
 from cnnstudio.core.paths import data_dir, folder_problem
@@ -232,14 +232,8 @@ class RunHistory:
         _safe_id(entry.id)
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{entry.id}.json"
-        handle, temp = tempfile.mkstemp(dir=self.folder, prefix=".run.", suffix=".json")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(entry.to_json(), stream, indent=1)  # NaN stays NaN: read back as the number it was
-            os.replace(temp, path)
-        except OSError:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        with atomic_text(path, prefix=".run.", suffix=".json") as stream:
+            json.dump(entry.to_json(), stream, indent=1)  # NaN stays NaN: read back as the number it was
         return path
 
     def entries(self) -> tuple[list[RunEntry], list[str]]:

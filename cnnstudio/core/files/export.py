@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from cnnstudio.core.atomic_write import atomic_text
 from cnnstudio.core.errors import ModelFileError
 from cnnstudio.core.files.model_record import ModelRecord
 
@@ -19,10 +20,8 @@ def history_csv(record: ModelRecord, path: str | Path) -> Path:
     path = Path(path)
     keys = sorted(record.history)
     rows = max((len(v) for v in record.history.values()), default=0)
-    temp = ""
     try:
-        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".csv")
-        with os.fdopen(handle, "w", newline="", encoding="utf-8") as stream:
+        with atomic_text(path, prefix=f".{path.stem}.", suffix=".csv", newline="") as stream:
             writer = csv.writer(stream)
             writer.writerow(["epoch", "epochs_trained", "seconds", *keys])
             ends = record.epoch_ends
@@ -30,10 +29,7 @@ def history_csv(record: ModelRecord, path: str | Path) -> Path:
                 seconds = record.seconds_per_epoch[i] if i < len(record.seconds_per_epoch) else ""
                 values = (record.history[k][i] if i < len(record.history[k]) else "" for k in keys)
                 writer.writerow([i + 1, f"{ends[i]:g}" if i < len(ends) else "", seconds, *values])
-        os.replace(temp, path)
     except OSError as exc:
-        if temp:
-            Path(temp).unlink(missing_ok=True)
         raise ModelFileError(f"could not write {path.name}: {exc.strerror or exc}") from exc
     return path
 

@@ -21,13 +21,13 @@ import json
 import math
 import os
 import platform
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from cnnstudio.core.atomic_write import atomic_text
 from cnnstudio.core.errors import has_controls, printable
 from cnnstudio.core.network.shape_table import ShapeTable
 
@@ -310,12 +310,6 @@ def save_calibration(calibration: Calibration, folder: Path | None = None) -> Pa
     machines[machine_key()] = asdict(calibration)
     text = json.dumps({"format": CALIBRATION_FORMAT, "version": CALIBRATION_VERSION, "machines": machines}, indent=1)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".calibration.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_text(path, prefix=".calibration.") as out:
+        out.write(text)
     return path

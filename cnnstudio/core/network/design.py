@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from cnnstudio.core.atomic_write import atomic_text
 from cnnstudio.core.config import ACTIVATIONS, MAX_EXPLICIT_PADDING, POOLING_TYPES
 from cnnstudio.core.errors import ConfigError, has_controls, printable
 
@@ -352,14 +351,8 @@ def save_design(design: Design, path: str | Path) -> Path:
         path = path.with_name(path.name + DESIGN_SUFFIX)
     text = json.dumps(design.to_json(), indent=1, ensure_ascii=False) + "\n"
     try:
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(text)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with atomic_text(path, prefix=f".{path.name}.") as out:
+            out.write(text)
     except OSError as exc:
         raise DesignError(f"{printable(str(path), 200)}: cannot save the design "
                           f"({exc.strerror or exc.__class__.__name__})") from exc
