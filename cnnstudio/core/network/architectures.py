@@ -108,41 +108,42 @@ class NetworkBuilder:
         self.specs.append(ls.Dense("output", self.num_classes, "softmax"))
 
 
-def _lenet5(b: NetworkBuilder) -> None:
+def _lenet_input(b: NetworkBuilder) -> None:
     if b.input_shape[:2] == (28, 28):
         b.pad_input(2)  # LeCun et al. feed 32×32 images: MNIST's 28×28 digits get a 2-pixel border
+
+
+def _lenet_dense_head(b: NetworkBuilder) -> None:
+    b.flatten()
+    b.dense("c5", 120)
+    b.dropout("c5_dropout")
+    b.dense("f6", 84)
+    b.dropout("f6_dropout")
+    b.output()
+
+
+def _lenet5(b: NetworkBuilder) -> None:
+    _lenet_input(b)
     b.conv("c1", 6, 5)
     b.pool("s2")
     b.conv("c3", 16, 5)
     b.pool("s4")
-    b.flatten()
-    b.dense("c5", 120)
-    b.dropout("c5_dropout")
-    b.dense("f6", 84)
-    b.dropout("f6_dropout")
-    b.output()
+    _lenet_dense_head(b)
 
 
 def _lenet5_allconv(b: NetworkBuilder) -> None:
     """LeNet-5 with each pooling layer replaced by a learned 2×2 convolution of stride 2."""
-    if b.input_shape[:2] == (28, 28):
-        b.pad_input(2)
+    _lenet_input(b)
     b.conv("c1", 6, 5)
     b.conv("s2", 6, 2, stride=2)
     b.conv("c3", 16, 5)
     b.conv("s4", 16, 2, stride=2)
-    b.flatten()
-    b.dense("c5", 120)
-    b.dropout("c5_dropout")
-    b.dense("f6", 84)
-    b.dropout("f6_dropout")
-    b.output()
+    _lenet_dense_head(b)
 
 
 def _lenet5_gap(b: NetworkBuilder) -> None:
     """LeNet-5's feature extractor, a 3×3 convolution to 120 maps, then the mean of each map (no dense layers)."""
-    if b.input_shape[:2] == (28, 28):
-        b.pad_input(2)
+    _lenet_input(b)
     b.conv("c1", 6, 5)
     b.pool("s2")
     b.conv("c3", 16, 5)
