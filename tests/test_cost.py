@@ -160,3 +160,21 @@ def test_the_reference_measurement_really_runs() -> None:
     assert device == "CPU" or device.startswith("GPU")
     assert [s.images for s in samples] == [48, 48] and all(s.seconds > 0 for s in samples)
     assert samples[0].macs < samples[1].macs
+
+
+def test_no_data_folder_means_no_calibration_and_no_warning(tmp_path) -> None:
+    from cnnstudio.core.network.cost import cached_calibration
+
+    (tmp_path / "home").write_text("a file where the data folder should be")
+    assert cached_calibration(tmp_path / "home") == (None, None)
+    assert cached_calibration(tmp_path / "missing") == (None, None)
+
+
+def test_a_pipe_as_the_calibration_cache_is_ignored_without_blocking(tmp_path) -> None:
+    import os
+
+    from cnnstudio.core.network.cost import cached_calibration, calibration_path
+
+    os.mkfifo(calibration_path(tmp_path))
+    calibration, problem = cached_calibration(tmp_path)
+    assert calibration is None and "not a regular file" in problem

@@ -27,6 +27,7 @@ from cnnstudio.core.files.model_record import (
     MAX_CLASS_NAME,
     MAX_EPOCHS_LOGGED,
     MAX_METRICS,
+    RECORD_VERSION,
     ModelRecord,
     TrainingSegment,
     is_dataset_path,
@@ -538,11 +539,12 @@ def test_a_record_says_whether_its_dataset_is_a_path(name: str, is_path: bool) -
 
 
 
-@pytest.mark.parametrize("version", [3, 99, 0, "2", True])
+@pytest.mark.parametrize("version", [RECORD_VERSION + 1, 99, 0, "2", True])
 def test_a_record_of_a_newer_or_unknown_version_is_refused_not_guessed(version) -> None:
     from cnnstudio.core.config import Experiment
 
     data = ModelRecord(Experiment(), [str(i) for i in range(10)], (28, 28, 1)).to_json()
     data["version"] = version
-    with pytest.raises(ModelFileError, match="newer than this CNN Studio" if version in (3, 99) else "version"):
+    newer = version in (RECORD_VERSION + 1, 99)
+    with pytest.raises(ModelFileError, match="newer than this CNN Studio" if newer else "version"):
         ModelRecord.from_json(data)

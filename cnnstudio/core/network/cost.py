@@ -21,6 +21,7 @@ import json
 import math
 import os
 import platform
+import stat
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -265,9 +266,11 @@ def _check_calibration(value: Any) -> Calibration:
 def _read_cache(path: Path) -> dict[str, Any]:
     """The cache's machines (empty when there is no file); a damaged file raises ValueError."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a pipe or device would block or never end
+            raise ValueError("is not a regular file")
         with path.open("rb") as handle:
             raw = handle.read(MAX_CACHE_BYTES + 1)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # nothing cached (yet), or no data folder at all
         return {}
     except OSError as exc:
         raise ValueError(f"cannot be read ({exc.strerror or exc.__class__.__name__})") from exc
