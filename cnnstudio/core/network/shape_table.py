@@ -13,6 +13,7 @@ from cnnstudio.core.config import ModelOptions
 from cnnstudio.core.errors import ConfigError
 from cnnstudio.core.network.architectures import layer_specs
 from cnnstudio.core.network.layer_specs import LayerSpec, Shape
+from cnnstudio.core.network.receptive_field import INPUT_FRAME, ReceptiveField, receptive_fields
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,16 @@ class ShapeTable:
         """Multiply-accumulates for one image (FLOPs are about twice this)."""
         return sum(row.macs for row in self.rows)
 
+    def receptive_fields(self) -> list[ReceptiveField | None]:
+        """Each layer's receptive field in input pixels (see :mod:`receptive_field`)."""
+        return receptive_fields(self)
+
     def to_json(self) -> dict:
+        fields = self.receptive_fields()
         return {
             "input_shape": list(self.input_shape),
-            "layers": [{**asdict(row), "output_shape": list(row.output_shape)} for row in self.rows],
+            "layers": [{**asdict(row), "output_shape": list(row.output_shape), **_field_json(rf)}
+                       for row, rf in zip(self.rows, fields, strict=True)],
             "params": self.params,
             "macs": self.macs,
             "flops": 2 * self.macs,
@@ -51,12 +58,31 @@ class ShapeTable:
 
     def format(self) -> str:
         """A plain-text table for terminals."""
-        lines = [f"{'layer':<14}{'kind':<20}{'output shape':<16}{'params':>12}{'MACs':>16}  detail"]
-        lines.append(f"{'input':<14}{'Input':<20}{_shape(self.input_shape):<16}{0:>12,}{0:>16,}")
-        for r in self.rows:
-            lines.append(f"{r.name:<14}{r.kind:<20}{_shape(r.output_shape):<16}{r.params:>12,}{r.macs:>16,}  {r.detail}")
+        fields = self.receptive_fields()
+        lines = [f"{'layer':<14}{'kind':<20}{'output shape':<16}{'params':>12}{'MACs':>16}{'RF':>6}  detail"]
+        lines.append(f"{'input':<14}{'Input':<20}{_shape(self.input_shape):<16}{0:>12,}{0:>16,}{1:>6}")
+        for r, rf in zip(self.rows, fields, strict=True):
+            lines.append(f"{r.name:<14}{r.kind:<20}{_shape(r.output_shape):<16}{r.params:>12,}{r.macs:>16,}"
+                         f"{_field_text(rf):>6}  {r.detail}")
+        frames = sorted({rf.frame for rf in fields if rf is not None and rf.frame != INPUT_FRAME})
+        note = f" ('*': pixels of the image resized by '{frames[-1]}')" if frames else ""
+        lines.append(f"RF: receptive field side in input pixels{note}; all: every input pixel")
         lines.append(f"total: {self.params:,} parameters, {self.macs:,} MACs per image ({2 * self.macs:,} FLOPs)")
         return "\n".join(lines)
+
+
+def _field_json(rf: ReceptiveField | None) -> dict[str, Any]:
+    return {"receptive_field": rf.size if rf else None, "jump": rf.jump if rf else None,
+            "start": list(rf.start) if rf and rf.start else None,
+            "receptive_field_frame": rf.frame if rf else None, "whole_input": bool(rf and rf.whole)}
+
+
+def _field_text(rf: ReceptiveField | None) -> str:
+    if rf is None:
+        return "-"
+    if rf.whole:
+        return "all"
+    return f"{rf.size}{'*' if rf.frame != INPUT_FRAME else ''}"
 
 
 def _shape(shape: Shape) -> str:
