@@ -143,6 +143,18 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("model")
     predict.add_argument("images", nargs="+")
     predict.add_argument("--json", action="store_true")
+
+    explain = commands.add_parser("explain", help="draw which pixels one prediction depends on (a heat map PNG)")
+    explain.add_argument("model")
+    explain.add_argument("image")
+    explain.add_argument("--method", choices=("gradcam", "saliency", "smoothgrad", "occlusion"), default="gradcam")
+    explain.add_argument("--class", dest="class_index", type=int, metavar="N",
+                         help="the class to explain (default: the predicted one)")
+    explain.add_argument("--layer", help="the convolution layer for gradcam (default: the last one)")
+    explain.add_argument("--patch", type=int, default=4, help="occlusion patch size in pixels (default: 4)")
+    explain.add_argument("--stride", type=int, default=2, help="occlusion stride in pixels (default: 2)")
+    explain.add_argument("--out", required=True, metavar="HEAT.png", help="write the heat map over the image here")
+    explain.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
 
@@ -633,8 +645,59 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from cnnstudio.core.data.datasets import digit_like
+    from cnnstudio.core.data.digit_preprocessing import image_for_model, open_image
+
+    out = _writable_target(args.out, ".png", "--out")
+    if args.method != "gradcam" and args.layer is not None:
+        raise CnnStudioError("--layer applies to --method gradcam only")
+    for value, flag in ((args.patch, "--patch"), (args.stride, "--stride")):
+        if value < 1:
+            raise CnnStudioError(f"{flag} must be at least 1 pixel, not {value}")
+    if args.class_index is not None and args.class_index < 0:
+        raise CnnStudioError(f"--class must be 0 or more, not {args.class_index}")
+    open_image(args.image)  # a missing or non-image file is reported before TensorFlow loads
+
+    from cnnstudio.core.explain.attribution import conv_layer_names, explain
+    from cnnstudio.core.explain.heat_image import save_heat_png
+    from cnnstudio.core.files.persistence import load_model
+
+    model, record = load_model(args.model)
+    input_shape = tuple(model.input_shape[1:])
+    classes = int(model.output_shape[-1])
+    names = record.class_names if record else [str(i) for i in range(classes)]
+    if args.class_index is not None and args.class_index >= classes:
+        raise CnnStudioError(f"--class {args.class_index}: the model has classes 0..{classes - 1}")
+    if args.method == "gradcam" and args.layer is not None and args.layer not in conv_layer_names(model):
+        raise CnnStudioError(f"--layer {printable(args.layer)!r} is not a convolution layer of this model; choose one "
+                             f"of: {', '.join(conv_layer_names(model)) or 'none (it has no convolutions)'}")
+    if args.method == "occlusion":
+        side = min(input_shape[:2])
+        for value, flag in ((args.patch, "--patch"), (args.stride, "--stride")):
+            if value > side:
+                raise CnnStudioError(f"{flag} must be 1..{side} pixels for this model's "
+                                     f"{input_shape[0]}×{input_shape[1]} images, not {value}")
+    digit_style = record.digit_like if record else digit_like(input_shape, classes)
+    image = image_for_model(args.image, input_shape, digit_style)
+    result = explain(model, image, args.method, args.class_index, args.layer, args.patch, args.stride)
+    assert result is not None  # nothing stops it here
+    label = names[result.class_index]
+    save_heat_png(out, image, result.heat,
+                  f"{args.method}: class {result.class_index} ({label}, {result.class_probability:.1%})")
+    _err(f"explained class {result.class_index} ({printable(label)}, {result.class_probability:.1%}) with "
+         f"{args.method}: wrote {printable(str(out))}")
+    if args.json:
+        _print_json({"method": args.method, "class": result.class_index, "label": label,
+                     "probability": result.class_probability, "score": result.score, "out": str(out),
+                     "heat_min": float(np.min(result.heat)), "heat_max": float(np.max(result.heat))})
+    return 0
+
+
 COMMANDS = {"summary": cmd_summary, "train": cmd_train, "study": cmd_study, "evaluate": cmd_evaluate, "info": cmd_info,
-            "predict": cmd_predict}
+            "predict": cmd_predict, "explain": cmd_explain}
 
 
 def _tensorflow_environment() -> None:

@@ -1,0 +1,56 @@
+"""A heat map drawn over its image as a PNG with a colour bar (matplotlib's Agg canvas, no GUI)."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from cnnstudio.core.errors import CnnStudioError, printable
+
+
+def heat_png_bytes(image: np.ndarray, heat: np.ndarray, title: str = "") -> bytes:
+    """PNG bytes: ``image`` (H×W×C, 0..255) in grey or colour, ``heat`` (H×W) over it, and a colour bar."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    pixels = np.clip(np.asarray(image, dtype=np.float64) / 255.0, 0.0, 1.0)
+    figure = Figure(figsize=(4.2, 3.6), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    if pixels.shape[-1] == 1:
+        axes.imshow(pixels[..., 0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    else:
+        axes.imshow(pixels[..., :3], interpolation="nearest")
+    shown = axes.imshow(heat, cmap="jet", alpha=0.5, interpolation="nearest")
+    figure.colorbar(shown, ax=axes, fraction=0.046, pad=0.04)
+    axes.set_axis_off()
+    if title:
+        axes.set_title(title.replace("$", r"\$"), fontsize=9)  # a '$' is a dollar sign, never mathtext
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def save_heat_png(path: str | Path, image: np.ndarray, heat: np.ndarray, title: str = "") -> Path:
+    """Write :func:`heat_png_bytes` to ``path`` atomically (a temporary file beside it, then renamed)."""
+    path = Path(path)
+    data = heat_png_bytes(image, heat, title)
+    try:
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temporary, 0o666 & ~umask)  # a new file's usual permissions, not mkstemp's 0600
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise CnnStudioError(f"cannot write {printable(str(path))}: {exc.strerror or exc.__class__.__name__}") from exc
+    return path
