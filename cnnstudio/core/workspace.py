@@ -7,6 +7,7 @@ TensorFlow, and datasets are only read through :class:`DatasetCache` on worker t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -101,6 +102,13 @@ class Workspace:
     def needs_consent(self, dataset: str) -> bool:
         """Whether reading ``dataset`` needs the user's yes first: a path that only a model file named."""
         return dataset in self._unconfirmed
+
+    def experiment_to_remember(self, experiment: Experiment) -> Experiment:
+        """``experiment`` for the next start; a dataset path that only a model file named (and the user
+        never agreed to read) is not remembered: the next start would read it unasked."""
+        if self.needs_consent(experiment.dataset):
+            return dataclasses.replace(experiment, dataset=default_dataset())
+        return experiment
 
     def confirm_dataset(self, dataset: str) -> None:
         """The user chose ``dataset`` or agreed to read it: no more questions about it."""

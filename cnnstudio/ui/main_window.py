@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -31,8 +31,6 @@ from cnnstudio import __version__
 from cnnstudio.core.config import Experiment
 from cnnstudio.core.errors import ConfigError
 from cnnstudio.core.experiments.run_history import RunHistory
-from cnnstudio.core.network.design import Design, DesignError
-from cnnstudio.core.network.design_presets import preset_design
 from cnnstudio.core.training.stop_reason import StopReason
 from cnnstudio.core.workspace import FileState, Recovery, Workspace, default_dataset
 from cnnstudio.ui.about import show_about
@@ -40,6 +38,7 @@ from cnnstudio.ui.app_state import Activity, AppState
 from cnnstudio.ui.architecture_view import ArchitectureView
 from cnnstudio.ui.background import Task, running_threads, start_task, wait_for_threads
 from cnnstudio.ui.config_panel import ConfigPanel
+from cnnstudio.ui.design_controller import DesignController
 from cnnstudio.ui.design_view import DesignView
 from cnnstudio.ui.evaluation_view import EvaluationView
 from cnnstudio.ui.feature_maps_view import FeatureMapsView
@@ -52,6 +51,7 @@ from cnnstudio.ui.sketch_pad import SketchPadView
 from cnnstudio.ui.study_view import StudyView
 from cnnstudio.ui.training_controller import TrainingController
 from cnnstudio.ui.training_view import TrainingView
+from cnnstudio.ui.window_geometry import restore_geometry
 
 APP_TITLE = "CNN Studio"
 
@@ -88,7 +88,10 @@ class MainWindow(QMainWindow):
         self.files = FileActions(self, self.workspace, self.settings, lambda: self.panel.experiment().model.arch,
                                  lambda: self.training_view.figure)
         self.files.build_menu(self.menuBar(), self.close)
-        self._build_edit_menu()
+        self.designs = DesignController(self.design_view, self.panel, self.workspace, self.tabs, self)
+        self.designs.build_edit_menu(self.menuBar())
+        self.undo_action, self.redo_action = self.designs.undo_action, self.designs.redo_action
+        self.start_design_from = self.designs.start_from
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About CNN Studio", self)
         about.triggered.connect(self.show_about)
@@ -99,8 +102,8 @@ class MainWindow(QMainWindow):
         self.preview = ShapePreview(self.panel, self.architecture_view, self.workspace, self, design_view=self.design_view)
         self._wire()
 
-        self._show_experiment(self.settings.experiment() or Experiment(dataset=default_dataset()))
-        self._restore_geometry()
+        self.designs.show_experiment(self.settings.experiment() or Experiment(dataset=default_dataset()))
+        restore_geometry(self, self.settings.geometry())
         self._show_file_state(self.workspace.file_state)
         self.apply_state()
         if load_tensorflow:
@@ -167,12 +170,9 @@ class MainWindow(QMainWindow):
         self.runs_view.export_requested.connect(files.export_run)
         self.architecture_view.export_requested.connect(files.export_diagram)
         files.set_diagram(self._shown_network)
-        design_view = self.design_view
-        design_view.layers_changed.connect(self._design_edited)
-        design_view.start_from_requested.connect(self.start_design_from)
-        design_view.open_requested.connect(files.open_design)
-        design_view.save_requested.connect(files.save_design_as)
-        files.set_design_access(self._edited_design, self._open_design)
+        self.design_view.open_requested.connect(files.open_design)
+        self.design_view.save_requested.connect(files.save_design_as)
+        files.set_design_access(self.designs.edited_design, self.designs.open_design)
 
         trainer.downloading.connect(training_view.on_downloading)
         trainer.fell_back.connect(self._fell_back)
@@ -200,67 +200,9 @@ class MainWindow(QMainWindow):
         self.workspace.model_changed.connect(self._model_changed)
         self.workspace.file_changed.connect(self._show_file_state)
 
-    def _build_edit_menu(self) -> None:
-        """Undo and Redo of the Design tab's edits, with the standard shortcuts."""
-        menu = self.menuBar().addMenu("&Edit")
-        self.undo_action = self.design_view.undo_stack.createUndoAction(self, "&Undo")
-        self.undo_action.setShortcut(QKeySequence.Undo)
-        self.redo_action = self.design_view.undo_stack.createRedoAction(self, "&Redo")
-        self.redo_action.setShortcut(QKeySequence.Redo)
-        menu.addAction(self.undo_action)
-        menu.addAction(self.redo_action)
-
-    # designs -------------------------------------------------------------------------------
-    def _edited_design(self) -> Design:
-        """The Design tab's layers as a design (``DesignError`` when they make none)."""
-        return Design(self.design_view.design_name(), self.design_view.layers)
-
-    def _design_edited(self) -> None:
-        """Every edit of the Design tab puts its layers in use (Train stays off while they make no network)."""
-        if not self.design_view.layers:
-            self.panel.set_design(None)
-            return
-        try:
-            design = self._edited_design()
-        except DesignError as exc:
-            self.panel.set_design(None, str(exc))
-        else:
-            self.panel.set_design(design)
-
-    def start_design_from(self, preset: str) -> None:
-        """Replace the Design tab's layers by ``preset``'s for the current dataset's images (undoable)."""
-        shape = self.workspace.datasets.shape(self.panel.dataset_name())
-        design = preset_design(preset, shape[0] if shape is not None else (28, 28, 1))
-        self.design_view.show_design(Design(f"my_{design.name}", design.layers, design.description),
-                                     f"start from {preset}")
-        self.tabs.setCurrentWidget(self.design_view)
-
-    def _open_design(self, design: Design, text: str) -> None:
-        self.design_view.show_design(design, text)
-        self.tabs.setCurrentWidget(self.design_view)
-
-    def _show_experiment(self, experiment: Experiment) -> None:
-        """Show ``experiment`` in the panel, and its design (if any) in the Design tab with a fresh history."""
-        self.panel.set_experiment(experiment)
-        if experiment.model.design is not None and experiment.model.design.layers != self.design_view.layers:
-            self.design_view.show_design(experiment.model.design, "", undoable=False)
-
     def _shown_network(self) -> tuple[Any, str] | None:
         view = self.architecture_view
         return None if view.shown is None else (view.shown, view.plain_title())
-
-    def _restore_geometry(self) -> None:
-        """The last size and place, kept inside the screen's available area (screens change)."""
-        geometry = self.settings.geometry()
-        if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(1220, 780)
-        screen = self.screen().availableGeometry()
-        width, height = min(self.width(), screen.width()), min(self.height(), screen.height())
-        if (width, height) != (self.width(), self.height()):
-            self.resize(width, height)
-        x = min(max(self.x(), screen.left()), screen.right() - width + 1)
-        y = min(max(self.y(), screen.top()), screen.bottom() - height + 1)
-        self.move(x, y)
 
     # state -----------------------------------------------------------------------------
     def _set_state(self, **changes: Any) -> None:
@@ -317,7 +259,7 @@ class MainWindow(QMainWindow):
                 workspace.file_state.display_name, "this Keras file has no CNN Studio experiment inside; it can be "
                 "continued, evaluated and exported, but its options are unknown")
         elif workspace.record is not None and not self.training:
-            self._show_experiment(workspace.record.experiment)
+            self.designs.show_experiment(workspace.record.experiment)
         self._set_state(has_model=workspace.model is not None, has_record=workspace.record is not None)
 
     def _status_message(self, text: str, milliseconds: int) -> None:
@@ -370,7 +312,7 @@ class MainWindow(QMainWindow):
         self.workspace.confirm_dataset(experiment.dataset)  # chosen (or agreed to) for this run
         self.training_view.start_run(record)
         self.tabs.setCurrentWidget(self.training_view)
-        self.settings.set_experiment(self._experiment_to_remember())
+        self.settings.set_experiment(self.workspace.experiment_to_remember(self.panel.experiment()))
         self._set_state(activity=Activity.TRAINING)
         self._status_message("Training…", 0)
         self.trainer.train(experiment, model, record)
@@ -451,14 +393,6 @@ class MainWindow(QMainWindow):
                                       QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
         return answer == QMessageBox.Yes
 
-    def _experiment_to_remember(self) -> Experiment:
-        """The panel's options for the next start; a dataset path that only a model file named (and the
-        user never agreed to read) is not remembered: the next start would read it unasked."""
-        experiment = self.panel.experiment()
-        if self.workspace.needs_consent(experiment.dataset):
-            return replace(experiment, dataset=default_dataset())
-        return experiment
-
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         if self.training:
             event.ignore()
@@ -476,7 +410,7 @@ class MainWindow(QMainWindow):
             return
         self.settings.set_geometry(self.saveGeometry())
         try:
-            self.settings.set_experiment(self._experiment_to_remember())
+            self.settings.set_experiment(self.workspace.experiment_to_remember(self.panel.experiment()))
         except ConfigError:  # options that make no experiment are not remembered; closing goes on
             pass
         self.settings.sync()
