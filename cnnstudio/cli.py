@@ -427,7 +427,7 @@ def _record_dataset(path: str, record: Any, command: str) -> str:
 
 def _print_notes(dataset: Any) -> None:
     """What loading did to the data (labels converted, pixels rescaled), one line each."""
-    for note in getattr(dataset, "notes", ()) or ():
+    for note in dataset.notes:
         _err(f"note: {printable(note, 400)}")
 
 

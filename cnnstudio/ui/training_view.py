@@ -152,9 +152,9 @@ class TrainingView(QWidget):
         self.progress.setFormat("stopped" if end.reason.early else "finished")
         self.status.setText(line)
         self.log.appendPlainText(line)
-        for warning in getattr(outcome, "warnings", ()):  # e.g. the run history could not be written
+        for warning in outcome.warnings:  # e.g. the run history could not be written
             self.log.appendPlainText(f"warning: {warning}")
-        if getattr(outcome, "warnings", None):
+        if outcome.warnings:
             line = f"{line} · {outcome.warnings[0]}"
             self.status.setText(line)
         return line
