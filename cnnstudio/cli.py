@@ -153,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--layer", help="the convolution layer for gradcam (default: the last one)")
     explain.add_argument("--patch", type=int, default=4, help="occlusion patch size in pixels (default: 4)")
     explain.add_argument("--stride", type=int, default=2, help="occlusion stride in pixels (default: 2)")
+    explain.add_argument("--fill", type=float, metavar="PIXEL",
+                         help="occlusion patch value, 0 (black) to 255 (white) (default: 127.5, mid-grey)")
+    explain.add_argument("--samples", type=int, default=25, help="smoothgrad: noisy copies averaged (default: 25)")
+    explain.add_argument("--noise", type=float, default=0.15, metavar="FRACTION",
+                         help="smoothgrad: noise standard deviation as a fraction of the pixel range (default: 0.15)")
     explain.add_argument("--out", required=True, metavar="HEAT.png", help="write the heat map over the image here")
     explain.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
@@ -650,6 +655,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     from cnnstudio.core.data.datasets import digit_like
     from cnnstudio.core.data.digit_preprocessing import image_for_model, open_image
+    from cnnstudio.core.explain.attribution import MAX_SMOOTHGRAD_SAMPLES  # NumPy only: TensorFlow loads later
 
     out = _writable_target(args.out, ".png", "--out")
     if args.method != "gradcam" and args.layer is not None:
@@ -659,6 +665,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
             raise CnnStudioError(f"{flag} must be at least 1 pixel, not {value}")
     if args.class_index is not None and args.class_index < 0:
         raise CnnStudioError(f"--class must be 0 or more, not {args.class_index}")
+    if not 1 <= args.samples <= MAX_SMOOTHGRAD_SAMPLES:
+        raise CnnStudioError(f"--samples must be 1..{MAX_SMOOTHGRAD_SAMPLES}, not {args.samples}")
+    if not 0.0 <= args.noise <= 1.0:  # also refuses nan
+        raise CnnStudioError(f"--noise must be a fraction from 0 to 1, not {args.noise}")
+    if args.fill is not None and not 0.0 <= args.fill <= 255.0:
+        raise CnnStudioError(f"--fill must be a pixel value from 0 to 255, not {args.fill}")
     open_image(args.image)  # a missing or non-image file is reported before TensorFlow loads
 
     from cnnstudio.core.explain.attribution import conv_layer_names, explain
@@ -682,7 +694,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
                                      f"{input_shape[0]}×{input_shape[1]} images, not {value}")
     digit_style = record.digit_like if record else digit_like(input_shape, classes)
     image = image_for_model(args.image, input_shape, digit_style)
-    result = explain(model, image, args.method, args.class_index, args.layer, args.patch, args.stride)
+    result = explain(model, image, args.method, args.class_index, args.layer, args.patch, args.stride,
+                     samples=args.samples, noise=args.noise, fill=args.fill)
     assert result is not None  # nothing stops it here
     label = names[result.class_index]
     save_heat_png(out, image, result.heat,

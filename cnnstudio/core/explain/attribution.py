@@ -26,6 +26,7 @@ from cnnstudio.core.inspection import layer_kind
 
 METHODS = ("gradcam", "saliency", "smoothgrad", "occlusion")
 OCCLUSION_BATCH = 64
+MAX_SMOOTHGRAD_SAMPLES = 1000  # each sample is one more gradient; a thousand is already minutes on a CPU
 
 
 @dataclass(frozen=True)
@@ -135,10 +136,10 @@ def smoothgrad(model: Any, image: np.ndarray, class_index: int | None = None, sa
 
     The class explained (by default) is the one predicted for the clean image.
     """
-    if samples < 1:
-        raise CnnStudioError(f"smoothgrad needs at least one sample, not {samples}")
-    if noise < 0:
-        raise CnnStudioError(f"the noise level must not be negative, not {noise}")
+    if not 1 <= samples <= MAX_SMOOTHGRAD_SAMPLES:
+        raise CnnStudioError(f"smoothgrad takes 1..{MAX_SMOOTHGRAD_SAMPLES} samples, not {samples}")
+    if not 0.0 <= noise <= 1.0:  # also refuses nan
+        raise CnnStudioError(f"the noise level must be a fraction from 0 to 1, not {noise}")
     x = _checked_image(model, image)
     scorer = _Scorer(model)
     _, _, clean = scorer(x[np.newaxis])
@@ -224,6 +225,8 @@ def occlusion(model: Any, image: np.ndarray, class_index: int | None = None, pat
     if not (1 <= stride <= min(height, width)):
         raise CnnStudioError(f"the stride must be 1..{min(height, width)} pixels, not {stride}")
     fill = 127.5 if fill is None else float(fill)
+    if not 0.0 <= fill <= 255.0:  # also refuses nan
+        raise CnnStudioError(f"the occlusion fill must be a pixel value from 0 to 255, not {fill}")
     base = np.asarray(model(x[np.newaxis], training=False), dtype=np.float64)[0]
     chosen = _class_index(class_index, base)
     spots = [(top, left) for top in occlusion_positions(height, patch, stride)
@@ -249,14 +252,19 @@ def occlusion(model: Any, image: np.ndarray, class_index: int | None = None, pat
 
 
 def explain(model: Any, image: np.ndarray, method: str, class_index: int | None = None, layer: str | None = None,
-            patch: int = 4, stride: int = 2) -> Attribution | None:
-    """One of :data:`METHODS` by name, with its usual settings."""
+            patch: int = 4, stride: int = 2, *, samples: int = 25, noise: float = 0.15, fill: float | None = None,
+            progress: Callable[[int, int], None] | None = None,
+            stop: Callable[[], bool] | None = None) -> Attribution | None:
+    """One of :data:`METHODS` by name; settings that do not apply to the method are ignored.
+
+    ``progress`` and ``stop`` reach occlusion, the one method long enough to need them.
+    """
     if method == "gradcam":
         return grad_cam(model, image, class_index, layer)
     if method == "saliency":
         return saliency(model, image, class_index)
     if method == "smoothgrad":
-        return smoothgrad(model, image, class_index)
+        return smoothgrad(model, image, class_index, samples, noise)
     if method == "occlusion":
-        return occlusion(model, image, class_index, patch, stride)
+        return occlusion(model, image, class_index, patch, stride, fill, progress, stop)
     raise CnnStudioError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
