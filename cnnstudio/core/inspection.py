@@ -88,14 +88,20 @@ def tile_columns(channels: int) -> int:
     return max(1, min(int(np.ceil(np.sqrt(2 * channels))), channels))
 
 
-def tile(maps: np.ndarray, columns: int | None = None, gap: int = 1) -> np.ndarray:
-    """Channels of an H×W×C array side by side in a grid, each scaled to 0..1 on its own (NaN gaps)."""
+def tile(maps: np.ndarray, columns: int | None = None, gap: int = 1,
+         value_range: tuple[float, float] | None = None) -> np.ndarray:
+    """Channels of an H×W×C array side by side in a grid (NaN gaps), each scaled to 0..1 on its own
+    or, with ``value_range`` (low, high), all on that one scale (values outside it clipped)."""
     height, width, channels = maps.shape
     columns = max(1, min(columns or tile_columns(channels), channels))
     rows = int(np.ceil(channels / columns))
     out = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap), np.nan, dtype=np.float32)
+    if value_range is not None:
+        low, high = value_range
+        span = max(high - low, 1e-12)
     for c in range(channels):
-        scaled = unit_scaled(maps[..., c])
+        scaled = unit_scaled(maps[..., c]) if value_range is None \
+            else np.clip((maps[..., c].astype(np.float32) - low) / span, 0.0, 1.0)
         r, k = divmod(c, columns)
         out[r * (height + gap): r * (height + gap) + height, k * (width + gap): k * (width + gap) + width] = scaled
     return out

@@ -18,7 +18,9 @@ from cnnstudio.core.files.persistence import save_model
 from cnnstudio.core.logs import log
 from cnnstudio.core.network.shape_table import shape_table
 from cnnstudio.core.training.progress import RunState, StopFlag, TrainingListener
+from cnnstudio.core.training.timeline import continued_timeline
 from cnnstudio.core.training.trainer import (
+    TIMELINE_IMAGE,
     TrainingResult,
     evaluate,
     fit,
@@ -77,6 +79,9 @@ def run_experiment(experiment: Experiment, dataset: Dataset, *, listener: Traini
     where the listener has it; a second stop request skips (the rest of) it and the record then
     has no test figures (``record.evaluated`` is False).
 
+    The record's training timeline (the first convolution after each epoch) carries on from the
+    continued record's when the model is trained on the same dataset (else it starts anew).
+
     A run history that cannot be written (checked before training, and again when recording)
     never costs the trained model: the run goes unrecorded and ``outcome.warnings`` says why.
     """
@@ -99,9 +104,11 @@ def run_experiment(experiment: Experiment, dataset: Dataset, *, listener: Traini
         optimizer_state = "fresh"
     previous = record or ModelRecord(experiment, list(dataset.class_names), dataset.input_shape, dataset.digit_like)
     first_epoch = previous.epochs_trained
+    same_image = previous.experiment.dataset == experiment.dataset
     live = ModelRecord(experiment, list(dataset.class_names), dataset.input_shape, dataset.digit_like,
                        dict(previous.history), list(previous.seconds_per_epoch), epoch_ends=list(previous.epoch_ends),
-                       segments=list(previous.segments))
+                       segments=list(previous.segments),
+                       timeline=continued_timeline(previous.timeline if same_image else None, model, TIMELINE_IMAGE))
 
     def keep_record(state: RunState, save: bool = True) -> None:
         live.history = _merge(previous.history, state.history)
@@ -113,8 +120,9 @@ def run_experiment(experiment: Experiment, dataset: Dataset, *, listener: Traini
         if checkpoint is not None and save:
             save_model(model, checkpoint, live)
 
-    result = fit(model, dataset, experiment.train, listener=listener, stop=stop,
-                 initial_epoch=previous.epochs_logged, first_epoch=first_epoch, after_epoch=keep_record)
+    result = fit(model, dataset, experiment.train, listener=listener, stop=stop, initial_epoch=previous.epochs_logged,
+                 first_epoch=first_epoch, after_epoch=keep_record, timeline=live.timeline)
+    live.timeline = result.timeline
     if not result.epoch_ends:  # nothing logged (it diverged in its first epoch): the record still names this run
         keep_record(RunState(), save=False)
     on_evaluate = getattr(listener, "on_evaluate", None)

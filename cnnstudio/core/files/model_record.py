@@ -18,6 +18,7 @@ from cnnstudio.core.files.model_signature import CHANNELS, MAX_CLASSES, MAX_SIDE
 from cnnstudio.core.limits import MAX_CLASS_NAME
 from cnnstudio.core.network.architectures import PRESET_ARCHITECTURES, layer_specs
 from cnnstudio.core.network.shape_table import table_for_specs
+from cnnstudio.core.timeline import Timeline
 
 RECORD_FORMAT = "cnnstudio-experiment"
 RECORD_VERSION = 3  # 2: epoch_ends, training segments and test.evaluated; 3: experiment.model.design
@@ -219,6 +220,7 @@ class ModelRecord:
     test_accuracy: float | None = None
     epoch_ends: list[float] = field(default_factory=list)
     segments: list[TrainingSegment] = field(default_factory=list)
+    timeline: Timeline | None = None  # the first convolution after each epoch; None in older files
 
     def __post_init__(self) -> None:
         if not self.epoch_ends:
@@ -249,7 +251,7 @@ class ModelRecord:
         return self.test_loss is not None and self.test_accuracy is not None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "format": RECORD_FORMAT,
             "version": DESIGN_RECORD_VERSION if self.experiment.model.design is not None else 2,
             "cnnstudio_version": __version__,
@@ -268,6 +270,9 @@ class ModelRecord:
             "segments": [segment.to_json() for segment in self.segments],
             "test": {"loss": self.test_loss, "accuracy": self.test_accuracy, "evaluated": self.evaluated},
         }
+        if self.timeline is not None:  # additive: older readers ignore it
+            data["timeline"] = self.timeline.to_json()
+        return data
 
     @classmethod
     def from_json(cls, data: Any) -> ModelRecord:
@@ -313,6 +318,7 @@ class ModelRecord:
             test_accuracy=test_accuracy if evaluated else None,
             epoch_ends=epoch_ends_from_json(data.get("epoch_ends"), len(history.get("loss", []))),
             segments=segments_from_json(data.get("segments")),
+            timeline=None if data.get("timeline") is None else Timeline.from_json(data["timeline"]),
         )
 
 

@@ -27,6 +27,7 @@ from cnnstudio.core.network.shape_table import ShapeTable, shape_table
 from cnnstudio.core.training.callbacks import StudioCallback
 from cnnstudio.core.training.progress import RunState, StopFlag, TrainingListener
 from cnnstudio.core.training.stop_reason import RunEnd, StopReason
+from cnnstudio.core.training.timeline import Timeline, TimelineCallback
 
 TARGET_SECONDS_PER_EXECUTION = 0.1  # progress and stop checks several times a second
 ASSUMED_CPU_FLOPS = 2.0e10
@@ -34,6 +35,7 @@ COSINE_FLOOR = 0.05  # the cosine schedule ends at 5% of the learning rate
 SGD_MOMENTUM = 0.9
 EVALUATION_BATCH = 256
 PROBE_IMAGES = 64  # training images that weights kept after divergence must map to finite outputs
+TIMELINE_IMAGE = 0  # the test image whose first feature maps the training timeline keeps
 
 
 @dataclass
@@ -45,6 +47,7 @@ class TrainingResult:
     test_accuracy: float | None = None
     epoch_ends: list[float] = field(default_factory=list)  # epochs trained after each of this run's epochs
     kept_epoch: float | None = None  # a diverged run: the epochs trained by the finite weights that were put back
+    timeline: Timeline | None = None  # the first convolution after each epoch (None: the model has no Conv2D)
 
     @property
     def epochs(self) -> int:
@@ -187,7 +190,8 @@ def forgetting_traced_gradients() -> Iterator[None]:
 
 def fit(model: keras.Model, dataset: Dataset, options: TrainOptions, *, listener: TrainingListener | None = None,
         stop: StopFlag | None = None, initial_epoch: int = 0, first_epoch: float | None = None,
-        epochs: int | None = None, after_epoch: Callable[[RunState], None] | None = None) -> TrainingResult:
+        epochs: int | None = None, after_epoch: Callable[[RunState], None] | None = None,
+        timeline: Timeline | None = None) -> TrainingResult:
     """Train ``model`` (compiled) for ``epochs`` more epochs; returns history and timings.
 
     ``initial_epoch`` (the number of epochs already logged) lets a loaded model continue its epoch
@@ -197,14 +201,29 @@ def fit(model: keras.Model, dataset: Dataset, options: TrainOptions, *, listener
     When training diverges (the loss or the weights become NaN or infinite) the run ends with
     :attr:`StopReason.NON_FINITE`, the model holds the last finite weights again (those after
     ``result.kept_epoch`` epochs) and the diverged epoch is neither logged nor checkpointed.
+
+    A snapshot of the first convolution (kernels, and its maps for test image ``TIMELINE_IMAGE``)
+    is added to ``timeline`` (in place; None starts a new one) at the start and after every logged
+    epoch, before ``after_epoch`` sees it; ``result.timeline`` is the timeline.
     """
     epochs = options.epochs if epochs is None else epochs
+    first_epoch = float(initial_epoch) if first_epoch is None else first_epoch
     (x, y), validation = validation_split(dataset, options.validation_split, options.seed)
     state = RunState()
     total = initial_epoch + epochs
+    recorder = TimelineCallback(dataset.x_test[TIMELINE_IMAGE], TIMELINE_IMAGE, timeline, state=state,
+                                first_epoch=first_epoch) if len(dataset.x_test) > TIMELINE_IMAGE else None
+
+    def epoch_logged(logged: RunState) -> None:
+        if recorder is not None:
+            recorder.sync()  # before a checkpoint is written
+        if after_epoch is not None:
+            after_epoch(logged)
+
     callbacks: list[keras.callbacks.Callback] = [StudioCallback(
-        listener, stop, state, total, after_epoch=after_epoch,
-        first_epoch=float(initial_epoch) if first_epoch is None else first_epoch, probe=x[:PROBE_IMAGES])]
+        listener, stop, state, total, after_epoch=epoch_logged, first_epoch=first_epoch, probe=x[:PROBE_IMAGES])]
+    if recorder is not None:  # after StudioCallback: a diverged epoch has been undone when it syncs
+        callbacks.append(recorder)
     stopper = early_stopping(options, validation is not None)
     if stopper is not None:
         callbacks.append(stopper)
@@ -219,7 +238,7 @@ def fit(model: keras.Model, dataset: Dataset, options: TrainOptions, *, listener
         state.end = RunEnd(StopReason.EARLY_STOPPING, f"early stopping: the {watched} stopped improving for "
                            f"{options.early_stopping_patience} epochs (the best epoch's weights were kept)")
     return TrainingResult(state.history, state.seconds_per_epoch, state.end or RunEnd(), epoch_ends=state.epoch_ends,
-                          kept_epoch=state.kept_epoch)
+                          kept_epoch=state.kept_epoch, timeline=recorder.timeline if recorder is not None else timeline)
 
 
 def evaluate(model: keras.Model, dataset: Dataset, batch_size: int = EVALUATION_BATCH, *,
