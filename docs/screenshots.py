@@ -4,10 +4,12 @@
 
 It trains LeNet-5 on MNIST when the IDX files are in ../shared/datasets/mnist (or the folder given
 with ``--dataset``), otherwise on the built-in ``digits``; then it inspects the model (feature maps,
-filters, sketch pad with a drawn digit and the shift probe, evaluation), runs a 2 × 2 pooling ×
-padding study and shows the run history, an impossible configuration, the Design tab (LeNet-5 edited),
-the diagram of a design and an exported AlexNet-CIFAR diagram, and an error dialog. Each view
-is saved as a PNG of the 1220×780 window (a few minutes on two CPU cores).
+filters, training timeline, sketch pad with a drawn digit and the shift probe, Grad-CAM of the
+sketch, evaluation), runs a 2 × 2 pooling × padding study and shows the run history, an impossible
+configuration, the Design tab (LeNet-5 edited), the diagram of a design and an exported
+AlexNet-CIFAR diagram, an error dialog, and the operation explorer on one cell of the sketch through
+max pooling and a min-pooling run of the study. Each view is saved as a PNG of the 1220×780 window
+(a few minutes on two CPU cores).
 
 Every per-user location (home, data, settings, Keras and matplotlib folders) points at a temporary
 folder that is removed at the end: the real user's files and settings are never read or touched.
@@ -45,6 +47,8 @@ from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPixmap  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from cnnstudio.core.config import Experiment, ModelOptions, TrainOptions  # noqa: E402
+from cnnstudio.core.explain.operation import OperationExplorer  # noqa: E402
+from cnnstudio.core.files.persistence import load_model  # noqa: E402
 from cnnstudio.core.network.diagram import network_figure  # noqa: E402
 from cnnstudio.core.network.shape_table import shape_table  # noqa: E402
 from cnnstudio.ui.design_model import COLUMNS  # noqa: E402
@@ -224,6 +228,10 @@ def main() -> int:
     shots.window_shot("feature_maps")
     window.feature_view.tabs.setCurrentIndex(1)  # the Filters sub-tab
     shots.window_shot("filters")
+    timeline = window.feature_view.timeline
+    window.feature_view.tabs.setCurrentWidget(timeline)
+    timeline.slider.setValue(timeline.slider.maximum() // 2)  # an epoch in the middle of the run
+    shots.window_shot("timeline")
     window.feature_view.tabs.setCurrentIndex(0)
 
     window.tabs.setCurrentWidget(window.sketch_view)
@@ -235,6 +243,15 @@ def main() -> int:
     window.sketch_view.probe_button.click()
     log(f"sketch read as {window.sketch_view.top.text()}")
     shots.window_shot("sketch")
+
+    feature = window.feature_view  # the sketch explained: Grad-CAM on the last convolution
+    explained: list[Any] = []
+    feature.attribution.explained.connect(explained.append)
+    window.sketch_view.maps_button.click()
+    feature.tabs.setCurrentWidget(feature.attribution)
+    wait_until(lambda: explained, 120, "the Grad-CAM map of the sketch")
+    shots.window_shot("gradcam_sketch", settle_ms=800)
+    feature.tabs.setCurrentIndex(0)
 
     window.tabs.setCurrentWidget(window.evaluation_view)
     idle: list[bool] = []
@@ -271,6 +288,20 @@ def main() -> int:
     wait(300)
     window.runs_view.table.selectAll()  # every run's validation curves overlaid
     shots.window_shot("runs")
+
+    # the operation explorer: one cell of the sketch through max (the trained model) and min pooling
+    entries, _warnings = window.history.entries()
+    min_run = next(e for e in entries if e.model_path and e.experiment["model"]["pooling"] == "min"
+                   and e.experiment["model"]["padding"] == "valid")
+    other, _record = load_model(window.history.model_path(min_run))
+    feature.set_compare_model(other, "the study's min-pooling run")
+    window.tabs.setCurrentWidget(feature)
+    explorer, image = OperationExplorer(window.workspace.model), feature.current
+    spread = {(r, c): np.ptp(explorer.explain(image, "s2", r, c, 0).values) for r in range(14) for c in range(14)}
+    row, col = max(spread, key=spread.get)  # the window where max and min pooling differ most
+    feature.explore("s2", 0, row, col)
+    shots.dialog_shot("explorer_max_min", feature.enlarged, settle_ms=600)
+    feature.enlarged.close()
 
     print("wrote:")
     for path in shots.written:

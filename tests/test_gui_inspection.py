@@ -58,11 +58,41 @@ def test_feature_maps_for_each_conv_and_pool_layer(qtbot, trained) -> None:
     assert [(m.feature.name, m.feature.shape) for m in labels] == [
         ("input_pad", (32, 32, 1)), ("c1", (28, 28, 6)), ("s2", (14, 14, 6)), ("c3", (10, 10, 16)), ("s4", (5, 5, 16))]
     assert "class 3" in view.current_label
-    c1 = labels[1]
-    qtbot.mouseClick(c1, Qt.LeftButton, pos=QPoint(c1.scale * 2, c1.scale * 2))  # inside the first channel
+    padded = labels[0]  # a padding layer's map is enlarged; conv and pooling maps open the explorer
+    qtbot.mouseClick(padded, Qt.LeftButton, pos=QPoint(padded.scale * 2, padded.scale * 2))
     assert view.enlarged is not None and "channel 0" in view.enlarged.windowTitle()
     view.enlarged.close()
+    c1 = labels[1]
+    qtbot.mouseClick(c1, Qt.LeftButton, pos=QPoint(c1.scale * 2, c1.scale * 3))  # cell (3, 2) of channel 0
+    panel = view.enlarged.panels[0]
+    assert "How c1 computes" in view.enlarged.windowTitle() and panel.op.cell == (3, 2, 0)
+    assert panel.op.result == pytest.approx(panel.op.output, abs=1e-4)
+    view.enlarged.close()
     assert view.filters_area.widget() is not None
+
+
+def test_clicking_a_pooled_cell_shows_its_window_and_winner(qtbot, trained) -> None:
+    """s2 (2×2 max pooling of c1): the window, the winner in the numbers grid, the words, the input field."""
+    view = trained.feature_view
+    qtbot.waitUntil(lambda: view.images is not None, timeout=WAIT_MS)
+    s2 = next(m for m in next(iter(view.map_labels.values())) if m.feature.name == "s2")
+    h, w = s2.feature.shape[:2]
+    channel, row, col = 1, 6, 7
+    x, y = (channel % s2.columns) * (w + 1) + col, (channel // s2.columns) * (h + 1) + row
+    qtbot.mouseClick(s2, Qt.LeftButton, pos=QPoint(x * s2.scale + 1, y * s2.scale + 1))
+    panel = view.enlarged.panels[0]
+    op = panel.op
+    assert op.cell == (row, col, channel) and op.kind == "max" and op.source == "c1"
+    assert (op.window.top, op.window.left, op.window.size) == (12, 14, 2)
+    window = op.source_map[12:14, 14:16, channel]
+    assert op.winner == np.unravel_index(np.argmax(window), (2, 2)) and op.result == window.max()
+    winner = panel.grid.item(*op.winner)
+    assert winner.text() == f"{op.result:.3g}" and winner.font().bold()
+    assert "largest of 4 cells" in panel.words.text() and panel.grid.rowCount() == 2
+    assert op.field == (10, 12, 16, 18)  # c1 rows 12..13 read padded rows 12..17: input rows 10..15 (input_pad is 2)
+    panel.output_picture.cell_clicked.emit(0, 0)  # another cell of the same map
+    assert panel.op.cell == (0, 0, channel) and panel.op.window.top == 0
+    view.enlarged.close()
 
 
 def test_confusion_cell_lists_exactly_its_images(qtbot, trained) -> None:
@@ -131,3 +161,63 @@ def test_feature_maps_of_an_image_file(qtbot, trained, monkeypatch, tmp_path) ->
     assert trained.feature_view.current_label == "seven.png"
     np.testing.assert_array_equal(trained.feature_view.current[..., 0], mnist_style(np.asarray(image, dtype=np.float32)))
     assert next(iter(trained.feature_view.map_labels.values()))[1].feature.shape == (28, 28, 6)
+
+
+def _min_pooling_copy(model):
+    """The same LeNet-5 weights with min instead of max pooling (pooling has no weights)."""
+    import dataclasses
+
+    from cnnstudio.core.config import ModelOptions
+    from cnnstudio.core.network.model_builder import build_model
+
+    other = build_model(dataclasses.replace(ModelOptions(), pooling="min"), (28, 28, 1), 10)
+    other.set_weights(model.get_weights())
+    return other
+
+
+def test_explain_tab_draws_each_method_for_both_models(qtbot, trained) -> None:
+    """Grad-CAM, then occlusion (on a worker, with progress), through the model and a min-pooling twin."""
+    from cnnstudio.core.explain import grad_cam, occlusion
+
+    view = trained.feature_view
+    trained.tabs.setCurrentWidget(view)
+    qtbot.waitUntil(lambda: view.images is not None, timeout=WAIT_MS)
+    explain = view.attribution
+    with qtbot.waitSignal(explain.explained, timeout=WAIT_MS) as drawn:
+        view.tabs.setCurrentWidget(explain)  # computed when the tab is shown
+    (result,) = drawn.args[0]
+    expected = grad_cam(trained.workspace.model, view.current)
+    assert result.method == "gradcam" and result.class_index == expected.class_index
+    np.testing.assert_allclose(result.heat, expected.heat, atol=1e-5)
+    assert len(explain.figure.axes) == 2 and "Grad-CAM" in explain.figure.axes[0].get_title()  # the map and its bar
+
+    twin = _min_pooling_copy(trained.workspace.model)
+    with qtbot.waitSignal(explain.explained, timeout=WAIT_MS) as drawn:
+        view.set_compare_model(twin, "min pooling")
+    assert len(drawn.args[0]) == 2 and len(explain.figure.axes) == 4
+    assert "min pooling" in explain.figure.axes[1].get_title()  # the two maps first, then their colour bars
+
+    steps: list[int] = []
+    explain.progress.valueChanged.connect(steps.append)
+    with qtbot.waitSignal(explain.explained, timeout=WAIT_MS) as drawn:
+        explain.target.setCurrentIndex(explain.target.findData(3))
+        explain.method.setCurrentIndex(explain.method.findData("occlusion"))
+    first, second = drawn.args[0]
+    assert first.method == second.method == "occlusion" and first.class_index == second.class_index == 3
+    np.testing.assert_allclose(second.heat, occlusion(twin, view.current, 3).heat, atol=1e-6)
+    assert steps and max(steps) == explain.progress.maximum()
+    assert not explain.patch_label.isHidden() and explain.layer.isHidden()
+
+
+def test_the_explorer_shows_max_and_min_pooling_of_the_same_cell(qtbot, trained) -> None:
+    view = trained.feature_view
+    qtbot.waitUntil(lambda: view.images is not None, timeout=WAIT_MS)
+    view.set_compare_model(_min_pooling_copy(trained.workspace.model), "min pooling")
+    view.explore("s2", 2, 5, 6)
+    high, low = (panel.op for panel in view.enlarged.panels)
+    assert (high.kind, low.kind) == ("max", "min") and high.window == low.window
+    np.testing.assert_array_equal(high.values, low.values)  # the same c1 map: the weights are shared
+    assert high.result == high.values.max() and low.result == low.values.min()
+    view.enlarged.panels[1].output_picture.cell_clicked.emit(1, 1)  # a click in either panel moves both
+    assert [panel.op.cell for panel in view.enlarged.panels] == [(1, 1, 2), (1, 1, 2)]
+    view.enlarged.close()

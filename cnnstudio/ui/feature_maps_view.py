@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 from cnnstudio.core.data import datasets
 from cnnstudio.core.data.digit_preprocessing import image_for_model
 from cnnstudio.core.errors import CnnStudioError
+from cnnstudio.core.explain.operation import OPERATIONS, OperationExplorer
 from cnnstudio.core.inspection import (
     FeatureExtractor,
     FeatureMap,
@@ -43,8 +44,11 @@ from cnnstudio.core.inspection import (
     tile_position,
     unit_scaled,
 )
+from cnnstudio.ui.attribution_view import AttributionView
 from cnnstudio.ui.class_labels import MAX_LISTED, ClassNames, display_name
 from cnnstudio.ui.images import gray_pixmap, heat_pixmap
+from cnnstudio.ui.operation_view import OperationDialog
+from cnnstudio.ui.timeline_view import TimelineView
 
 TARGET_PIXELS = 150  # each channel is scaled up to about this many pixels across
 
@@ -108,21 +112,23 @@ class _Tiles(QWidget):
 
 
 class _MapLabel(_Tiles):
-    """A tiled picture of one layer's channels; a click tells which channel was hit."""
+    """A tiled picture of one layer's channels; a click tells which channel and cell were hit."""
 
-    channel_clicked = Signal(object, int)
+    channel_clicked = Signal(object, int, int, int)  # feature, channel, row, column
 
     def __init__(self, feature: FeatureMap, columns: int, scale: int):
         super().__init__(feature.values, scale, columns)
         self.feature = feature
         self.setCursor(Qt.PointingHandCursor)
-        self.setToolTip("Click a map to enlarge it")
+        self.setToolTip("Click a cell to see how it was computed" if feature.kind in OPERATIONS
+                        else "Click a map to enlarge it")
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt's name
-        point = event.position()
-        channel = tile_position(self.feature.shape, self.columns, int(point.x()) // self.scale, int(point.y()) // self.scale)
+        x, y = int(event.position().x()) // self.scale, int(event.position().y()) // self.scale
+        channel = tile_position(self.feature.shape, self.columns, x, y)
         if channel is not None:
-            self.channel_clicked.emit(self.feature, channel)
+            height, width = self.feature.shape[:2]
+            self.channel_clicked.emit(self.feature, channel, y % (height + 1), x % (width + 1))
 
 
 class FeatureMapsView(QWidget):
@@ -140,6 +146,7 @@ class FeatureMapsView(QWidget):
         self.current: np.ndarray | None = None
         self.current_label = ""
         self._extractors: weakref.WeakKeyDictionary[Any, FeatureExtractor] = weakref.WeakKeyDictionary()
+        self._explorers: weakref.WeakKeyDictionary[Any, OperationExplorer] = weakref.WeakKeyDictionary()
         self.blocked_reason: str | None = None
 
         self.index = QSpinBox()
@@ -173,6 +180,10 @@ class FeatureMapsView(QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.maps_area, "Feature maps")
         self.tabs.addTab(self.filters_area, "Filters")
+        self.attribution = AttributionView()
+        self.tabs.addTab(self.attribution, "Explain")
+        self.timeline = TimelineView()
+        self.tabs.addTab(self.timeline, "Timeline")
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
         layout.addWidget(self.message)
@@ -200,17 +211,21 @@ class FeatureMapsView(QWidget):
             digit_like = isinstance(shape, tuple) and datasets.digit_like(tuple(shape[1:]), int(model.output_shape[-1]))
         self.model, self.model_name, self.digit_like = model, name, bool(digit_like)
         self._extractors.clear()
+        self._explorers.clear()
+        self._explained_models()
         self.render()
         self.render_filters()
 
     def set_compare_model(self, model: Any, name: str) -> None:
         self.compare_model, self.compare_name = model, name
+        self._explained_models()
         self._refresh_controls()
         self.render()
 
     def set_blocked(self, reason: str | None) -> None:
         """While training owns the model nothing is computed here."""
         self.blocked_reason = reason
+        self.attribution.set_blocked(reason)
         self._refresh_controls()
         if not reason:
             self.render()
@@ -225,6 +240,7 @@ class FeatureMapsView(QWidget):
     def set_test_images(self, images: np.ndarray, labels: np.ndarray, class_names: list[str]) -> None:
         """The test images to pick from; the class filter lists at most :data:`MAX_LISTED` classes."""
         self.images, self.labels, self.class_names = images, labels, ClassNames(len(class_names), class_names)
+        self._explained_models()
         with QSignalBlocker(self.class_filter):
             self.class_filter.clear()
             self.class_filter.addItem("any class", -1)
@@ -271,7 +287,16 @@ class FeatureMapsView(QWidget):
 
     def _show(self, pixels: np.ndarray, label: str) -> None:
         self.current, self.current_label = np.asarray(pixels, dtype=np.float32), label
+        self.attribution.set_image(self.current, label)
         self.render()
+
+    def _explained_models(self) -> None:
+        """The Explain tab shows the model and, when it takes the same images, the second model."""
+        models = [(getattr(self, "model_name", "") or "model", self.model)]
+        other = self.compare_model
+        if self.model is not None and other is not None and other.input_shape[1:] == self.model.input_shape[1:]:
+            models.append((getattr(self, "compare_name", "") or "second model", other))
+        self.attribution.set_models(models if self.model is not None else [], self.class_names)
 
     def _refresh_controls(self) -> None:
         free = not self.blocked_reason
@@ -318,7 +343,7 @@ class FeatureMapsView(QWidget):
                     h, w, c = feature.shape
                     caption = QLabel(f"<b>{html.escape(display_name(feature.name))}</b><br>{feature.kind}<br>{h}×{w}×{c}")
                     label = _MapLabel(feature, tile_columns(c), _scale_for(max(h, w)) // 2 or 1)
-                    label.channel_clicked.connect(self.enlarge)
+                    label.channel_clicked.connect(self._map_clicked)
                     self.map_labels[title].append(label)
                     layout.addWidget(caption, row, 2 * col, Qt.AlignTop)
                     layout.addWidget(label, row, 2 * col + 1, Qt.AlignTop)  # as wide as its column: it wraps to fit
@@ -357,6 +382,29 @@ class FeatureMapsView(QWidget):
         layout.setColumnStretch(1, 1)
         layout.setRowStretch(len(filters), 1)  # rows stay together at the top
         self.filters_area.setWidget(grid)
+
+    def _map_clicked(self, feature: FeatureMap, channel: int, row: int, col: int) -> None:
+        if feature.kind in OPERATIONS:
+            self.explore(feature.name, channel, row, col)
+        else:
+            self.enlarge(feature, channel)
+
+    def _explorer(self, model: Any) -> OperationExplorer:
+        if model not in self._explorers:
+            self._explorers[model] = OperationExplorer(model)
+        return self._explorers[model]
+
+    def explore(self, layer: str, channel: int, row: int, col: int) -> None:
+        """Open the operation explorer on a cell of ``layer``; a second model with the same layer is shown too."""
+        if self.model is None or self.current is None or self.blocked_reason:
+            return
+        models = [(getattr(self, "model_name", "") or "model", self._explorer(self.model))]
+        other = self.compare_model
+        if other is not None and layer in self._explorer(other).explorable() \
+                and tuple(other.input_shape[1:]) == self.current.shape:
+            models.append((self.compare_name or "second model", self._explorer(other)))
+        self.enlarged = OperationDialog(self, layer, channel, (row, col), models, self.current)
+        self.enlarged.open()
 
     def enlarge(self, feature: FeatureMap, channel: int) -> None:
         values = feature.values[..., channel]

@@ -50,6 +50,7 @@ class InspectionController(QObject):
         model, record = workspace.model, workspace.record
         name = Path(workspace.path).name if workspace.path else "current model"
         self.feature_view.set_model(model, name, record.digit_like if record else None)
+        self.feature_view.timeline.set_timeline(record.timeline if record is not None and model is not None else None)
         self.sketch_view.set_model(model, record.class_names if record else None,
                                    record.experiment.dataset if record else None)
         self.evaluation_view.clear()

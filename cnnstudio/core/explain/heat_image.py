@@ -6,30 +6,39 @@ import io
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from cnnstudio.core.errors import CnnStudioError, printable
 
 
-def heat_png_bytes(image: np.ndarray, heat: np.ndarray, title: str = "") -> bytes:
-    """PNG bytes: ``image`` (H×W×C, 0..255) in grey or colour, ``heat`` (H×W) over it, and a colour bar."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
+def draw_heat(figure: Any, axes: Any, image: np.ndarray, heat: np.ndarray, title: str = "") -> None:
+    """``image`` (H×W×C, 0..255) in grey or colour on ``axes``, ``heat`` (H×W) over it, and a colour bar."""
     pixels = np.clip(np.asarray(image, dtype=np.float64) / 255.0, 0.0, 1.0)
-    figure = Figure(figsize=(4.2, 3.6), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
     if pixels.shape[-1] == 1:
         axes.imshow(pixels[..., 0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
     else:
         axes.imshow(pixels[..., :3], interpolation="nearest")
-    shown = axes.imshow(heat, cmap="jet", alpha=0.5, interpolation="nearest")
+    low, high = float(np.min(heat)), float(np.max(heat))
+    if high <= low:  # a flat map (Grad-CAM with nothing positive): the bottom colour, on a 0..1 bar
+        low, high = min(low, 0.0), max(low, 0.0) + 1.0
+        title = f"{title}\n(flat: {float(np.min(heat)):.3g} everywhere)" if title else ""
+    shown = axes.imshow(heat, cmap="jet", alpha=0.5, interpolation="nearest", vmin=low, vmax=high)
     figure.colorbar(shown, ax=axes, fraction=0.046, pad=0.04)
     axes.set_axis_off()
     if title:
         axes.set_title(title.replace("$", r"\$"), fontsize=9)  # a '$' is a dollar sign, never mathtext
+
+
+def heat_png_bytes(image: np.ndarray, heat: np.ndarray, title: str = "") -> bytes:
+    """PNG bytes of :func:`draw_heat` on a figure of its own (matplotlib's Agg canvas)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(4.2, 3.6), dpi=100)
+    FigureCanvasAgg(figure)
+    draw_heat(figure, figure.add_subplot(), image, heat, title)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", bbox_inches="tight")
     return buffer.getvalue()

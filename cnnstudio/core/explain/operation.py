@@ -22,7 +22,7 @@ import numpy as np
 from cnnstudio.core.errors import CnnStudioError
 from cnnstudio.core.inspection import layer_kind
 from cnnstudio.core.network.operation_window import Window, conv_value, input_window, pool_value, trace_to_input
-from cnnstudio.core.network.receptive_field import WINDOWED_KINDS
+from cnnstudio.core.network.receptive_field import INPUT_FRAME, WINDOWED_KINDS
 from cnnstudio.core.network.shape_table import LayerRow, ShapeTable
 
 POOL_KINDS = {"MaxPooling2D": "max", "MinPooling2D": "min", "AveragePooling2D": "avg"}
@@ -38,6 +38,7 @@ class CellOperation:
     cell: tuple[int, int, int]  # row, column, channel of the layer's output
     source: str  # the layer whose output the window lies on ('input' for the model's input)
     source_map: np.ndarray  # that whole map, H×W×C
+    output_map: np.ndarray  # the layer's whole output, H×W×channels
     window: Window
     implicit: np.ndarray  # k×k: cells outside the source map ('same' padding)
     border: np.ndarray  # k×k: zeros an explicit ZeroPadding2D border put inside the source map
@@ -142,6 +143,7 @@ class OperationExplorer:
         self.layers = _chain(model)
         self.table = model_table(model)
         self._probes: dict[str, Any] = {}
+        self._last: tuple[str, bytes, np.ndarray, np.ndarray] | None = None  # the latest layer, image and maps
 
     def explorable(self) -> list[str]:
         """Names of the layers whose cells can be explained, first to last."""
@@ -161,6 +163,14 @@ class OperationExplorer:
         if layer.name not in self._probes:
             self._probes[layer.name] = keras.Model(self.model.input, [layer.input, layer.output])
         return self._probes[layer.name]
+
+    def _maps(self, layer: Any, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The layer's input and output maps for ``image``; clicking around one map reuses them."""
+        key = image.tobytes()
+        if self._last is None or self._last[:2] != (layer.name, key):
+            inputs, outputs = self._probe(layer)(image[np.newaxis], training=False)
+            self._last = (layer.name, key, np.asarray(inputs, dtype=np.float64)[0], np.asarray(outputs, dtype=np.float64)[0])
+        return self._last[2], self._last[3]
 
     def _source(self, layer: Any) -> tuple[str, int]:
         """The name of the layer before ``layer`` and the explicit zero border around its map."""
@@ -186,8 +196,11 @@ class OperationExplorer:
         if kind is None:
             raise CnnStudioError(f"layer '{layer_name}' is not a convolution or pooling layer")
         settings = window_settings(layer)
-        inputs, outputs = self._probe(layer)(np.asarray(image, dtype="float32")[np.newaxis], training=False)
-        source_map, out = np.asarray(inputs, dtype=np.float64)[0], np.asarray(outputs, dtype=np.float64)[0]
+        expected = tuple(int(s) for s in self.model.input_shape[1:])
+        if np.shape(image) != expected:
+            raise CnnStudioError(f"this model takes {'×'.join(map(str, expected))} images, not "
+                                 f"{'×'.join(map(str, np.shape(image)))}")
+        source_map, out = self._maps(layer, np.asarray(image, dtype="float32"))
         if not (0 <= row < out.shape[0] and 0 <= col < out.shape[1] and 0 <= channel < out.shape[2]):
             raise CnnStudioError(f"cell ({row}, {col}) channel {channel} is outside the "
                                  f"{out.shape[0]}×{out.shape[1]}×{out.shape[2]} output of '{layer_name}'")
@@ -196,7 +209,7 @@ class OperationExplorer:
         source, pixels = self._source(layer)
         border = ~implicit & ~_real_cells(window, pixels)
         common = {"layer": layer_name, "kind": kind, "cell": (row, col, channel), "source": source,
-                  "source_map": source_map, "window": window, "implicit": implicit, "border": border,
+                  "source_map": source_map, "output_map": out, "window": window, "implicit": implicit, "border": border,
                   "output": float(out[row, col, channel]), "field": self._field(layer, row, col)}
         if kind == "conv":
             values = window.take(source_map)
@@ -212,10 +225,15 @@ class OperationExplorer:
         return CellOperation(**common, values=values, result=result, winner=winner)
 
     def _field(self, layer: Any, row: int, col: int) -> tuple[int, int, int, int] | None:
+        """The input pixels the cell depends on; None after a Resizing layer (the field lies on the resized image)."""
         if self.table is None or self.layers is None:
             return None
+        index = self.layers.index(layer)
+        field = self.table.receptive_fields()[index]
+        if field is None or field.frame != INPUT_FRAME:
+            return None
         try:
-            return trace_to_input(self.table, self.layers.index(layer), row, col)
+            return trace_to_input(self.table, index, row, col)
         except ValueError:
             return None
 
