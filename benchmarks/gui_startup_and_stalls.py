@@ -65,7 +65,7 @@ def stalls(dataset: str, epochs: int) -> tuple[float, float, float, float, int]:
     timer.stop()
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
     worst = max(range(len(gaps)), key=gaps.__getitem__)
-    window.unsaved = False
+    window.workspace.discard_changes()  # closing would otherwise ask whether to save the model
     window.close()
     ordered = sorted(gaps)
     return (gaps[worst] * 1000, ticks[worst] - started, ordered[int(0.99 * (len(ordered) - 1))] * 1000, seconds,
