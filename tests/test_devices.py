@@ -264,50 +264,35 @@ def test_precision_policy_sets_and_restores():
 
 
 def test_mixed_precision_lenet_on_the_cpu(small, tmp_path):
-    """The app's LeNet-5 under mixed_float16: what its output is, how it trains, saves and loads.
-
-    Evidence for the integration (the builder does not give the output layer dtype="float32" yet):
-    every layer, the softmax output included, computes in float16, so predictions are float16
-    and stay so after the policy is restored and after a save and load (each layer keeps its policy
-    in the file). A float32 output layer fixes that, shown on the same network.
+    """The app's LeNet-5 built for mixed precision (an Execution with mixed_precision, as a GPU of
+    compute capability 7.0 or more gets it): float16 layers, a float32 softmax output, a loss-scaled
+    optimizer; it trains, the global policy is float32 again afterwards, and the saved model
+    loads and predicts float32 probabilities on a CPU.
     """
     import keras
 
     from cnnstudio.core.config import Experiment, ModelOptions, TrainOptions
     from cnnstudio.core.files.persistence import load_model, save_model
-    from cnnstudio.core.training.devices import precision_policy
+    from cnnstudio.core.training.execution import Execution
     from cnnstudio.core.training.trainer import fit, new_model
 
     experiment = Experiment(ModelOptions(), TrainOptions(epochs=1, batch_size=32, validation_split=0.0), "small")
-    with precision_policy("mixed_float16"):
-        model = new_model(experiment, small)
-        output = model.get_layer("output")
-        assert (output.dtype_policy.name, output.compute_dtype, output.variable_dtype) == (
-            "mixed_float16", "float16", "float32")
-        assert type(model.optimizer).__name__ == "LossScaleOptimizer"  # compile wraps it under mixed_float16
-        result = fit(model, small, experiment.train)
-        assert result.end.reason.name == "FINISHED" and np.isfinite(result.history["loss"]).all()
-        # the same network with a float32 output layer, as recommended in precision_policy's docstring
-        f6 = model.get_layer("f6").output
-        fixed = keras.Model(model.input, keras.layers.Dense(small.num_classes, activation="softmax", dtype="float32",
-                                                            name="output")(f6))
-    assert keras.mixed_precision.global_policy().name == "float32"
+    model = new_model(experiment, small, Execution(mixed_precision=True))
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored once the model is built
+    assert model.get_layer("c1").compute_dtype == "float16"
+    output = model.get_layer("output")
+    assert (output.dtype_policy.name, output.compute_dtype) == ("float32", "float32")
+    assert type(model.optimizer).__name__ == "LossScaleOptimizer"  # compile wraps it under mixed_float16
+    result = fit(model, small, experiment.train)
+    assert result.end.reason.name == "FINISHED" and np.isfinite(result.history["loss"]).all()
     probabilities = model.predict(small.x_test, verbose=0)
-    print(f"\nmixed_float16 LeNet-5: output layer policy {output.dtype_policy.name}, predictions {probabilities.dtype}")
-    assert probabilities.dtype == np.float16  # the builder's softmax is float16 (see the docstring)
-    assert fixed.predict(small.x_test, verbose=0).dtype == np.float32
-    assert fixed.get_layer("c1").compute_dtype == "float16"  # the rest of the network stays mixed
+    assert probabilities.dtype == np.float32
 
     save_model(model, tmp_path / "mixed.keras", None)
     loaded, _ = load_model(tmp_path / "mixed.keras")
     again = loaded.predict(small.x_test, verbose=0)
-    assert loaded.get_layer("output").dtype_policy.name == "mixed_float16"  # the file keeps each layer's policy
-    assert again.dtype == np.float16 and (again.argmax(1) == probabilities.argmax(1)).all()
-    assert type(loaded.optimizer).__name__ == "Adam"  # the loss-scale wrapper is not restored
-
-    save_model(fixed, tmp_path / "fixed.keras", None)
-    reloaded, _ = load_model(tmp_path / "fixed.keras")
-    assert reloaded.predict(small.x_test, verbose=0).dtype == np.float32
+    assert again.dtype == np.float32 and (again.argmax(1) == probabilities.argmax(1)).all()
+    assert type(loaded.optimizer).__name__ == "Adam"  # Keras does not restore the loss-scale wrapper
 
 
 # the real thing: MirroredStrategy over two logical CPUs, in a process of its own -----------------------------
@@ -368,3 +353,56 @@ def test_mirrored_training_on_two_logical_cpus(tmp_path):
     assert loaded["logical_cpus"] == ["/device:CPU:0"] and loaded["model_strategy"] == "_DefaultDistributionStrategy"
     assert loaded["variable"] == "ResourceVariable" and loaded["dtype"] == "float32"
     assert loaded["same_classes"] == 1.0
+
+
+# executions: what a run is told to do ------------------------------------------------------------------------
+
+def test_plan_execution_turns_every_impossible_part_into_a_notice() -> None:
+    from cnnstudio.core.training.devices import DeviceInfo
+    from cnnstudio.core.training.execution import MIXED_PRECISION_REFUSED, plan_execution
+
+    cpu = DeviceInfo("/physical_device:CPU:0", "CPU", "CPU")
+    old = DeviceInfo("/physical_device:GPU:0", "GPU", "Tesla P100", (6, 0))
+    new = DeviceInfo("/physical_device:GPU:1", "GPU", "NVIDIA H100", (9, 0))
+    alone = plan_execution("gpu:1", mixed_precision=True, devices=[cpu])
+    assert alone.plan.kind == "cpu" and not alone.mixed_precision and len(alone.notices) == 2
+    assert alone.notices[1] == MIXED_PRECISION_REFUSED and all("\n" not in n for n in alone.notices)
+    assert alone.describe(64) == "CPU, batch 64, float32"
+    h100 = plan_execution("gpu:1", mixed_precision=True, xla=True, devices=[cpu, old, new])
+    assert (h100.plan.devices, h100.mixed_precision, h100.notices, h100.jit_compile) == (("/gpu:1",), True, (), True)
+    assert h100.describe(64) == "gpu:1 (NVIDIA H100), batch 64, mixed_float16, XLA"
+    both = plan_execution("all-gpus", mixed_precision=True, devices=[cpu, old, new])
+    assert both.plan.replicas == 2 and not both.mixed_precision and both.notices == (MIXED_PRECISION_REFUSED,)
+    assert both.describe(32) == "2 GPUs (MirroredStrategy), global batch 64 = 32 × 2, float32"
+    with pytest.raises(ValueError, match="unknown device"):
+        plan_execution("tpu", devices=[cpu])
+
+
+def test_runs_record_where_they_trained_and_calibrations_set_the_batches_per_call(small, tmp_path) -> None:
+    """The device line reaches the outcome and the run history; a calibration of this device (not of
+    another) changes the batches per compiled call."""
+    import dataclasses
+
+    from cnnstudio.core.config import Experiment, ModelOptions, TrainOptions
+    from cnnstudio.core.experiments.run_history import RunHistory
+    from cnnstudio.core.experiments.runner import run_experiment
+    from cnnstudio.core.network.cost import Calibration, save_calibration
+    from cnnstudio.core.network.shape_table import shape_table
+    from cnnstudio.core.training.execution import Execution
+    from cnnstudio.core.training.trainer import device_calibration, steps_per_execution_for
+
+    experiment = Experiment(ModelOptions(), TrainOptions(epochs=1, batch_size=32), "small")
+    history = RunHistory(tmp_path / "runs")
+    outcome = run_experiment(experiment, small, history=history, execution=Execution(xla=False))
+    assert outcome.device == "CPU, batch 32, float32, no XLA" and outcome.entry.device == outcome.device
+    assert history.entries()[0][0].device == outcome.device
+
+    table = shape_table(experiment.model, small.input_shape, small.num_classes)
+    assert device_calibration(Execution()) is None  # nothing measured on this (test) machine yet
+    slow = Calibration("CPU", 1e11, 1e-3, "2026-11-26T06:00", "test")  # about 1 ms per LeNet-5 image
+    save_calibration(slow)
+    assert device_calibration(Execution()) == slow
+    assert steps_per_execution_for(table, 32, calibration=slow) == 3  # 32 ms per batch: 3 fit in 0.1 s
+    assert steps_per_execution_for(table, 32) > 3  # the assumed 20 GFLOP/s
+    gpu = dataclasses.replace(Execution().plan, kind="gpu", devices=("/gpu:0",), descriptions=("NVIDIA H100",))
+    assert device_calibration(Execution(gpu)) is None  # measured on the CPU: not used for a GPU

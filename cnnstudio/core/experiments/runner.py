@@ -17,6 +17,7 @@ from cnnstudio.core.files.model_record import ModelRecord, TrainingSegment
 from cnnstudio.core.files.persistence import save_model
 from cnnstudio.core.logs import log
 from cnnstudio.core.network.shape_table import shape_table
+from cnnstudio.core.training.execution import Execution, device_text, placed
 from cnnstudio.core.training.progress import RunState, StopFlag, TrainingListener
 from cnnstudio.core.training.timeline import continued_timeline
 from cnnstudio.core.training.trainer import (
@@ -37,6 +38,7 @@ class RunOutcome:
     result: TrainingResult  # this run only; ``record`` holds the whole history
     entry: RunEntry | None = None  # its run-history record, when one was written
     warnings: list[str] = field(default_factory=list)  # one line each, e.g. why the run was not recorded
+    device: str = ""  # where it trained, e.g. "CPU, batch 64, float32" (Execution.describe)
 
 
 def _merge(old: dict[str, list[float]], new: dict[str, list[float]]) -> dict[str, list[float]]:
@@ -65,7 +67,7 @@ def keeps_optimizer(model: Any, record: ModelRecord | None, options: TrainOption
 def run_experiment(experiment: Experiment, dataset: Dataset, *, listener: TrainingListener | None = None,
                    stop: StopFlag | None = None, checkpoint: str | Path | None = None,
                    model: Any = None, record: ModelRecord | None = None, history: RunHistory | None = None,
-                   study: str | None = None) -> RunOutcome:
+                   study: str | None = None, execution: Execution | None = None) -> RunOutcome:
     """Train ``experiment`` on ``dataset`` and evaluate it on the test split.
 
     With ``model`` and its ``record`` the run continues that model: epoch count and history carry
@@ -84,13 +86,17 @@ def run_experiment(experiment: Experiment, dataset: Dataset, *, listener: Traini
 
     A run history that cannot be written (checked before training, and again when recording)
     never costs the trained model: the run goes unrecorded and ``outcome.warnings`` says why.
+
+    ``execution`` chooses the devices, precision and XLA of a new model; a continued model keeps
+    the strategy and precision it was made with (its replicas set the global batch).
+    ``outcome.device`` says where the run trained.
     """
     warnings: list[str] = []
     if history is not None and (problem := history.check_writable()) is not None:
         warnings.append(f"this run is not recorded in the run history: {problem}")
         history = None
     if model is None:
-        model = new_model(experiment, dataset)
+        model = new_model(experiment, dataset, execution)
         record = None
         optimizer_state = "fresh"
     elif tuple(model.input_shape[1:]) != dataset.input_shape or model.output_shape[-1] != dataset.num_classes:
@@ -100,7 +106,7 @@ def run_experiment(experiment: Experiment, dataset: Dataset, *, listener: Traini
     elif keeps_optimizer(model, record, experiment.train):
         optimizer_state = "kept"
     else:
-        fresh_optimizer(model, experiment, dataset)
+        fresh_optimizer(model, experiment, dataset, execution)
         optimizer_state = "fresh"
     previous = record or ModelRecord(experiment, list(dataset.class_names), dataset.input_shape, dataset.digit_like)
     first_epoch = previous.epochs_trained
@@ -121,7 +127,7 @@ def run_experiment(experiment: Experiment, dataset: Dataset, *, listener: Traini
             save_model(model, checkpoint, live)
 
     result = fit(model, dataset, experiment.train, listener=listener, stop=stop, initial_epoch=previous.epochs_logged,
-                 first_epoch=first_epoch, after_epoch=keep_record, timeline=live.timeline)
+                 first_epoch=first_epoch, after_epoch=keep_record, timeline=live.timeline, execution=execution)
     live.timeline = result.timeline
     if not result.epoch_ends:  # nothing logged (it diverged in its first epoch): the record still names this run
         keep_record(RunState(), save=False)
@@ -129,12 +135,14 @@ def run_experiment(experiment: Experiment, dataset: Dataset, *, listener: Traini
     skip = (lambda: stop.skip_evaluation) if stop is not None else None
     if on_evaluate is not None and not (skip and skip()):
         on_evaluate(0, len(dataset.x_test))
-    scores = evaluate(model, dataset, progress=on_evaluate, should_stop=skip)
+    with placed(execution):
+        scores = evaluate(model, dataset, progress=on_evaluate, should_stop=skip)
     live.test_loss, live.test_accuracy = scores if scores is not None else (None, None)
     result.test_loss, result.test_accuracy = live.test_loss, live.test_accuracy
     if checkpoint is not None:
         save_model(model, checkpoint, live)
-    outcome = RunOutcome(model, live, result, warnings=warnings)
+    outcome = RunOutcome(model, live, result, warnings=warnings,
+                         device=device_text(execution, model, experiment.train.batch_size))
     if history is not None:
         record_run(outcome, history, dataset, checkpoint, study)
     for warning in outcome.warnings:
@@ -171,6 +179,6 @@ def history_entry(outcome: RunOutcome, dataset: Dataset, model_path: str | Path 
         epoch_ends=list(outcome.record.epoch_ends), segments=list(outcome.record.segments),
         seconds_per_epoch=outcome.record.seconds_per_epoch, test_accuracy=outcome.record.test_accuracy,
         test_loss=outcome.record.test_loss, params=int(outcome.model.count_params()), macs=macs,
-        device=runtime_info().device, versions=versions(), model_path=str(model_path) if model_path else None,
+        device=outcome.device or runtime_info().device, versions=versions(), model_path=str(model_path) if model_path else None,
         stop_reason=outcome.result.end.reason.value, stop_message=outcome.result.end.message,
         kept_epoch=outcome.result.kept_epoch, study=study)

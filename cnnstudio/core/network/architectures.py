@@ -105,7 +105,7 @@ class NetworkBuilder:
         self.specs.append(ls.Activation(name, self.options.activation if function == GLOBAL else function))
 
     def output(self) -> None:
-        self.specs.append(ls.Dense("output", self.num_classes, "softmax"))
+        self.specs.append(ls.Dense("output", self.num_classes, "softmax", dtype="float32"))
 
 
 def _lenet_input(b: NetworkBuilder) -> None:

@@ -291,6 +291,7 @@ class GlobalAvgPool(LayerSpec):
 class Dense(LayerSpec):
     units: int = 10
     activation: str | None = "relu"
+    dtype: str | None = None  # "float32" for the output layer: probabilities stay float32 under mixed precision
     kind = "Dense"
 
     def output_shape(self, shape: Shape) -> Shape:
@@ -306,7 +307,8 @@ class Dense(LayerSpec):
         return f"{self.units} units, {self.activation or 'linear'}"
 
     def keras_call(self) -> KerasCall:
-        return _call("Dense", self.units, activation=self.activation, name=self.name)
+        dtype = {"dtype": self.dtype} if self.dtype else {}
+        return _call("Dense", self.units, activation=self.activation, name=self.name, **dtype)
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,11 @@ from cnnstudio.core.config import Experiment, TrainOptions
 from cnnstudio.core.data.datasets import Dataset
 from cnnstudio.core.errors import ConfigError
 from cnnstudio.core.inspection import evaluate_details
+from cnnstudio.core.network.cost import Calibration
 from cnnstudio.core.network.model_builder import build_model
 from cnnstudio.core.network.shape_table import ShapeTable, shape_table
 from cnnstudio.core.training.callbacks import StudioCallback
+from cnnstudio.core.training.execution import Execution, building, placed, replicas_of, steps_for_replicas, strategy_scope
 from cnnstudio.core.training.progress import RunState, StopFlag, TrainingListener
 from cnnstudio.core.training.stop_reason import RunEnd, StopReason
 from cnnstudio.core.training.timeline import Timeline, TimelineCallback
@@ -59,13 +61,18 @@ class TrainingResult:
         return self.test_accuracy is not None
 
 
-def steps_per_execution_for(table: ShapeTable, batch_size: int, flops_per_second: float = ASSUMED_CPU_FLOPS) -> int:
+def steps_per_execution_for(table: ShapeTable, batch_size: int, flops_per_second: float = ASSUMED_CPU_FLOPS,
+                            calibration: Calibration | None = None) -> int:
     """Batches per compiled call, so that each call takes about 0.1 s: small nets get many, big ones 1.
 
     Fewer Python round trips per epoch make small nets faster; bounding the call time keeps
-    progress flowing and stop requests prompt.
+    progress flowing and stop requests prompt. With a ``calibration`` of the device (measured by
+    ``cnnstudio summary --calibrate``) its speed is used, else ``flops_per_second``.
     """
-    seconds_per_batch = 6 * table.macs * batch_size / flops_per_second  # forward + backward ≈ 3× forward
+    if calibration is not None:
+        seconds_per_batch = calibration.seconds_per_image(table.macs) * batch_size
+    else:
+        seconds_per_batch = 6 * table.macs * batch_size / flops_per_second  # forward + backward ≈ 3× forward
     return int(min(32, max(1, math.floor(TARGET_SECONDS_PER_EXECUTION / max(seconds_per_batch, 1e-9)))))
 
 
@@ -88,10 +95,11 @@ def make_metrics() -> list[keras.metrics.Metric]:
     return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
 
-def compile_model(model: keras.Model, options: TrainOptions, steps_per_execution: int, steps_per_epoch: int) -> None:
+def compile_model(model: keras.Model, options: TrainOptions, steps_per_execution: int, steps_per_epoch: int,
+                  jit_compile: bool | str = "auto") -> None:
     """Compile with a fresh optimizer (its step count and moments start from zero)."""
     model.compile(optimizer=make_optimizer(options, steps_per_epoch), loss=make_loss(), metrics=make_metrics(),
-                  steps_per_execution=steps_per_execution)
+                  steps_per_execution=steps_per_execution, jit_compile=jit_compile)
 
 
 def validation_count(images: int, fraction: float) -> int:
@@ -110,10 +118,13 @@ def validation_split(dataset: Dataset, fraction: float, seed: int) -> tuple[tupl
     return (dataset.x_train[train], dataset.y_train[train]), (dataset.x_train[val], dataset.y_train[val])
 
 
-def steps_per_epoch(dataset: Dataset, options: TrainOptions) -> int:
-    """Batches in one epoch over the training images that the validation split leaves."""
+def steps_per_epoch(dataset: Dataset, options: TrainOptions, replicas: int = 1) -> int:
+    """Batches in one epoch over the training images that the validation split leaves.
+
+    With several replicas each step takes a global batch of ``batch_size × replicas`` images.
+    """
     images = len(dataset.x_train) - validation_count(len(dataset.x_train), options.validation_split)
-    return math.ceil(images / options.batch_size)
+    return math.ceil(images / (options.batch_size * replicas))
 
 
 def early_stopping(options: TrainOptions, validated: bool) -> keras.callbacks.EarlyStopping | None:
@@ -124,32 +135,57 @@ def early_stopping(options: TrainOptions, validated: bool) -> keras.callbacks.Ea
                                          patience=options.early_stopping_patience, restore_best_weights=True)
 
 
-def _steps_per_execution(model: keras.Model | None, experiment: Experiment, dataset: Dataset) -> int:
+def device_calibration(execution: Execution | None) -> Calibration | None:
+    """This machine's cached speed calibration when it was measured on the execution's device, else None."""
+    from cnnstudio.core.network.cost import cached_calibration
+
+    calibration, _problem = cached_calibration()
+    if calibration is None:
+        return None
+    plan = execution.plan if execution is not None else None
+    if plan is None or plan.kind == "cpu":
+        device = "CPU"
+    else:
+        device = f"GPU: {plan.descriptions[0]}" if plan.descriptions else ""
+    return calibration if calibration.device == device else None
+
+
+def _steps_per_execution(model: keras.Model | None, experiment: Experiment, dataset: Dataset,
+                         execution: Execution | None = None, replicas: int = 1) -> int:
     if experiment.train.steps_per_execution:
-        return experiment.train.steps_per_execution
+        return steps_for_replicas(replicas, experiment.train.steps_per_execution)
     try:
         table = shape_table(experiment.model, dataset.input_shape, dataset.num_classes)
     except ConfigError:  # a model opened without its settings: keep what it was compiled with
-        return int(getattr(model, "steps_per_execution", 1) or 1)
-    return steps_per_execution_for(table, experiment.train.batch_size)
+        return steps_for_replicas(replicas, int(getattr(model, "steps_per_execution", 1) or 1))
+    wanted = steps_per_execution_for(table, experiment.train.batch_size, calibration=device_calibration(execution))
+    return steps_for_replicas(replicas, wanted)
 
 
-def new_model(experiment: Experiment, dataset: Dataset) -> keras.Model:
-    """Build and compile the experiment's network with its seed, ready to train."""
+def new_model(experiment: Experiment, dataset: Dataset, execution: Execution | None = None) -> keras.Model:
+    """Build and compile the experiment's network with its seed, ready to train (on ``execution``'s devices)."""
     keras.utils.set_random_seed(experiment.train.seed)
-    model = build_model(experiment.model, dataset.input_shape, dataset.num_classes)
-    compile_model(model, experiment.train, _steps_per_execution(None, experiment, dataset),
-                  steps_per_epoch(dataset, experiment.train))
+    with building(execution):
+        model = build_model(experiment.model, dataset.input_shape, dataset.num_classes)
+        replicas = replicas_of(model)
+        compile_model(model, experiment.train, _steps_per_execution(None, experiment, dataset, execution, replicas),
+                      steps_per_epoch(dataset, experiment.train, replicas),
+                      execution.jit_compile if execution is not None else "auto")
     return model
 
 
-def fresh_optimizer(model: keras.Model, experiment: Experiment, dataset: Dataset) -> None:
+def fresh_optimizer(model: keras.Model, experiment: Experiment, dataset: Dataset,
+                    execution: Execution | None = None) -> None:
     """Recompile a trained ``model`` for ``experiment``'s training options: weights stay, the optimizer starts anew.
 
-    A cosine schedule then spans this run's own planned steps.
+    A cosine schedule then spans this run's own planned steps. The model keeps the strategy (and
+    precision) it was made with; ``execution`` only decides XLA.
     """
-    compile_model(model, experiment.train, _steps_per_execution(model, experiment, dataset),
-                  steps_per_epoch(dataset, experiment.train))
+    replicas = replicas_of(model)
+    with strategy_scope(model):
+        compile_model(model, experiment.train, _steps_per_execution(model, experiment, dataset, execution, replicas),
+                      steps_per_epoch(dataset, experiment.train, replicas),
+                      execution.jit_compile if execution is not None else "auto")
 
 
 def optimizer_matches(model: Any, options: TrainOptions) -> bool:
@@ -191,7 +227,7 @@ def forgetting_traced_gradients() -> Iterator[None]:
 def fit(model: keras.Model, dataset: Dataset, options: TrainOptions, *, listener: TrainingListener | None = None,
         stop: StopFlag | None = None, initial_epoch: int = 0, first_epoch: float | None = None,
         epochs: int | None = None, after_epoch: Callable[[RunState], None] | None = None,
-        timeline: Timeline | None = None) -> TrainingResult:
+        timeline: Timeline | None = None, execution: Execution | None = None) -> TrainingResult:
     """Train ``model`` (compiled) for ``epochs`` more epochs; returns history and timings.
 
     ``initial_epoch`` (the number of epochs already logged) lets a loaded model continue its epoch
@@ -205,6 +241,9 @@ def fit(model: keras.Model, dataset: Dataset, options: TrainOptions, *, listener
     A snapshot of the first convolution (kernels, and its maps for test image ``TIMELINE_IMAGE``)
     is added to ``timeline`` (in place; None starts a new one) at the start and after every logged
     epoch, before ``after_epoch`` sees it; ``result.timeline`` is the timeline.
+
+    ``options.batch_size`` is per replica: a model made under a strategy of several replicas
+    trains on global batches of ``batch_size × replicas``. ``execution`` places the run.
     """
     epochs = options.epochs if epochs is None else epochs
     first_epoch = float(initial_epoch) if first_epoch is None else first_epoch
@@ -228,9 +267,9 @@ def fit(model: keras.Model, dataset: Dataset, options: TrainOptions, *, listener
     if stopper is not None:
         callbacks.append(stopper)
     keras.utils.set_random_seed(options.seed + initial_epoch)
-    with forgetting_traced_gradients():
+    with forgetting_traced_gradients(), placed(execution):
         model.fit(
-            x, y, batch_size=options.batch_size, epochs=total, initial_epoch=initial_epoch,
+            x, y, batch_size=options.batch_size * replicas_of(model), epochs=total, initial_epoch=initial_epoch,
             validation_data=validation, shuffle=True, callbacks=callbacks, verbose=0,
         )
     if state.end is None and len(state.seconds_per_epoch) < epochs:

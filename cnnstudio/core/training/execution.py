@@ -1,0 +1,139 @@
+"""How a run executes: on which devices (a :class:`DevicePlan`), in which precision, with or without XLA.
+
+:func:`plan_execution` turns what the user asked for (``--device``, mixed precision, XLA) into an
+:class:`Execution`, with a one-line notice for every part that could not be honoured (no GPU,
+a GPU too old for float16…): a request never fails for lack of hardware. The trainer builds and
+compiles new models inside :func:`building` and trains inside :func:`placed`.
+
+A model that already exists (opened from a file, or continued) keeps the strategy it was made
+under: :func:`replicas_of` reads it from the model, so the global batch and the compiled steps
+always match the model's own replicas.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnnstudio.core.training.devices import (
+    DeviceInfo,
+    DevicePlan,
+    allowed_steps_per_execution,
+    describe_plan,
+    parse_device,
+    plan_devices,
+    precision_policy,
+    training_scope,
+)
+
+MIXED_POLICY = "mixed_float16"
+MIXED_PRECISION_REFUSED = ("mixed precision needs GPUs of compute capability 7.0 or newer: "
+                           "training in float32")
+
+
+def cpu_plan() -> DevicePlan:
+    """The plan every machine can run: the CPU."""
+    return DevicePlan("cpu", ("/cpu:0",), None, False, ("CPU",))
+
+
+@dataclass(frozen=True)
+class Execution:
+    """Where and how a run executes; ``notices`` say what was asked for but could not be done."""
+
+    plan: DevicePlan = field(default_factory=cpu_plan)
+    mixed_precision: bool = False
+    xla: bool | None = None  # None: Keras decides (XLA where it is supported, which excludes the CPU)
+    notices: tuple[str, ...] = ()
+
+    @property
+    def jit_compile(self) -> bool | str:
+        """``model.compile(jit_compile=…)``."""
+        return "auto" if self.xla is None else self.xla
+
+    @property
+    def policy(self) -> str:
+        return MIXED_POLICY if self.mixed_precision else "float32"
+
+    def describe(self, per_replica_batch: int | None = None) -> str:
+        """One line for the status bar, the About box and run records."""
+        xla = "" if self.xla is None else (", XLA" if self.xla else ", no XLA")
+        return f"{describe_plan(self.plan, per_replica_batch)}, {self.policy}{xla}"
+
+
+def plan_execution(device: str = "auto", mixed_precision: bool = False, xla: bool | None = None,
+                   devices: Sequence[DeviceInfo] | None = None) -> Execution:
+    """The execution for a request; ``device`` as :func:`parse_device` reads it (``ValueError`` otherwise).
+
+    ``devices`` defaults to what TensorFlow sees (:func:`list_devices`, which imports it).
+    """
+    request = parse_device(device)
+    if devices is None:
+        from cnnstudio.core.training.devices import list_devices
+
+        devices = list_devices()
+    plan = plan_devices(request, devices)
+    notices = [plan.notice] if plan.notice else []
+    if mixed_precision and not plan.mixed_precision_allowed:
+        notices.append(MIXED_PRECISION_REFUSED)
+        mixed_precision = False
+    return Execution(plan, mixed_precision, xla, tuple(notices))
+
+
+@contextlib.contextmanager
+def placed(execution: Execution | None) -> Iterator[None]:
+    """Run the body on the execution's devices: a strategy's scope for several, ``tf.device`` for one GPU."""
+    if execution is None or execution.plan.kind == "cpu":
+        yield
+    elif execution.plan.kind == "mirrored":
+        with training_scope(execution.plan):
+            yield
+    else:
+        import tensorflow as tf
+
+        with tf.device(execution.plan.devices[0]):
+            yield
+
+
+@contextlib.contextmanager
+def building(execution: Execution | None) -> Iterator[None]:
+    """Build and compile a new model here: placed, and in float16 for mixed precision.
+
+    The global policy is restored afterwards (layers keep the policy they were made with), so
+    nothing else built meanwhile or later is affected.
+    """
+    with placed(execution), precision_policy(execution.policy if execution else "float32"):
+        yield
+
+
+def replicas_of(model: Any) -> int:
+    """How many replicas train ``model``: those of the strategy it was made under (1 without one)."""
+    strategy = getattr(model, "distribute_strategy", None)
+    return max(1, int(getattr(strategy, "num_replicas_in_sync", 1) or 1))
+
+
+def strategy_scope(model: Any) -> contextlib.AbstractContextManager[Any]:
+    """The scope of the strategy ``model`` was made under (recompiling must happen inside it)."""
+    strategy = getattr(model, "distribute_strategy", None)
+    return strategy.scope() if strategy is not None and hasattr(strategy, "scope") else contextlib.nullcontext()
+
+
+def steps_for_replicas(replicas: int, wanted: int) -> int:
+    """Batches per compiled call for a model with ``replicas`` (see :func:`allowed_steps_per_execution`)."""
+    return allowed_steps_per_execution(DevicePlan("mirrored" if replicas > 1 else "cpu", ("",) * replicas), wanted)
+
+
+def device_text(execution: Execution | None, model: Any, per_replica_batch: int) -> str:
+    """Where a run trained, for its records: the plan, the batch and the model's own precision policy.
+
+    Empty without an execution (the caller then names the device TensorFlow would use).
+    """
+    if execution is None:
+        return ""
+    policy = getattr(getattr(model, "dtype_policy", None), "name", None) or execution.policy
+    plan = execution.plan
+    if replicas_of(model) != plan.replicas:  # a continued model keeps the strategy it was made under
+        plan = DevicePlan("mirrored", ("",) * replicas_of(model)) if replicas_of(model) > 1 else plan
+    xla = "" if execution.xla is None else (", XLA" if execution.xla else ", no XLA")
+    return f"{describe_plan(plan, per_replica_batch)}, {policy}{xla}"
