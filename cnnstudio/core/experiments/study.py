@@ -104,10 +104,11 @@ def steady_seconds_per_epoch(seconds: Sequence[float]) -> float | None:
 def run_study(experiments: Sequence[Experiment], dataset: Dataset, *, history: RunHistory | None = None,
               stop: StopFlag | None = None, listener: TrainingListener | None = None,
               on_run_start: Callable[[int, Experiment], None] | None = None,
-              on_run_done: Callable[[int, Any], None] | None = None) -> list[Any]:
+              on_run_done: Callable[[int, Any], None] | None = None, execution: Any = None) -> list[Any]:
     """Run each experiment in turn; a stop request ends the current run and skips the rest.
 
     Finished runs are recorded in ``history`` (with a shared study name) as they finish.
+    ``execution`` (an :class:`~cnnstudio.core.training.execution.Execution`) places every run.
     """
     from cnnstudio.core.experiments.runner import run_experiment
 
@@ -118,7 +119,8 @@ def run_study(experiments: Sequence[Experiment], dataset: Dataset, *, history: R
             break
         if on_run_start is not None:
             on_run_start(index, experiment)
-        outcome = run_experiment(experiment, dataset, listener=listener, stop=stop, history=history, study=name)
+        outcome = run_experiment(experiment, dataset, listener=listener, stop=stop, history=history, study=name,
+                                 execution=execution)
         outcomes.append(outcome)
         if on_run_done is not None:
             on_run_done(index, outcome)
