@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="MODEL",
                        help="continue training this saved model; its optimizer state carries on unless the optimizer, "
                        "learning rate or schedule change (a cosine schedule always starts anew)")
+    _execution_arguments(train)
     train.add_argument("--json", action="store_true", help="end with one JSON line of results on stdout")
 
     study = commands.add_parser("study", help="train one network per pooling × padding (× activation) choice, fairly")
@@ -128,11 +129,18 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--batch-size", type=int, default=64)
     study.add_argument("--seed", type=int, default=0)
     study.add_argument("--report", metavar="FILE.md", help="write a Markdown report (and a PNG of the curves beside it)")
+    _execution_arguments(study)
+    study.add_argument("--ray", metavar="local|auto|ADDRESS",
+                       help="run each study run as a Ray task: 'local' starts Ray on this machine, 'auto' joins "
+                       "this machine's cluster, HOST:PORT or ray://HOST:PORT joins another (pip install -e "
+                       "\".[cluster]\")")
     study.add_argument("--json", action="store_true", help="end with one JSON line: a list with one object per run")
 
     evaluate = commands.add_parser("evaluate", help="test a saved model on a dataset")
     evaluate.add_argument("model")
     evaluate.add_argument("--dataset", help="dataset name or path (default: the one it was trained on)")
+    evaluate.add_argument("--device", type=_device_argument, default="auto", metavar="cpu|gpu:N|auto",
+                          help="where to evaluate (default: auto, the best single device; all-gpus: the first)")
     evaluate.add_argument("--json", action="store_true")
 
     info = commands.add_parser("info", help="show what a saved model is and how it was trained")
@@ -347,6 +355,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if record is None and dataset_key(name or "mnist") in KNOWN_SHAPES:  # an impossible network costs no download
         shape_table(model_options, *dataset_shape(name or "mnist"))
+    execution = _execution(args)  # TensorFlow loads here
     from cnnstudio.core.experiments.runner import run_experiment
     from cnnstudio.core.files.persistence import load_model
 
@@ -368,12 +377,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         doing = f"training {experiment.model.arch}"
     _err(f"{printable(dataset.describe(), 400)}; {doing} ({experiment.model.pooling} pooling, "
          f"{experiment.model.padding} padding) for {options.epochs} epochs ({options.optimizer}, learning rate "
-         f"{options.learning_rate:g} {options.lr_schedule}, batch {options.batch_size})")
+         f"{options.learning_rate:g} {options.lr_schedule}) on {execution.describe(options.batch_size)}")
     _print_notes(dataset)
     if record is None:
         _estimate(experiment, dataset)
     outcome = run_experiment(experiment, dataset, listener=_StderrProgress(), checkpoint=out,
-                             model=model, record=record, history=history)
+                             model=model, record=record, history=history, execution=execution)
     for warning in outcome.warnings:
         _err(f"warning: {printable(warning, 400)}")
     if out is None and outcome.entry is None:
@@ -397,7 +406,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             "stop_reason": result.end.reason.value if result.end.reason.early else None,
             "stop_message": result.end.message if result.end.reason.early else None, "kept_epoch": result.kept_epoch,
             "model": _kept_model(out, outcome),
-            "dataset": name, "experiment": experiment.to_dict(),
+            "dataset": name, "experiment": experiment.to_dict(), "device": outcome.device,
         })
     return 0
 
@@ -452,6 +461,42 @@ def _kept_model(out: Path | None, outcome: Any) -> str | None:
     if out is not None:
         return str(out)
     return outcome.entry.model_path if outcome.entry is not None else None
+
+
+def _device_argument(text: str) -> str:
+    """``--device``: checked at once, without TensorFlow."""
+    from cnnstudio.core.training.devices import parse_device
+
+    try:
+        parse_device(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
+
+
+def _execution_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", type=_device_argument, default="auto", metavar="cpu|gpu:N|all-gpus|auto",
+                        help="where to train: auto (the best single device, default), cpu, gpu:N, or all-gpus "
+                        "(MirroredStrategy; --batch-size is then per GPU); a GPU that is not there falls back to "
+                        "the CPU with a notice")
+    parser.add_argument("--mixed-precision", action="store_true",
+                        help="train in float16 with a float32 output layer (GPUs of compute capability 7.0 or newer "
+                        "only; elsewhere float32 with a notice)")
+    parser.add_argument("--xla", choices=("auto", "on", "off"), default="auto",
+                        help="compile training with XLA: auto (Keras' choice: on GPUs), on or off")
+
+
+def _execution(args: argparse.Namespace) -> Any:
+    """The execution ``--device``, ``--mixed-precision`` and ``--xla`` ask for; each notice printed (TensorFlow loads)."""
+    from cnnstudio.core.training.devices import enable_memory_growth
+    from cnnstudio.core.training.execution import plan_execution
+
+    problems = enable_memory_growth()  # before TensorFlow's first operation
+    xla = {"auto": None, "on": True, "off": False}[getattr(args, "xla", "auto")]
+    execution = plan_execution(args.device, getattr(args, "mixed_precision", False), xla)
+    for line in (*problems, *execution.notices):
+        _err(f"notice: {printable(line, 400)}")
+    return execution
 
 
 def _train_options(args: argparse.Namespace, base: TrainOptions | None) -> TrainOptions:
@@ -532,22 +577,28 @@ def cmd_study(args: argparse.Namespace) -> int:
             shape_table(experiment.model, *dataset_shape(base.dataset))
     report = _writable_target(args.report, ".md", "--report") if args.report is not None else None
     history = _run_history()
-    dataset = _load_dataset(given)
-    if not args.dataset and dataset.name != base.dataset:  # MNIST could not be downloaded: say what trained
-        grid = [dataclasses.replace(experiment, dataset=dataset.name) for experiment in grid]
-    _err(f"{dataset.describe()}; {len(grid)} runs of {base.model.arch}, {args.epochs} epochs each, seed {args.seed}")
     progress = _StderrProgress()
 
     def started(index: int, experiment: Experiment) -> None:
         m = experiment.model
         _err(f"run {index + 1}/{len(grid)}: {m.pooling} pooling, padding {m.padding}, {m.activation}")
 
-    outcomes = run_study(grid, dataset, history=history, listener=progress, on_run_start=started)
-    for warning in dict.fromkeys(w for outcome in outcomes for w in outcome.warnings):
-        _err(f"warning: {printable(warning, 400)}")
-    from cnnstudio.core.experiments.runner import history_entry
+    if args.ray is not None:
+        entries = _study_on_ray(args, grid, history, progress, started)
+    else:
+        execution = _execution(args)
+        dataset = _load_dataset(given)
+        if not args.dataset and dataset.name != base.dataset:  # MNIST could not be downloaded: say what trained
+            grid = [dataclasses.replace(experiment, dataset=dataset.name) for experiment in grid]
+        _err(f"{dataset.describe()}; {len(grid)} runs of {base.model.arch}, {args.epochs} epochs each, "
+             f"seed {args.seed}, on {execution.describe(args.batch_size)}")
+        outcomes = run_study(grid, dataset, history=history, listener=progress, on_run_start=started,
+                             execution=execution)
+        for warning in dict.fromkeys(w for outcome in outcomes for w in outcome.warnings):
+            _err(f"warning: {printable(warning, 400)}")
+        from cnnstudio.core.experiments.runner import history_entry
 
-    entries = [o.entry if o.entry is not None else history_entry(o, dataset, None, None) for o in outcomes]
+        entries = [o.entry if o.entry is not None else history_entry(o, dataset, None, None) for o in outcomes]
     rows = study_rows(entries)
     for row in rows:
         _err(f"{row['label']:<40} test accuracy {row['test_accuracy']:.4f}  params {row['params']:>10,}  "
@@ -561,7 +612,40 @@ def cmd_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def _study_on_ray(args: argparse.Namespace, grid: list[Experiment], history: Any, progress: Any,
+                  started: Any) -> list[Any]:
+    """The study's runs as Ray tasks (each worker loads the dataset itself); failed runs are one line each."""
+    import dataclasses
+
+    from cnnstudio.core.experiments.ray_study import import_ray, run_study_on_ray
+
+    if args.device != "auto" or args.mixed_precision or args.xla != "auto":
+        raise CnnStudioError("--device, --mixed-precision and --xla apply to studies on this computer; with --ray "
+                             "each run takes one GPU where the cluster has them")
+    import_ray()  # without Ray: the install line, before anything starts
+    from cnnstudio.core.files.model_record import is_dataset_path
+
+    if is_dataset_path(grid[0].dataset):  # workers may run elsewhere than this folder: name the path fully
+        where = str(Path(grid[0].dataset).resolve())
+        grid = [dataclasses.replace(experiment, dataset=where) for experiment in grid]
+    _err(f"{len(grid)} runs of {grid[0].model.arch} on Ray ({printable(args.ray, 100)}), {args.epochs} epochs "
+         f"each, seed {args.seed}, dataset {printable(grid[0].dataset, 200)}")
+    results = run_study_on_ray(grid, grid[0].dataset, address=args.ray, history=history, listener=progress,
+                               on_run_start=started)
+    for result in results:
+        if result.error:
+            _err(f"warning: {printable(result.error, 400)}")
+        for warning in result.warnings:
+            _err(f"warning: {printable(warning, 400)}")
+    entries = [r.entry or r.summary for r in results if r.summary is not None]
+    if not entries:
+        raise CnnStudioError("no run of the study finished on Ray")
+    return entries
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from cnnstudio.core.files.persistence import check_model_file
 
     given = _dataset_argument(args.dataset)
@@ -571,8 +655,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise CnnStudioError(f"{args.model} does not say which dataset it was trained on: pass --dataset")
         given = _record_dataset(args.model, record, "evaluate")
 
+    execution = _execution(args)  # TensorFlow loads here
+    if execution.plan.kind == "mirrored":  # evaluation calls the model directly: one device is enough
+        plan = execution.plan
+        execution = dataclasses.replace(execution, plan=dataclasses.replace(
+            plan, kind="gpu", devices=plan.devices[:1], descriptions=plan.descriptions[:1]))
     from cnnstudio.core.data.datasets import load_dataset
     from cnnstudio.core.files.persistence import load_model
+    from cnnstudio.core.training.execution import placed
     from cnnstudio.core.training.trainer import evaluate
 
     model, record = load_model(args.model)
@@ -583,7 +673,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                              f"{printable(given)} has {'×'.join(map(str, dataset.input_shape))} images in "
                              f"{dataset.num_classes} classes")
     _print_notes(dataset)
-    loss, accuracy = evaluate(model, dataset)
+    with placed(execution):
+        loss, accuracy = evaluate(model, dataset)
     if args.json:
         _print_json({"test_accuracy": accuracy, "test_loss": loss, "dataset": given, "images": len(dataset.x_test)})
     else:

@@ -156,3 +156,25 @@ def test_lenet5_reaches_975_on_real_mnist_in_three_epochs(mnist_dir, tmp_path) -
     labels = predict_labels(model, files)
     right = sum(label == true for label, true in zip(labels, truth))
     assert right >= len(files) - 4 and set(labels) == set(truth), list(zip(truth, labels))
+
+
+def test_device_choices_fall_back_with_a_notice_and_are_recorded(tmp_path) -> None:
+    """No GPU here: gpu:1 and mixed precision each fall back with one notice line; the run says where it trained."""
+    result = cli("train", "--dataset", "digits", "--epochs", "1", "--device", "gpu:1", "--mixed-precision",
+                 "--xla", "off", "--json")
+    assert result.returncode == 0, result.stderr
+    notices = [line for line in result.stderr.splitlines() if line.startswith("notice: ")]
+    assert notices == ["notice: no GPU is visible to TensorFlow: training on the CPU instead of gpu:1",
+                       "notice: mixed precision needs GPUs of compute capability 7.0 or newer: training in float32"]
+    data = last_json(result.stdout)
+    assert data["device"] == "CPU, batch 64, float32, no XLA" and "on CPU, batch 64, float32, no XLA" in result.stderr
+
+
+@pytest.mark.parametrize(("argv", "reason"), [
+    (["train", "--device", "tpu"], "unknown device 'tpu'"),
+    (["train", "--device", "gpu:-1"], "unknown device"),
+    (["evaluate", "m.keras", "--device", "GPU"], "unknown device 'GPU'"),
+    (["study", "--ray", "local", "--device", "cpu", "--dataset", "digits"], "apply to studies on this computer"),
+])
+def test_bad_device_settings_are_one_line(argv, reason, tmp_path) -> None:
+    assert_one_line_error(cli(*argv, cwd=tmp_path), reason)
