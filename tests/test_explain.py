@@ -81,7 +81,6 @@ def test_smoothgrad_without_noise_is_saliency_and_with_noise_is_reproducible() -
 
 
 def test_grad_cam_matches_a_numpy_reimplementation() -> None:
-    import tensorflow as tf
 
     from cnnstudio.core.explain import grad_cam
 
@@ -95,11 +94,36 @@ def test_grad_cam_matches_a_numpy_reimplementation() -> None:
     assert result.class_index == chosen
     gradients = kernel[:, chosen].reshape(a.shape)  # d logit / d A for a linear head
     cam = np.maximum((a * gradients.mean(axis=(0, 1))).sum(axis=-1), 0.0)
-    expected = np.asarray(tf.image.resize(cam[..., None], (6, 6), method="bilinear"))[..., 0]
+    # A 3×3 'valid' convolution on 6×6: cell (i, j) is centred on pixel (i + 1, j + 1); the border
+    # pixels take the nearest cell's value, the inner 4×4 are the cells themselves.
+    expected = cam[np.clip(np.arange(6) - 1, 0, 3)][:, np.clip(np.arange(6) - 1, 0, 3)]
     assert expected.max() > 0  # a map with something in it
     expected = expected / expected.max()
     assert result.heat.shape == (6, 6) and result.heat.min() >= 0 and result.heat.max() <= 1
     np.testing.assert_allclose(result.heat, expected, rtol=1e-6, atol=1e-9)
+
+
+def test_grad_cam_places_each_cell_over_its_receptive_field() -> None:
+    """With a stride of 2 and 'same' padding the cells sit 2 pixels apart; pixels between centres are
+    linear blends, checked against a hand-written loop; without a field the map is stretched (tf bilinear)."""
+    import tensorflow as tf
+
+    from cnnstudio.core.explain.attribution import grad_cam_heat
+
+    cam = np.array([[1.0, 3.0], [0.0, 2.0]])
+    gradients = np.ones((2, 2, 1))
+    heat = grad_cam_heat(cam[..., None], gradients, (5, 5), field=(0.5, 1.0, 2.0))
+    expected = np.zeros((5, 5))
+    for y in range(5):
+        for x in range(5):
+            r, c = min(max((y - 0.5) / 2, 0.0), 1.0), min(max((x - 1.0) / 2, 0.0), 1.0)
+            top = cam[0, 0] * (1 - c) + cam[0, 1] * c
+            bottom = cam[1, 0] * (1 - c) + cam[1, 1] * c
+            expected[y, x] = top * (1 - r) + bottom * r
+    np.testing.assert_allclose(heat, expected / expected.max())
+    stretched = np.asarray(tf.image.resize(cam[..., None], (5, 5), method="bilinear"))[..., 0]
+    np.testing.assert_allclose(grad_cam_heat(cam[..., None], gradients, (5, 5)), stretched / stretched.max(),
+                               rtol=1e-6)
 
 
 def test_grad_cam_refuses_unknown_and_non_convolution_layers() -> None:

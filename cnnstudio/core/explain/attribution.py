@@ -168,23 +168,54 @@ def _conv_layer(model: Any, name: str | None) -> Any:
     return model.get_layer(name)
 
 
-def grad_cam_heat(activations: np.ndarray, gradients: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """ReLU(Σ_k α_k A_k), α_k the spatial mean of the gradients, resized (bilinear) to ``size``, scaled to 0..1.
+def grad_cam_heat(activations: np.ndarray, gradients: np.ndarray, size: tuple[int, int],
+                  field: tuple[float, float, float] | None = None) -> np.ndarray:
+    """ReLU(Σ_k α_k A_k), α_k the spatial mean of the gradients, brought to ``size``, scaled to 0..1.
 
     ``activations`` and ``gradients`` are h×w×K for one image; all zeros when nothing is positive.
+    With ``field`` = (start_y, start_x, jump) (the layer's receptive field: the input pixel at the
+    centre of cell (0, 0), and the pixels between neighbouring cells) each cell's value sits at the
+    centre of its field and pixels between centres are interpolated linearly (pixels past the outer
+    centres take the nearest cell's value); without it the map is stretched over the image (bilinear).
     """
-    import tensorflow as tf
-
     alpha = gradients.mean(axis=(0, 1))
     cam = np.maximum((activations * alpha).sum(axis=-1), 0.0)
-    resized = tf.image.resize(cam[..., np.newaxis].astype(np.float64), size, method="bilinear")
-    heat = np.asarray(resized, dtype=np.float64)[..., 0]
+    if field is None:
+        import tensorflow as tf
+
+        heat = np.asarray(tf.image.resize(cam[..., np.newaxis].astype(np.float64), size, method="bilinear"),
+                          dtype=np.float64)[..., 0]
+    else:
+        start_y, start_x, jump = field
+        rows = (np.arange(size[0]) - start_y) / jump  # each pixel's position in cells
+        cols = (np.arange(size[1]) - start_x) / jump
+        by_rows = np.stack([np.interp(rows, np.arange(cam.shape[0]), cam[:, j]) for j in range(cam.shape[1])], axis=1)
+        heat = np.stack([np.interp(cols, np.arange(cam.shape[1]), line) for line in by_rows])
     top = heat.max()
     return heat / top if top > 0 else np.zeros_like(heat)
 
 
+def layer_field(model: Any, name: str) -> tuple[float, float, float] | None:
+    """(start_y, start_x, jump) of layer ``name``'s receptive field in input pixels, when it can be traced."""
+    from cnnstudio.core.explain.operation import model_table
+
+    table = model_table(model)
+    if table is None:
+        return None
+    for row, field in zip(table.rows, table.receptive_fields()):
+        if row.name == name:
+            if field is None or field.whole or field.frame != "input" or field.start is None or not field.jump:
+                return None
+            return field.start[0], field.start[1], float(field.jump)
+    return None
+
+
 def grad_cam(model: Any, image: np.ndarray, class_index: int | None = None, layer: str | None = None) -> Attribution:
-    """Grad-CAM on the convolution layer ``layer`` (default: the last Conv2D), 0..1 at the input's size."""
+    """Grad-CAM on the convolution layer ``layer`` (default: the last Conv2D), 0..1 at the input's size.
+
+    Each cell of the layer's map is placed at the centre of its receptive field (see
+    :func:`grad_cam_heat`), so the heat lies over the pixels that cell saw.
+    """
     import tensorflow as tf
 
     x = _checked_image(model, image)
@@ -198,7 +229,7 @@ def grad_cam(model: Any, image: np.ndarray, class_index: int | None = None, laye
     grads = tape.gradient(target, activations)
     a = np.asarray(activations, dtype=np.float64)[0]
     g = np.zeros_like(a) if grads is None else np.asarray(grads, dtype=np.float64)[0]
-    heat = grad_cam_heat(a, g, x.shape[:2])
+    heat = grad_cam_heat(a, g, x.shape[:2], layer_field(model, conv.name))
     return Attribution("gradcam", chosen, float(np.asarray(probabilities)[0, chosen]), heat, scorer.score)
 
 
