@@ -1,7 +1,9 @@
-"""Help → About: versions, device, and where the app keeps its files (cache, runs, settings, log)."""
+"""Help → About: versions, devices, and where the app keeps its files (cache, runs, settings, log)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +13,28 @@ from cnnstudio import __version__
 from cnnstudio.core.data.datasets import keras_cache_dir
 from cnnstudio.core.logs import log_file
 
+XLA_TEXT = {None: "automatic (Keras decides)", True: "on", False: "off"}
 
-def show_about(parent: QWidget, runtime: Any, history_folder: Path, settings_file: str) -> None:
-    versions = (f"TensorFlow {runtime.tensorflow}, Keras {runtime.keras}<br>Device: {runtime.device}"
-                if runtime else "TensorFlow is still loading.")
+
+def runtime_text(runtime: Any, execution: Any = None, notices: Sequence[str] = ()) -> str:
+    """The versions and devices paragraph (HTML): TensorFlow's devices, the chosen execution, CUDA, notices."""
+    if not runtime:
+        return "TensorFlow is still loading."
+    lines = [f"TensorFlow {escape(runtime.tensorflow)}, Keras {escape(runtime.keras)}"
+             + (f" ({escape(runtime.cuda)})" if getattr(runtime, "cuda", "") else ""),
+             f"Devices TensorFlow sees: {escape(runtime.device)}"]
+    if execution is not None:
+        lines += [f"Runs train on: {escape(execution.describe())}",
+                  f"Replicas: {execution.plan.replicas} · precision policy: {escape(execution.policy)} · "
+                  f"XLA: {XLA_TEXT[execution.xla]}"]
+    lines += [f"Note: {escape(notice)}" for notice in notices]
+    return "<br>".join(lines)
+
+
+def show_about(parent: QWidget, runtime: Any, history_folder: Path, settings_file: str, execution: Any = None,
+               notices: Sequence[str] = ()) -> None:
     QMessageBox.about(parent, "About CNN Studio",
                       f"<h3>CNN Studio {__version__}</h3><p>Learn and experiment with convolutional networks.</p>"
-                      f"<p>{versions}</p><p>Dataset cache: {keras_cache_dir()}<br>Run history: {history_folder}<br>"
-                      f"Settings: {settings_file}<br>Log file (for reporting problems): {log_file()}</p>")
+                      f"<p>{runtime_text(runtime, execution, notices)}</p><p>Dataset cache: {keras_cache_dir()}<br>"
+                      f"Run history: {history_folder}<br>Settings: {settings_file}<br>"
+                      f"Log file (for reporting problems): {log_file()}</p>")

@@ -36,6 +36,7 @@ from cnnstudio.core.data.datasets import BUILTIN_NAMES, DESCRIPTIONS
 from cnnstudio.core.errors import ConfigError
 from cnnstudio.core.network.architectures import ARCHITECTURES
 from cnnstudio.core.network.design import Design
+from cnnstudio.ui.device_choice import DeviceChoice
 
 
 def _combo(items: dict[str, str], tip: str) -> QComboBox:
@@ -181,7 +182,8 @@ class ConfigPanel(QWidget):
             combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        for box in (network, data, training):
+        self.device_choice = DeviceChoice()  # where runs train: its own state, saved with the settings
+        for box in (network, data, training, self.device_choice):
             layout.addWidget(box)
         layout.addStretch(1)
 

@@ -40,6 +40,7 @@ from cnnstudio.ui.background import Task, running_threads, start_task, wait_for_
 from cnnstudio.ui.config_panel import ConfigPanel
 from cnnstudio.ui.design_controller import DesignController
 from cnnstudio.ui.design_view import DesignView
+from cnnstudio.ui.device_controller import DeviceController
 from cnnstudio.ui.evaluation_view import EvaluationView
 from cnnstudio.ui.feature_maps_view import FeatureMapsView
 from cnnstudio.ui.file_actions import FileActions, show_message
@@ -57,11 +58,14 @@ APP_TITLE = "CNN Studio"
 
 
 def load_backend(_task: Task) -> Any:
-    """Import TensorFlow and the training code (seconds), then describe the device."""
+    """Import TensorFlow (GPU memory growth first, before any operation) and the training code, then list the devices."""
+    from cnnstudio.core.training.devices import enable_memory_growth, list_devices
+
+    problems = enable_memory_growth()
     import cnnstudio.core.experiments.runner  # noqa: F401 - the import is the point
     from cnnstudio.core.training.runtime import runtime_info
 
-    return runtime_info()
+    return runtime_info(list_devices(), problems)
 
 
 class MainWindow(QMainWindow):
@@ -84,6 +88,8 @@ class MainWindow(QMainWindow):
         self._close_when_idle = False
         self._inspection_blocked: str | None = None
         self._build_layout()
+        self.devices = DeviceController(self.panel.device_choice, self.settings, self.panel.batch_size.value,
+                                        self.device_label, self)
         self.trainer = TrainingController(self.workspace, self.history, self, recovery=self.recovery)
         self.files = FileActions(self, self.workspace, self.settings, lambda: self.panel.experiment().model.arch,
                                  lambda: self.training_view.figure)
@@ -166,6 +172,10 @@ class MainWindow(QMainWindow):
         self.study_view.run_requested.connect(self.start_study)
         self.study_view.stop_requested.connect(self.stop)
         self.study_view.report_requested.connect(files.export_report)
+        self.study_view.set_run_on(self.settings.ray_address() is not None, self.settings.last_ray_address())
+        self.study_view.run_on_changed.connect(self.settings.set_study_run_on)
+        self.devices.message.connect(self._status_message)
+        self.panel.changed.connect(self.devices.update_label)
         self.runs_view.open_requested.connect(files.open_run)
         self.runs_view.export_requested.connect(files.export_run)
         self.architecture_view.export_requested.connect(files.export_diagram)
@@ -184,6 +194,7 @@ class MainWindow(QMainWindow):
         trainer.study_run_finished.connect(self._study_run_finished)
         trainer.study_finished.connect(self._study_finished)
         trainer.failed.connect(self._training_failed)
+        trainer.runs_failed.connect(lambda message, details: self.show_error("Some study runs failed", message, details))
         trainer.finished.connect(self._training_ended)
 
         files.busy_changed.connect(self._set_busy)
@@ -272,8 +283,8 @@ class MainWindow(QMainWindow):
     # TensorFlow ------------------------------------------------------------------------
     def _backend_loaded(self, info: Any) -> None:
         self.runtime = info
-        self.device_label.setText(f"{info.device} · TensorFlow {info.tensorflow} · Keras {info.keras}")
         self._status_message("Ready.", 4000)
+        self.devices.loaded(info)  # the device label, and any notice over "Ready."
         self._set_state(activity=Activity.IDLE)
         self.backend_ready.emit()
         self.files.offer_recovery(self.recovery)  # a run cut off last time: offer its last epoch
@@ -314,8 +325,7 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.training_view)
         self.settings.set_experiment(self.workspace.experiment_to_remember(self.panel.experiment()))
         self._set_state(activity=Activity.TRAINING)
-        self._status_message("Training…", 0)
-        self.trainer.train(experiment, model, record)
+        self.trainer.train(experiment, model, record, execution=self.devices.run_starting("Training…"))
 
     def start_study(self, experiments: list) -> None:
         if not self.state.enabled.study or self.trainer.running or not experiments:
@@ -324,8 +334,10 @@ class MainWindow(QMainWindow):
             return
         self._set_state(activity=Activity.TRAINING)
         self.study_view.study_started(len(experiments))
-        self._status_message(f"Study: {len(experiments)} runs…", 0)
-        self.trainer.study(experiments)
+        address = self.study_view.ray_address()
+        execution = self.devices.run_starting(f"Study: {len(experiments)} runs" + (f" on Ray ({address})…" if address
+                                              else "…"), notices=address is None)
+        self.trainer.study(experiments, execution, address)
 
     def stop(self) -> None:
         """First press: end after the batch in progress. Second press: skip the test-set evaluation too."""
@@ -386,7 +398,8 @@ class MainWindow(QMainWindow):
 
     # help and closing --------------------------------------------------------------------
     def show_about(self) -> None:
-        show_about(self, self.runtime, self.history.folder, self.settings.store.fileName())
+        show_about(self, self.runtime, self.history.folder, self.settings.store.fileName(), self.devices.execution(),
+                   self.devices.notices())
 
     def confirm_stop_training(self) -> bool:
         answer = QMessageBox.question(self, "Training is running", "Stop training and quit?",

@@ -1,8 +1,8 @@
-"""The Study view: pick a grid of pooling × padding (× activation), run it, compare the results."""
+"""The Study view: pick a grid of pooling × padding (× activation), run it here or on Ray, compare the results."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -11,8 +11,10 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QProgressBar,
     QPushButton,
+    QRadioButton,
     QSpinBox,
     QSplitter,
     QTableWidgetItem,
@@ -34,11 +36,25 @@ from cnnstudio.core.experiments.study import (
 from cnnstudio.ui.curves_plot import CurvesPlot
 from cnnstudio.ui.widgets import read_only_table
 
+RAY_FORMS = "local, auto, host:port or ray://host:port"
+
+
+def ray_address_problem(address: str) -> str | None:
+    """Why ``address`` is no Ray address (one line), or None for local, auto, host:port and ray://host:port."""
+    text = address.strip()
+    if text in ("local", "auto"):
+        return None
+    host, _, port = text.removeprefix("ray://").rpartition(":")
+    if host and port.isdigit() and 0 < int(port) < 65536 and not any(c.isspace() for c in host):
+        return None
+    return f"not a Ray address ({RAY_FORMS})"
+
 
 class StudyView(QWidget):
     run_requested = Signal(list)  # list[Experiment]
     stop_requested = Signal()
     report_requested = Signal(list)  # list[RunEntry]
+    run_on_changed = Signal(bool, str)  # on Ray, the address typed
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -68,15 +84,30 @@ class StudyView(QWidget):
                              "the same images, validation split, seed and epochs; only the ticked options change.")
         explanation.setWordWrap(True)
 
+        self.here = QRadioButton("This computer")
+        self.here.setToolTip("One run after another, on the device chosen under Runs on.")
+        self.on_ray = QRadioButton("Ray cluster at")
+        self.on_ray.setToolTip("Every run a Ray task, side by side; each worker loads the dataset by name (a path "
+                               "must exist on every node). Runs sharing a node share its cores, so their seconds "
+                               "per epoch are not comparable.")
+        self.here.setChecked(True)
+        self.address = QLineEdit("local")
+        self.address.setToolTip(f"local: start Ray on this computer; auto: the cluster this computer belongs to; "
+                                f"or host:port, ray://host:port. Accepted: {RAY_FORMS}.")
+        self.address.setMinimumWidth(self.address.fontMetrics().horizontalAdvance("ray://10.0.0.5:10001") + 16)
+
         self.run_button = QPushButton("Run Study")
         self.stop_button = QPushButton("Stop")
         self.report_button = QPushButton("Export Report…")
         self.report_button.setToolTip("The results table and curves as Markdown + PNG")
         self.count = QLabel()
-        buttons = QHBoxLayout()
+        self.count.setWordWrap(True)  # an address problem is shown here too, on two lines where needed
+        buttons = QHBoxLayout()  # one row with the run-on choice: the curves below keep their height
         for widget in (self.run_button, self.stop_button, self.report_button):
             buttons.addWidget(widget)
         buttons.addWidget(self.count, 1)
+        for widget in (QLabel("Run on"), self.here, self.on_ray, self.address):
+            buttons.addWidget(widget)
         self.progress = QProgressBar()
         self.progress.setFormat("no study yet")
         self.status = QLabel()
@@ -106,6 +137,8 @@ class StudyView(QWidget):
         for box in (*self.pooling.values(), *self.padding.values(), *self.activation.values()):
             box.toggled.connect(self._update)
         self.padding_px.valueChanged.connect(self._update)
+        self.on_ray.toggled.connect(self._run_on_edited)
+        self.address.textEdited.connect(self._run_on_edited)
         self.run_button.clicked.connect(self._run)
         self.stop_button.clicked.connect(self.stop_requested)
         self.report_button.clicked.connect(lambda: self.report_requested.emit(list(self.entries)))
@@ -116,6 +149,21 @@ class StudyView(QWidget):
         self.base = experiment
         self._can_run = can_run
         self._update()
+
+    def set_run_on(self, on_ray: bool, address: str) -> None:
+        """Show a remembered choice (no ``run_on_changed``)."""
+        with QSignalBlocker(self.here), QSignalBlocker(self.on_ray):
+            self.address.setText(address)
+            (self.on_ray if on_ray else self.here).setChecked(True)
+        self._update()
+
+    def ray_address(self) -> str | None:
+        """The Ray address to run on, or None for this computer."""
+        return self.address.text().strip() if self.on_ray.isChecked() else None
+
+    def _run_on_edited(self, *_args: object) -> None:
+        self._update()
+        self.run_on_changed.emit(self.on_ray.isChecked(), self.address.text().strip())
 
     def experiments(self) -> list[Experiment]:
         if self.base is None:
@@ -132,9 +180,15 @@ class StudyView(QWidget):
     def _update(self, *_args: object) -> None:
         runs = len(self.experiments())
         epochs = self.base.train.epochs if self.base else 0
-        self.count.setText(f"{runs} run{'s' * (runs != 1)} × {epochs} epoch{'s' * (epochs != 1)}"
-                           if self.base and runs else "nothing to run")
-        self.run_button.setEnabled(bool(runs) and getattr(self, "_can_run", False) and not self.running)
+        problem = ray_address_problem(self.address.text()) if self.on_ray.isChecked() else None
+        self.count.setText(problem or (f"{runs} run{'s' * (runs != 1)} × {epochs} epoch{'s' * (epochs != 1)}"
+                                       if self.base and runs else "nothing to run"))
+        self.count.setStyleSheet("color: #b00020;" if problem else "")
+        for widget in (self.here, self.on_ray):
+            widget.setEnabled(not self.running)
+        self.address.setEnabled(self.on_ray.isChecked() and not self.running)
+        self.run_button.setEnabled(bool(runs) and getattr(self, "_can_run", False) and not self.running
+                                   and problem is None)
         self.stop_button.setEnabled(self.running)
         self.report_button.setEnabled(bool(self.entries) and not self.running)
 

@@ -1,4 +1,4 @@
-"""Train, Continue and Study on a worker thread, reported through typed signals.
+"""Train, Continue and Study (here or on a Ray cluster) on a worker thread, reported through typed signals.
 
 The controller owns the stop flag. Progress from the training thread is re-emitted on the GUI
 thread (queued connections), so views connected to these signals never run on the worker.
@@ -26,12 +26,14 @@ from cnnstudio.core.data.downloads import DownloadError
 from cnnstudio.core.errors import CnnStudioError, ModelFileError
 from cnnstudio.core.experiments.run_history import RunEntry, RunHistory
 from cnnstudio.core.files.model_record import ModelRecord
+from cnnstudio.core.training.execution import Execution
 from cnnstudio.core.training.progress import BatchProgress, EpochResult, StopFlag
 from cnnstudio.core.workspace import DEFAULT_DATASET, Recovery, Workspace
 from cnnstudio.ui.background import Task, start_task
 
 FALLBACK_DATASET = "digits"  # built in: used when the default MNIST cannot be downloaded
 DOWNLOAD_REPORT_S = 0.1  # download progress reaches the window at most this often
+MAX_FAILURES_SHOWN = 8  # failed Ray runs listed in the message; all of them in its details
 
 log = logging.getLogger("cnnstudio.training")
 
@@ -99,6 +101,7 @@ class TrainingController(QObject):
     run_finished = Signal(object)  # RunOutcome of a Train or Continue
     study_run_finished = Signal(int, int, RunEntry)  # index, total runs, its run record
     study_finished = Signal(int, int, bool)  # runs recorded, runs planned, stopped by request
+    runs_failed = Signal(str, str)  # study runs that failed on Ray, listed (before study_finished); all of them
     failed = Signal(str, str)  # one-line reason, details (traceback)
     finished = Signal()  # after every run or study, however it ended
 
@@ -128,8 +131,12 @@ class TrainingController(QObject):
         self.stop_flag, self._total = StopFlag(), total
         return self.stop_flag
 
-    def train(self, experiment: Experiment, model: Any = None, record: ModelRecord | None = None) -> None:
-        """Train a new network (``model`` None) or continue ``model`` with ``experiment``'s training options."""
+    def train(self, experiment: Experiment, model: Any = None, record: ModelRecord | None = None,
+              execution: Execution | None = None) -> None:
+        """Train a new network (``model`` None) or continue ``model`` with ``experiment``'s training options.
+
+        ``execution`` (an :class:`~cnnstudio.core.training.execution.Execution`) places a new network.
+        """
         stop, relay, datasets, history = self._begin(1), self._relay, self.workspace.datasets, self.history
         recovery = self.recovery
 
@@ -141,11 +148,11 @@ class TrainingController(QObject):
             checkpoint = _begin_recovery(recovery, chosen)
             if checkpoint is None:
                 return run_experiment(chosen, dataset, listener=relay, stop=stop, model=model, record=record,
-                                      history=history)
+                                      history=history, execution=execution)
             relay.after_checkpoint = lambda result: _note_epoch(recovery, checkpoint, result)
             try:
                 outcome = run_experiment(chosen, dataset, listener=relay, stop=stop, model=model, record=record,
-                                         checkpoint=checkpoint)
+                                         checkpoint=checkpoint, execution=execution)
                 _keep_in_history(outcome, dataset, checkpoint, history)
                 return outcome
             except ModelFileError as exc:  # only the checkpoint is saved in the run
@@ -157,19 +164,23 @@ class TrainingController(QObject):
 
         start_task(work, succeeded=self._run_succeeded, failed=self._failed, name="training")
 
-    def study(self, experiments: Sequence[Experiment]) -> None:
-        """Run the grid one run after another; Stop ends the current run and skips the rest."""
+    def study(self, experiments: Sequence[Experiment], execution: Execution | None = None,
+              ray_address: str | None = None) -> None:
+        """Run the grid one run after another with ``execution``, or side by side on the Ray cluster at
+        ``ray_address`` (each worker loads the dataset by name); Stop ends the current runs and skips the rest."""
         experiments = list(experiments)
         stop, relay, datasets, history = self._begin(len(experiments)), self._relay, self.workspace.datasets, self.history
 
         def work(_task: Task) -> Any:
+            if ray_address is not None:
+                return _study_on_ray(experiments, ray_address, history, stop, relay)
             from cnnstudio.core.experiments.study import run_study
 
             chosen, dataset = relay.load(datasets, experiments, fallback=True)
             outcomes = run_study(chosen, dataset, history=history, stop=stop, listener=relay,
-                                 on_run_start=relay.run_started.emit,
+                                 on_run_start=relay.run_started.emit, execution=execution,
                                  on_run_done=lambda i, outcome: relay.run_done.emit(i, outcome.entry))
-            return len(outcomes), stop.requested
+            return len(outcomes), stop.requested, []
 
         start_task(work, succeeded=self._study_succeeded, failed=self._failed, name="study")
 
@@ -197,9 +208,11 @@ class TrainingController(QObject):
         self.run_finished.emit(outcome)
         self.finished.emit()
 
-    def _study_succeeded(self, result: tuple[int, bool]) -> None:
+    def _study_succeeded(self, result: tuple[int, bool, list[str]]) -> None:
         self._end()
-        finished, stopped = result
+        finished, stopped, errors = result
+        if errors:
+            self.runs_failed.emit(*failures_text(errors))
         self.study_finished.emit(finished, self._total, stopped)
         self.finished.emit()
 
@@ -207,6 +220,24 @@ class TrainingController(QObject):
         self._end()
         self.failed.emit(reason, details)
         self.finished.emit()
+
+
+def _study_on_ray(experiments: list[Experiment], address: str, history: RunHistory, stop: StopFlag,
+                  relay: _Relay) -> tuple[int, bool, list[str]]:
+    """A study as Ray tasks (on the worker thread): runs recorded, stopped, one line per failed run."""
+    from cnnstudio.core.experiments.ray_study import run_study_on_ray
+
+    results = run_study_on_ray(experiments, experiments[0].dataset, address=address, history=history, stop=stop,
+                               listener=relay, on_run_start=relay.run_started.emit,
+                               on_run_done=lambda i, result: relay.run_done.emit(i, result.entry))
+    return sum(r.error is None for r in results), stop.requested, [r.error for r in results if r.error]
+
+
+def failures_text(errors: Sequence[str], shown: int = MAX_FAILURES_SHOWN) -> tuple[str, str]:
+    """One message listing the failed runs (the first ``shown``), and the whole list for its details."""
+    lines = list(errors[:shown]) + ([f"… and {len(errors) - shown} more"] if len(errors) > shown else [])
+    message = f"{len(errors)} run{'s' * (len(errors) != 1)} failed on Ray:\n" + "\n".join(lines)
+    return message, "\n".join(errors) if len(errors) > shown else ""
 
 
 # recovery checkpoints (on the worker thread) ------------------------------------------------

@@ -1,0 +1,70 @@
+"""Keeps the "Runs on" choice, the settings and the status bar's device label in step.
+
+The choice is restored from the settings and saved on every change; the label shows the execution
+of the current choice and batch once TensorFlow has loaded; every notice (a missing GPU, float16
+refused, memory growth not enabled) becomes a status-bar message when the choice is made and when
+a run starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QLabel
+
+from cnnstudio.core.training.execution import Execution
+from cnnstudio.ui.device_choice import DeviceChoice
+from cnnstudio.ui.settings import Settings
+
+NOTICE_MS = 15_000
+
+
+class DeviceController(QObject):
+    message = Signal(str, int)  # status-bar text, milliseconds
+
+    def __init__(self, choice: DeviceChoice, settings: Settings, batch_size: Callable[[], int], label: QLabel,
+                 parent: QObject | None = None):
+        super().__init__(parent)
+        self.choice, self.settings, self.batch_size, self.label = choice, settings, batch_size, label
+        self.runtime: Any = None  # RuntimeInfo once TensorFlow has loaded
+        choice.set_choice(settings.device(), settings.mixed_precision(), settings.xla())
+        choice.changed.connect(self._changed)
+
+    def execution(self) -> Execution:
+        return self.choice.execution()
+
+    def notices(self) -> list[str]:
+        """What could not be done as asked: the devices' problems, then the choice's."""
+        return [*(self.runtime.notices if self.runtime else ()), *self.execution().notices]
+
+    def loaded(self, runtime: Any) -> None:
+        """TensorFlow has loaded: list its devices, show the label and any notice."""
+        self.runtime = runtime
+        self.choice.set_devices(runtime.devices)
+        self.update_label()
+        self._announce()
+
+    def update_label(self, *_args: object) -> None:
+        if self.runtime is not None:
+            self.label.setText(f"{self.execution().describe(self.batch_size())} · TensorFlow {self.runtime.tensorflow}"
+                               f" · Keras {self.runtime.keras}")
+
+    def run_starting(self, what: str, notices: bool = True) -> Execution:
+        """The execution for a run about to start; ``what`` ("Training…") is shown, with its notices."""
+        execution = self.execution()
+        self.message.emit(" — ".join([what, *(self.notices() if notices else ())]), 0)
+        return execution
+
+    def _changed(self) -> None:
+        choice = self.choice
+        self.settings.set_device(choice.choice())
+        self.settings.set_mixed_precision(choice.mixed_precision())
+        self.settings.set_xla(choice.xla_choice())
+        self.update_label()
+        self._announce()
+
+    def _announce(self) -> None:
+        if notices := self.notices():
+            self.message.emit("; ".join(notices), NOTICE_MS)
