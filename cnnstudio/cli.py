@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="MODEL",
                        help="continue training this saved model; its optimizer state carries on unless the optimizer, "
                        "learning rate or schedule change (a cosine schedule always starts anew)")
-    _execution_arguments(train)
+    _execution_arguments(train, workers=True)
     train.add_argument("--json", action="store_true", help="end with one JSON line of results on stdout")
 
     study = commands.add_parser("study", help="train one network per pooling × padding (× activation) choice, fairly")
@@ -344,11 +344,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if record is not None and (args.layers is not None or args.arch is not None):
         raise CnnStudioError("--resume continues the saved network: --arch and --layers cannot change it")
     model_options = record.experiment.model if record else _model_options(args)
-    out = _writable_target(args.out, ".keras", "--out") if args.out is not None else None
+    helper = _helper_worker(args)  # with --device workers, any worker but the chief (worker 0)
+    out = _writable_target(args.out, ".keras", "--out") if args.out is not None and not helper else None
     name = given or (record.experiment.dataset if record else None)
     if record is not None and given is None:
         name = _record_dataset(args.resume, record, "train --resume")
-    history = _run_history()
+    history = _run_history() if not helper else None
 
     from cnnstudio.core.data.datasets import KNOWN_SHAPES, dataset_key, dataset_shape
     from cnnstudio.core.network.shape_table import shape_table
@@ -381,6 +382,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     _print_notes(dataset)
     if record is None:
         _estimate(experiment, dataset)
+    if helper:  # it trains its share and saves only to a folder of its own, deleted after
+        return _train_helper(experiment, dataset, execution, helper)
     outcome = run_experiment(experiment, dataset, listener=_StderrProgress(), checkpoint=out,
                              model=model, record=record, history=history, execution=execution)
     for warning in outcome.warnings:
@@ -408,6 +411,34 @@ def cmd_train(args: argparse.Namespace) -> int:
             "model": _kept_model(out, outcome),
             "dataset": name, "experiment": experiment.to_dict(), "device": outcome.device,
         })
+    return 0
+
+
+def _helper_worker(args: argparse.Namespace) -> str:
+    """For ``--device workers`` on a worker other than the chief, "worker I of N"; else "" (TF_CONFIG, no TensorFlow)."""
+    if args.device != "workers":
+        return ""
+    from cnnstudio.core.training.workers import worker_cluster
+
+    if args.resume:
+        raise CnnStudioError("--resume cannot continue a model over several workers: train a new one with "
+                             "--device workers, or continue it on one machine")
+    cluster = worker_cluster()
+    return "" if cluster.chief else f"worker {cluster.index} of {len(cluster.workers)}"
+
+
+def _train_helper(experiment: Experiment, dataset: Any, execution: Any, helper: str) -> int:
+    """Train as a worker other than the chief: the same run, its checkpoints in a temporary folder, nothing kept."""
+    import tempfile
+
+    from cnnstudio.core.experiments.runner import run_experiment
+
+    with tempfile.TemporaryDirectory(prefix="cnnstudio-worker-") as folder:
+        outcome = run_experiment(experiment, dataset, listener=_StderrProgress(),
+                                 checkpoint=Path(folder) / "worker.keras", execution=execution)
+    result = outcome.result
+    tested = f"test accuracy {result.test_accuracy:.4f}" if result.evaluated else "not evaluated"
+    _err(f"{helper} done ({tested}): worker 0, the chief, keeps the model, the run record and --json")
     return 0
 
 
@@ -463,22 +494,29 @@ def _kept_model(out: Path | None, outcome: Any) -> str | None:
     return outcome.entry.model_path if outcome.entry is not None else None
 
 
-def _device_argument(text: str) -> str:
-    """``--device``: checked at once, without TensorFlow."""
+def _device_argument(text: str, workers: bool = False) -> str:
+    """``--device``: checked at once, without TensorFlow (``workers`` with its TF_CONFIG, where it is offered)."""
     from cnnstudio.core.training.devices import parse_device
+    from cnnstudio.core.training.workers import worker_cluster
 
     try:
-        parse_device(text)
+        if parse_device(text).kind == "workers":
+            if not workers:
+                raise ValueError("workers (several machines) is for train only: use cpu, gpu:N, all-gpus or auto")
+            worker_cluster()
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
     return text
 
 
-def _execution_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", type=_device_argument, default="auto", metavar="cpu|gpu:N|all-gpus|auto",
+def _execution_arguments(parser: argparse.ArgumentParser, workers: bool = False) -> None:
+    parser.add_argument("--device", type=(lambda text: _device_argument(text, True)) if workers else _device_argument,
+                        default="auto", metavar="cpu|gpu:N|all-gpus|auto" + ("|workers" if workers else ""),
                         help="where to train: auto (the best single device, default), cpu, gpu:N, or all-gpus "
                         "(MirroredStrategy; --batch-size is then per GPU); a GPU that is not there falls back to "
-                        "the CPU with a notice")
+                        "the CPU with a notice" + ("; workers: one model over several machines "
+                        "(MultiWorkerMirroredStrategy, the cluster in TF_CONFIG; the same command on each, worker 0 "
+                        "keeps --out, the run history and --json)" if workers else ""))
     parser.add_argument("--mixed-precision", action="store_true",
                         help="train in float16 with a float32 output layer (GPUs of compute capability 7.0 or newer "
                         "only; elsewhere float32 with a notice)")
@@ -489,11 +527,15 @@ def _execution_arguments(parser: argparse.ArgumentParser) -> None:
 def _execution(args: argparse.Namespace) -> Any:
     """The execution ``--device``, ``--mixed-precision`` and ``--xla`` ask for; each notice printed (TensorFlow loads)."""
     from cnnstudio.core.training.devices import enable_memory_growth
-    from cnnstudio.core.training.execution import plan_execution
+    from cnnstudio.core.training.execution import plan_execution, start_workers
 
     problems = enable_memory_growth()  # before TensorFlow's first operation
     xla = {"auto": None, "on": True, "off": False}[getattr(args, "xla", "auto")]
-    execution = plan_execution(args.device, getattr(args, "mixed_precision", False), xla)
+    try:
+        execution = plan_execution(args.device, getattr(args, "mixed_precision", False), xla)
+    except ValueError as exc:  # TF_CONFIG changed since --device was read
+        raise CnnStudioError(f"--device {args.device}: {exc}") from exc
+    start_workers(execution)  # MultiWorkerMirroredStrategy: made now, before anything else runs on TensorFlow
     for line in (*problems, *execution.notices):
         _err(f"notice: {printable(line, 400)}")
     return execution

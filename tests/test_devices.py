@@ -28,7 +28,7 @@ from cnnstudio.core.training.devices import (
     plan_devices,
 )
 
-ACCEPTED = {"cpu", "gpu", "all-gpus", "auto", *(f"gpu:{i}" for i in range(MAX_GPU_INDEX + 1))}
+ACCEPTED = {"cpu", "gpu", "all-gpus", "auto", "workers", *(f"gpu:{i}" for i in range(MAX_GPU_INDEX + 1))}
 PROBE = Path(__file__).with_name("mirrored_probe.py")
 
 # parse_device ---------------------------------------------------------------------------------------
@@ -54,11 +54,12 @@ def test_refused_forms(text):
         parse_device(text)
     message = str(caught.value)
     assert "\n" not in message and "\x1b" not in message
-    assert "cpu, gpu, gpu:N" in message and "all-gpus or auto" in message
+    assert "cpu, gpu, gpu:N" in message and "all-gpus, auto or workers" in message
 
 
 def test_refusal_reads_as_a_command_line_error():
-    with pytest.raises(ValueError, match=r"^unknown device 'gpu0': use cpu, gpu, gpu:N \(N = 0, 1, 2, …\), all-gpus or auto$"):
+    with pytest.raises(ValueError,
+                       match=r"^unknown device 'gpu0': use cpu, gpu, gpu:N \(N = 0, 1, 2, …\), all-gpus, auto or workers$"):
         parse_device("gpu0")
     with pytest.raises(ValueError, match=r"^GPU number 300 is too large \(at most 255\)"):
         parse_device("gpu:300")

@@ -1,4 +1,4 @@
-"""Which devices training runs on: ``cpu``, ``gpu:N`` or ``all-gpus`` (Qt-free).
+"""Which devices training runs on: ``cpu``, ``gpu:N``, ``all-gpus`` or ``workers`` (Qt-free).
 
 Parsing a request (:func:`parse_device`) and planning it against the visible devices
 (:func:`plan_devices`) are pure and import nothing heavy, so the command line can check
@@ -9,6 +9,12 @@ and :func:`precision_policy` (Keras).
 A plan with several devices trains with ``tf.distribute.MirroredStrategy``: every replica gets
 ``per_replica_batch`` images of each global batch of ``per_replica_batch × replicas``
 (:func:`global_batch`), and the gradients are summed across replicas before each update.
+
+``workers`` trains one model over several machines (processes) with
+``tf.distribute.MultiWorkerMirroredStrategy``, the cluster read from the ``TF_CONFIG`` environment
+variable (:mod:`cnnstudio.core.training.workers` checks it without TensorFlow). Every worker runs the same
+command; worker 0 is the chief. The replicas are the workers × the devices of each (all its GPUs,
+else its CPU), and each global batch is split across all of them.
 """
 
 from __future__ import annotations
@@ -19,15 +25,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from cnnstudio.core.errors import printable
+from cnnstudio.core.errors import one_line, printable
+from cnnstudio.core.training.workers import multiworker_strategy
 
 MAX_GPU_INDEX = 255
 MIXED_PRECISION_CAPABILITY = (7, 0)  # Volta and later have tensor cores: float16 pays off there
-ACCEPTED_FORMS = "cpu, gpu, gpu:N (N = 0, 1, 2, …), all-gpus or auto"
-
-RequestKind = Literal["cpu", "gpu", "all-gpus", "auto"]
-PlanKind = Literal["cpu", "gpu", "mirrored"]
-
+ACCEPTED_FORMS = "cpu, gpu, gpu:N (N = 0, 1, 2, …), all-gpus, auto or workers"
+RequestKind = Literal["cpu", "gpu", "all-gpus", "auto", "workers"]
+PlanKind = Literal["cpu", "gpu", "mirrored", "multiworker"]
 _GPU_INDEX = re.compile(r"gpu:(0|[1-9][0-9]{0,2})")  # ASCII digits only, no sign, no leading zeros
 
 
@@ -67,21 +72,22 @@ class DevicePlan:
     notice: str | None = None
     mixed_precision_allowed: bool = False
     descriptions: tuple[str, ...] = ()  # one per device, for the status bar ("NVIDIA H100")
+    workers: int = 1  # machines training together ("multiworker"), each on ``devices``
 
     @property
     def replicas(self) -> int:
-        return len(self.devices)
+        return len(self.devices) * self.workers
 
 
 def parse_device(text: str) -> DeviceRequest:
-    """``cpu``, ``gpu`` (the first GPU, gpu:0), ``gpu:N``, ``all-gpus`` or ``auto``; anything else: ``ValueError``.
+    """``cpu``, ``gpu`` (gpu:0), ``gpu:N``, ``all-gpus``, ``auto`` or ``workers``; anything else: ``ValueError``.
 
     The forms are matched exactly (lower case, no spaces). The error message is one line that
     reads well after ``--device``.
     """
     if not isinstance(text, str):
         raise ValueError(f"a device must be text ({ACCEPTED_FORMS}), not {type(text).__name__}")
-    if text in ("cpu", "all-gpus", "auto"):
+    if text in ("cpu", "all-gpus", "auto", "workers"):
         return DeviceRequest(text)  # type: ignore[arg-type]
     if text == "gpu":
         return DeviceRequest("gpu", 0)
@@ -124,7 +130,7 @@ def _gpu_list(count: int) -> str:
     return f"{count} GPU{'s' if count != 1 else ''}: {names}"
 
 
-def plan_devices(request: DeviceRequest, devices: Sequence[DeviceInfo]) -> DevicePlan:
+def plan_devices(request: DeviceRequest, devices: Sequence[DeviceInfo], workers: int = 1) -> DevicePlan:
     """Decide what to train on; never raises for a well-formed request (a fallback comes with a ``notice``).
 
     - ``cpu``: the CPU.
@@ -134,10 +140,16 @@ def plan_devices(request: DeviceRequest, devices: Sequence[DeviceInfo]) -> Devic
     - ``auto``: a single GPU, the one with the most memory, when there is any; else the CPU.
       Mirroring is never chosen on its own: it changes the global batch (and so the results)
       and only pays off for large networks, so the user opts in with ``all-gpus``.
+    - ``workers``: ``workers`` machines, each on all its GPUs (else its CPU), with
+      ``MultiWorkerMirroredStrategy``.
 
     GPUs are numbered in the order ``devices`` lists them, as TensorFlow numbers its logical GPUs.
     """
     gpus = _gpus(devices)
+    if request.kind == "workers":
+        local = _gpu_plan(gpus, list(range(len(gpus)))) if gpus else _cpu_plan()
+        return DevicePlan("multiworker", local.devices, None, local.mixed_precision_allowed, local.descriptions,
+                          max(1, workers))
     if request.kind == "cpu":
         return _cpu_plan()
     if request.kind == "auto":
@@ -160,15 +172,16 @@ def global_batch(per_replica_batch: int, replicas: int) -> int:
 
 
 def allowed_steps_per_execution(plan: DevicePlan, wanted: int) -> int:
-    """``wanted``, or 1 for a plan with several replicas.
+    """``wanted``, or 1 for a plan with several replicas or workers.
 
     Keras 3.15's multi-step loop (``steps_per_execution`` > 1: a ``tf.while_loop`` that calls
     ``strategy.run`` inside a ``tf.cond`` on ``get_next_as_optional()`` of the distributed iterator,
     keras/src/backend/tensorflow/trainer.py) fails under a ``MirroredStrategy`` with two or more
     replicas: "You must feed a value for placeholder tensor 'while/body/…/while/cond/Placeholder'
     with dtype int32". One replica (``OneDeviceStrategy``, or no strategy) runs it fine.
+    ``MultiWorkerMirroredStrategy`` always gets 1.
     """
-    return max(1, int(wanted)) if plan.replicas == 1 else 1
+    return max(1, int(wanted)) if plan.replicas == 1 and plan.kind != "multiworker" else 1
 
 
 def describe_plan(plan: DevicePlan, per_replica_batch: int | None = None) -> str:
@@ -177,7 +190,10 @@ def describe_plan(plan: DevicePlan, per_replica_batch: int | None = None) -> str
     E.g. ``"CPU, batch 64"``, ``"gpu:1 (NVIDIA H100), batch 64"`` or
     ``"2 GPUs (MirroredStrategy), global batch 128 = 64 × 2"``.
     """
-    if plan.kind == "mirrored":
+    if plan.kind == "multiworker":
+        each = f"{len(plan.devices)} GPU{'s' if len(plan.devices) > 1 else ''}" if plan.devices[0].startswith("/gpu") else "CPU"
+        what = f"{plan.workers} workers × {each} (MultiWorkerMirroredStrategy)"
+    elif plan.kind == "mirrored":
         kind = "GPU" if all(d.startswith("/gpu") for d in plan.devices) else "device"
         what = f"{plan.replicas} {kind}s (MirroredStrategy)"
     elif plan.kind == "gpu":
@@ -187,7 +203,7 @@ def describe_plan(plan: DevicePlan, per_replica_batch: int | None = None) -> str
         what = "CPU"
     if per_replica_batch is None:
         return what
-    if plan.replicas > 1:
+    if plan.replicas > 1 or plan.kind == "multiworker":
         total = global_batch(per_replica_batch, plan.replicas)
         return f"{what}, global batch {total} = {per_replica_batch} × {plan.replicas}"
     return f"{what}, batch {per_replica_batch}"
@@ -251,18 +267,13 @@ def enable_memory_growth(tf_module: Any = None) -> list[str]:
     try:
         gpus = tf.config.list_physical_devices("GPU")
     except Exception as exc:  # noqa: BLE001 - a broken driver must not stop the app
-        return [f"GPUs could not be listed: {_one_line(exc)}"]
+        return [f"GPUs could not be listed: {printable(one_line(exc), 200)}"]
     for gpu in gpus:
         try:
             tf.config.experimental.set_memory_growth(gpu, True)
         except Exception as exc:  # noqa: BLE001 - RuntimeError once initialised, ValueError for odd devices
-            problems.append(f"{getattr(gpu, 'name', gpu)}: memory growth not enabled ({_one_line(exc)})")
+            problems.append(f"{getattr(gpu, 'name', gpu)}: memory growth not enabled ({printable(one_line(exc), 200)})")
     return problems
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return printable(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, 200)
 
 
 def strategy_for(plan: DevicePlan, tf_module: Any = None) -> Any:
@@ -271,10 +282,14 @@ def strategy_for(plan: DevicePlan, tf_module: Any = None) -> Any:
     Note that Keras turns XLA off (``jit_compile="auto"`` resolves to False) for a model built
     under any strategy, a ``OneDeviceStrategy`` too.
     """
+    if plan.kind == "multiworker":
+        return multiworker_strategy(tf_module)
     tf = _tf(tf_module)
     if plan.replicas == 1:
         return tf.distribute.OneDeviceStrategy(plan.devices[0])
     return tf.distribute.MirroredStrategy(devices=list(plan.devices))
+
+
 
 
 @contextlib.contextmanager

@@ -8,6 +8,10 @@ compiles new models inside :func:`building` and trains inside :func:`placed`.
 A model that already exists (opened from a file, or continued) keeps the strategy it was made
 under: :func:`replicas_of` reads it from the model, so the global batch and the compiled steps
 always match the model's own replicas.
+
+With ``device="workers"`` (several machines, ``TF_CONFIG``) every worker process runs the same
+run: :func:`plan_execution` reads the cluster, and :func:`start_workers` must make the
+process's ``MultiWorkerMirroredStrategy`` before TensorFlow does anything else.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from cnnstudio.core.training.devices import (
     precision_policy,
     training_scope,
 )
+from cnnstudio.core.training.workers import multiworker_strategy, worker_cluster
 
 MIXED_POLICY = "mixed_float16"
 MIXED_PRECISION_REFUSED = ("mixed precision needs GPUs of compute capability 7.0 or newer: "
@@ -66,14 +71,16 @@ def plan_execution(device: str = "auto", mixed_precision: bool = False, xla: boo
                    devices: Sequence[DeviceInfo] | None = None) -> Execution:
     """The execution for a request; ``device`` as :func:`parse_device` reads it (``ValueError`` otherwise).
 
-    ``devices`` defaults to what TensorFlow sees (:func:`list_devices`, which imports it).
+    ``devices`` defaults to what TensorFlow sees (:func:`list_devices`, which imports it). For
+    ``workers`` the cluster is read from ``TF_CONFIG`` (``ValueError`` when it is missing or malformed).
     """
     request = parse_device(device)
+    workers = len(worker_cluster().workers) if request.kind == "workers" else 1
     if devices is None:
         from cnnstudio.core.training.devices import list_devices
 
         devices = list_devices()
-    plan = plan_devices(request, devices)
+    plan = plan_devices(request, devices, workers)
     notices = [plan.notice] if plan.notice else []
     if mixed_precision and not plan.mixed_precision_allowed:
         notices.append(MIXED_PRECISION_REFUSED)
@@ -86,7 +93,7 @@ def placed(execution: Execution | None) -> Iterator[None]:
     """Run the body on the execution's devices: a strategy's scope for several, ``tf.device`` for one GPU."""
     if execution is None or execution.plan.kind == "cpu":
         yield
-    elif execution.plan.kind == "mirrored":
+    elif execution.plan.kind in ("mirrored", "multiworker"):
         with training_scope(execution.plan):
             yield
     else:
@@ -94,6 +101,17 @@ def placed(execution: Execution | None) -> Iterator[None]:
 
         with tf.device(execution.plan.devices[0]):
             yield
+
+
+def start_workers(execution: Execution | None) -> Any:
+    """Make this process's ``MultiWorkerMirroredStrategy`` now, for a ``workers`` execution (None otherwise).
+
+    Call it before anything else runs on TensorFlow: the strategy can only be made at program
+    start. Workers wait for each other at their first collective operation (building the model).
+    """
+    if execution is None or execution.plan.kind != "multiworker":
+        return None
+    return multiworker_strategy()
 
 
 @contextlib.contextmanager
