@@ -56,7 +56,10 @@ from typing import Any  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from cnnstudio.malloc_arenas import cap_malloc_arenas  # noqa: E402
 from cnnstudio.ui.event_wait import wait, wait_until  # noqa: E402
+
+ARENAS_CAPPED = cap_malloc_arenas()  # as the app does first thing (cnnstudio.app.run_gui)
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 

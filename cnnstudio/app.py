@@ -16,6 +16,7 @@ from typing import Any
 
 from cnnstudio import __version__
 from cnnstudio.core.logs import setup_logging
+from cnnstudio.malloc_arenas import cap_malloc_arenas
 
 SMOKE_TIMEOUT_S = 300
 EXIT_CANNOT_START = 2  # no display, or Qt's platform plugin lacks a system library (one line says which)
@@ -50,6 +51,7 @@ def _log_uncaught_exceptions() -> None:
 
 def run_gui(smoke_test: bool = False, report_startup: bool = False) -> int:
     started = time.perf_counter()
+    cap_malloc_arenas()  # before Qt and TensorFlow start their threads
     setup_logging()
     _log_uncaught_exceptions()
     if smoke_test and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):

@@ -11,6 +11,7 @@ or is removed, and so is the marker.
 
 from __future__ import annotations
 
+import gc
 import logging
 import shutil
 import time
@@ -143,6 +144,7 @@ class TrainingController(QObject):
         def work(_task: Task) -> Any:
             from cnnstudio.core.experiments.runner import run_experiment
 
+            gc.collect()  # earlier runs are reference cycles holding memory and threads until collected
             [chosen], dataset = relay.load(datasets, [experiment], fallback=model is None)
             relay.run_started.emit(0, chosen)
             checkpoint = _begin_recovery(recovery, chosen)
