@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import QSignalBlocker, Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QWidget
 
 from cnnstudio.core.training.devices import MIXED_PRECISION_CAPABILITY, DeviceInfo, parse_device
 from cnnstudio.core.training.execution import Execution, plan_execution
@@ -43,7 +43,7 @@ class DeviceChoice(QGroupBox):
         self.device.setToolTip("Where new networks are built and trained. Automatic: the GPU with the most memory "
                                "when TensorFlow sees one, else the CPU. All GPUs splits every batch across them "
                                "(the batch size is per GPU). A continued model keeps the devices it was made on.")
-        self.mixed = QCheckBox("Mixed precision (float16)")
+        self.mixed = QCheckBox("Mixed precision")
         self.xla = QComboBox()
         for value, label in XLA_CHOICES.items():
             self.xla.addItem(label, value)
@@ -54,8 +54,12 @@ class DeviceChoice(QGroupBox):
             combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         form = QFormLayout(self)
         form.addRow("Device", self.device)
-        form.addRow(self.mixed)
-        form.addRow("XLA", self.xla)
+        options = QHBoxLayout()  # one row for both: the panel is tall already
+        options.addWidget(self.mixed)
+        options.addStretch(1)
+        options.addWidget(QLabel("XLA"))
+        options.addWidget(self.xla)
+        form.addRow(options)
         self._devices: tuple[DeviceInfo, ...] | None = None
         self._wanted, self._mixed_wanted = "auto", False
         self._fill()
