@@ -16,6 +16,8 @@ import time
 import traceback
 from pathlib import Path
 
+from probe_evidence import attempt, evidence  # beside this script
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -83,14 +85,6 @@ def run(plan, data, experiment, how: str = "scope") -> tuple[dict, object]:
     }, model
 
 
-def _evidence(exc: BaseException) -> str:
-    """The exception's class and its root cause (TensorFlow puts that last, after the Python frames)."""
-    text = " ".join(str(exc).split())
-    root = text.find("root error")
-    cut = text.find("INVALID_ARGUMENT", root) if root >= 0 else -1
-    return f"{type(exc).__name__}: {text[:40]} … {text[cut:cut + 300]}" if cut >= 0 else f"{type(exc).__name__}: {text[:400]}"
-
-
 def train(out: Path, mnist: str | None) -> dict:
     logical = split_cpu()
     import dataclasses
@@ -114,23 +108,16 @@ def train(out: Path, mnist: str | None) -> dict:
         try:
             figures[label], trained = run(plan, data, chosen, how)
         except Exception as exc:  # noqa: BLE001 - recorded as evidence; the test decides
-            figures[label] = {"error": _evidence(exc)}
+            figures[label] = {"error": evidence(exc)}
         else:
             model = trained if label == "mirrored" else model
     if model is not None:
         np.save(out / "mirrored_classes.npy", model.predict(data.x_test, batch_size=256, verbose=0).argmax(axis=1))
         np.save(out / "x_test.npy", data.x_test)
         save_model(model, out / "mirrored.keras", None)
-        figures["continued"] = _attempt(lambda: continue_mirrored(out / "mirrored.keras", mirrored, data, one_step))
-    figures["compiled_outside"] = _attempt(lambda: compile_outside(mirrored, data, one_step))
+        figures["continued"] = attempt(lambda: continue_mirrored(out / "mirrored.keras", mirrored, data, one_step))
+    figures["compiled_outside"] = attempt(lambda: compile_outside(mirrored, data, one_step))
     return figures
-
-
-def _attempt(action) -> dict:
-    try:
-        return action()
-    except Exception as exc:  # noqa: BLE001 - recorded as evidence; the test decides
-        return {"error": _evidence(exc)}
 
 
 def continue_mirrored(path: Path, plan, data, experiment) -> dict:

@@ -22,15 +22,12 @@ import sys
 import traceback
 from pathlib import Path
 
+from probe_evidence import attempt, evidence  # beside this script
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 IMAGES, GLOBAL_BATCH = 200, 64
-
-
-def _error(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:160]} … {text[-240:]}" if len(text) > 400 else f"{type(exc).__name__}: {text}"
 
 
 def _model(strategy, steps_per_execution: int = 1):
@@ -61,13 +58,6 @@ def _fit(model, x, y, epochs: int = 1) -> list[int]:
     return steps
 
 
-def _attempt(action) -> object:
-    try:
-        return action()
-    except Exception as exc:  # noqa: BLE001 - recorded as evidence; the test decides
-        return {"error": _error(exc)}
-
-
 def probe(out: Path) -> dict:
     from cnnstudio.core.training.workers import multiworker_strategy, worker_cluster
 
@@ -85,7 +75,7 @@ def probe(out: Path) -> dict:
                      "strategy": type(strategy).__name__}
 
     strategy.reduce = lambda op, value, axis=None: shipped(strategy, op, value, axis)
-    figures["plain_error"] = _attempt(lambda: _fit(_model(strategy), x, y))
+    figures["plain_error"] = attempt(lambda: _fit(_model(strategy), x, y))
 
     def batch_only(op, value, axis=None):
         if isinstance(value, (tuple, list, dict)):
@@ -93,7 +83,7 @@ def probe(out: Path) -> dict:
         return shipped(strategy, op, value, axis)
 
     strategy.reduce = batch_only
-    figures["scalar_error"] = _attempt(lambda: _fit(_model(strategy), x, y))
+    figures["scalar_error"] = attempt(lambda: _fit(_model(strategy), x, y))
     del strategy.reduce  # the mended class's own reduce again
 
     adapter = ArrayDataAdapter(x, y, batch_size=GLOBAL_BATCH, shuffle=False)
@@ -103,9 +93,9 @@ def probe(out: Path) -> dict:
         shards.append([int(value) for part in local for value in part.numpy()[:, 0]])
     figures["shards"] = shards
     model = _model(strategy)
-    figures["steps"] = _attempt(lambda: _fit(model, x, y, epochs=2))
+    figures["steps"] = attempt(lambda: _fit(model, x, y, epochs=2))
     figures["evaluate"] = [float(v) for v in model.evaluate(x, y, verbose=0, batch_size=GLOBAL_BATCH)]
-    figures["steps_per_execution_4"] = _attempt(lambda: _fit(_model(strategy, 4), x, y) and "ok")
+    figures["steps_per_execution_4"] = attempt(lambda: _fit(_model(strategy, 4), x, y) and "ok")
 
     def chief_only_save() -> str:
         if cluster.chief:
@@ -113,7 +103,7 @@ def probe(out: Path) -> dict:
         _fit(model, x, y)  # both again: a save with collectives would have left the other worker waiting
         return "ok"
 
-    figures["chief_only_save"] = _attempt(chief_only_save)
+    figures["chief_only_save"] = attempt(chief_only_save)
     return figures
 
 
@@ -123,7 +113,7 @@ def main(argv: list[str]) -> int:
     try:
         figures = probe(out)
     except Exception as exc:  # noqa: BLE001 - the evidence goes to the test, which fails with it
-        figures = {"error": _error(exc), "traceback": traceback.format_exc()}
+        figures = {"error": evidence(exc), "traceback": traceback.format_exc()}
     (out / f"worker-{index}.json").write_text(json.dumps(figures, indent=1))
     return 1 if "error" in figures else 0
 
