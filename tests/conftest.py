@@ -39,8 +39,7 @@ else:
 
     _qt_settings_in(home_guard.session_home / "xdg-config")
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_MNIST = Path(os.environ.get("CNNSTUDIO_MNIST_DIR", REPO.parent / "shared" / "datasets" / "mnist"))
+from repo_paths import SHARED_MNIST  # noqa: E402 - importable by test modules too (unlike conftest)
 
 
 @pytest.fixture(autouse=True)

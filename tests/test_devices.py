@@ -10,9 +10,9 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import SHARED_MNIST
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from repo_paths import SHARED_MNIST
 
 from cnnstudio.core.training.devices import (
     MAX_GPU_INDEX,

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from repo_paths import REPO
 
 from cnnstudio.core.training.devices import (
     DeviceInfo,
