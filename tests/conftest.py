@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import stat
 import tempfile
 from pathlib import Path
 
@@ -40,6 +41,32 @@ else:
     _qt_settings_in(home_guard.session_home / "xdg-config")
 
 from repo_paths import SHARED_MNIST  # noqa: E402 - importable by test modules too (unlike conftest)
+
+
+def _null_device_is_intact() -> bool:
+    try:
+        return stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    except OSError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _null_device_guard():
+    """Fail the test that replaces or removes /dev/null (root can), and put the device back.
+
+    Code that writes "atomically" beside a target would swap a regular file in for /dev/null when
+    given it as the target; everything after (the bundle build, the shell) then breaks.
+    """
+    intact = _null_device_is_intact()
+    yield
+    if intact and not _null_device_is_intact():
+        try:
+            os.unlink(os.devnull)
+            os.mknod(os.devnull, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+            os.chmod(os.devnull, 0o666)
+        except OSError:
+            pass
+        pytest.fail(f"{os.devnull} was replaced or removed by this test (it was put back)")
 
 
 @pytest.fixture(autouse=True)
