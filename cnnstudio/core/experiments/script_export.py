@@ -116,6 +116,7 @@ def main():
     model.compile(optimizer=make_optimizer(train, math.ceil(len(x) / train["batch_size"])), loss=loss, metrics=metrics)
     keras.utils.set_random_seed(train["seed"])
     history = model.fit(x, y, batch_size=train["batch_size"], epochs=train["epochs"], validation_data=validation,
+                        validation_batch_size=max(train["batch_size"], {evaluation_batch!r}),
                         shuffle=True, callbacks=make_callbacks(train, validation is not None), verbose=2)
     test_loss, test_accuracy = model.evaluate(x_test, y_test, batch_size={evaluation_batch!r}, verbose=0)
     print(json.dumps({{"test_accuracy": test_accuracy, "test_loss": test_loss, "params": model.count_params(),

@@ -118,6 +118,15 @@ def validation_split(dataset: Dataset, fraction: float, seed: int) -> tuple[tupl
     return (dataset.x_train[train], dataset.y_train[train]), (dataset.x_train[val], dataset.y_train[val])
 
 
+def validation_batch(batch_size: int) -> int:
+    """Images per validation step (per replica): the larger of the training batch and ``EVALUATION_BATCH``.
+
+    Validation only runs forward, so larger batches cost no memory for gradients and run faster
+    on a CPU (fewer calls); the figures are the same means over the same images.
+    """
+    return max(batch_size, EVALUATION_BATCH)
+
+
 def steps_per_epoch(dataset: Dataset, options: TrainOptions, replicas: int = 1) -> int:
     """Batches in one epoch over the training images that the validation split leaves.
 
@@ -267,10 +276,12 @@ def fit(model: keras.Model, dataset: Dataset, options: TrainOptions, *, listener
     if stopper is not None:
         callbacks.append(stopper)
     keras.utils.set_random_seed(options.seed + initial_epoch)
+    replicas = replicas_of(model)
     with forgetting_traced_gradients(), placed(execution):
         model.fit(
-            x, y, batch_size=options.batch_size * replicas_of(model), epochs=total, initial_epoch=initial_epoch,
-            validation_data=validation, shuffle=True, callbacks=callbacks, verbose=0,
+            x, y, batch_size=options.batch_size * replicas, epochs=total, initial_epoch=initial_epoch,
+            validation_data=validation, validation_batch_size=validation_batch(options.batch_size) * replicas,
+            shuffle=True, callbacks=callbacks, verbose=0,
         )
     if state.end is None and len(state.seconds_per_epoch) < epochs:
         watched = "validation loss" if validation is not None else "training loss"
