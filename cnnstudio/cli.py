@@ -526,10 +526,10 @@ def _execution_arguments(parser: argparse.ArgumentParser, workers: bool = False)
 
 def _execution(args: argparse.Namespace) -> Any:
     """The execution ``--device``, ``--mixed-precision`` and ``--xla`` ask for; each notice printed (TensorFlow loads)."""
-    from cnnstudio.core.training.devices import enable_memory_growth
     from cnnstudio.core.training.execution import plan_execution, start_workers
+    from cnnstudio.core.training.gpu_check import prepare_gpus
 
-    problems = enable_memory_growth()  # before TensorFlow's first operation
+    problems = prepare_gpus()  # before TensorFlow's first operation; why a GPU here is unusable, if one is
     xla = {"auto": None, "on": True, "off": False}[getattr(args, "xla", "auto")]
     try:
         execution = plan_execution(args.device, getattr(args, "mixed_precision", False), xla)

@@ -170,6 +170,38 @@ def test_device_choices_fall_back_with_a_notice_and_are_recorded(tmp_path) -> No
     assert data["device"] == "CPU, batch 64, float32, no XLA" and "on CPU, batch 64, float32, no XLA" in result.stderr
 
 
+def test_an_nvidia_gpu_tensorflow_cannot_use_is_explained(tmp_path) -> None:
+    """A machine whose NVIDIA driver files exist but whose libcuda.so.1 does not load: the notice names the cause.
+
+    The driver's files are faked under a temporary root; TensorFlow's build and the library loader are real.
+    """
+    import ctypes
+
+    try:
+        ctypes.CDLL("libcuda.so.1")
+        pytest.skip("this machine has a working libcuda.so.1: the next cause would be checked instead")
+    except OSError:
+        pass
+    (tmp_path / "proc/driver/nvidia").mkdir(parents=True)
+    (tmp_path / "proc/driver/nvidia/version").write_text("NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.14\n")
+    (tmp_path / "dev").mkdir()
+    (tmp_path / "dev/nvidia0").write_text("")
+    program = ("import sys; from pathlib import Path; import cnnstudio.core.training.gpu_check as check; "
+               f"check.GpuSystem.__init__.__defaults__ = (Path({str(tmp_path)!r}), None, None); "
+               "from cnnstudio.cli import main; raise SystemExit(main(sys.argv[1:]))")
+    base = {name: value for name, value in os.environ.items() if name != "CNNSTUDIO_DEBUG"}
+    result = subprocess.run([sys.executable, "-c", program, "train", "--dataset", "digits", "--epochs", "1",
+                             "--device", "gpu", "--json"], capture_output=True, text=True, timeout=600,
+                            env={**base, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr
+    notices = [line for line in result.stderr.splitlines() if line.startswith("notice: ")]
+    assert len(notices) == 2, result.stderr
+    assert notices[0].startswith("notice: an NVIDIA GPU is present (driver 550.54.14), but the NVIDIA driver's "
+                                 "libcuda.so.1 cannot be loaded (") and notices[0].endswith(
+                                     "): reinstall the driver; training runs on the CPU")
+    assert notices[1] == "notice: no GPU is visible to TensorFlow: training on the CPU instead of gpu:0"
+
+
 @pytest.mark.parametrize(("argv", "reason"), [
     (["train", "--device", "tpu"], "unknown device 'tpu'"),
     (["train", "--device", "gpu:-1"], "unknown device"),

@@ -149,10 +149,10 @@ def test_auto_picks_the_single_gpu_with_most_memory():
 
 
 def test_steps_per_execution_is_one_for_several_replicas():
-    assert allowed_steps_per_execution(plan("cpu", []), 12) == 12
-    assert allowed_steps_per_execution(plan("gpu", [gpu(0)]), 32) == 32
-    assert allowed_steps_per_execution(plan("all-gpus", [gpu(0), gpu(1)]), 12) == 1
-    assert allowed_steps_per_execution(plan("cpu", []), 0) == 1
+    assert allowed_steps_per_execution(plan("cpu", []).replicas, 12) == 12
+    assert allowed_steps_per_execution(plan("gpu", [gpu(0)]).replicas, 32) == 32
+    assert allowed_steps_per_execution(plan("all-gpus", [gpu(0), gpu(1)]).replicas, 12) == 1
+    assert allowed_steps_per_execution(plan("cpu", []).replicas, 0) == 1
 
 
 def test_global_batch_and_description():

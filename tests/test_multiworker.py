@@ -89,7 +89,7 @@ def test_workers_is_a_device_form_planned_over_the_cluster() -> None:
     on_gpus = plan_devices(parse_device("workers"), [cpu, *gpus], workers=2)
     assert on_gpus.devices == ("/gpu:0", "/gpu:1") and on_gpus.replicas == 4 and on_gpus.mixed_precision_allowed
     assert describe_plan(on_gpus) == "2 workers × 2 GPUs (MultiWorkerMirroredStrategy)"
-    assert allowed_steps_per_execution(on_cpus, 12) == 1  # Keras' multi-step loop fails under it (see the probe)
+    assert allowed_steps_per_execution(on_cpus.replicas, 12) == 1  # Keras' multi-step loop fails under it (see the probe)
 
 
 def _cli_error(capsys, *argv: str) -> str:

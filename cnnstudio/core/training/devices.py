@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from cnnstudio.core.errors import one_line, printable
+from cnnstudio.core.training.tensorflow_module import tensorflow_module
 from cnnstudio.core.training.workers import multiworker_strategy
 
 MAX_GPU_INDEX = 255
@@ -116,7 +117,8 @@ def _gpu_plan(gpus: list[DeviceInfo], indices: list[int], notice: str | None = N
                       _mixed_ok(chosen), tuple(d.description for d in chosen))
 
 
-def _cpu_plan(notice: str | None = None) -> DevicePlan:
+def cpu_plan(notice: str | None = None) -> DevicePlan:
+    """The plan every machine can run: the CPU (``notice``: why a request fell back to it)."""
     return DevicePlan("cpu", ("/cpu:0",), notice, False, ("CPU",))
 
 
@@ -147,15 +149,15 @@ def plan_devices(request: DeviceRequest, devices: Sequence[DeviceInfo], workers:
     """
     gpus = _gpus(devices)
     if request.kind == "workers":
-        local = _gpu_plan(gpus, list(range(len(gpus)))) if gpus else _cpu_plan()
+        local = _gpu_plan(gpus, list(range(len(gpus)))) if gpus else cpu_plan()
         return DevicePlan("multiworker", local.devices, None, local.mixed_precision_allowed, local.descriptions,
                           max(1, workers))
     if request.kind == "cpu":
-        return _cpu_plan()
+        return cpu_plan()
     if request.kind == "auto":
-        return _gpu_plan(gpus, [_best_gpu(gpus)]) if gpus else _cpu_plan()
+        return _gpu_plan(gpus, [_best_gpu(gpus)]) if gpus else cpu_plan()
     if not gpus:
-        return _cpu_plan(f"no GPU is visible to TensorFlow: training on the CPU instead of {request}")
+        return cpu_plan(f"no GPU is visible to TensorFlow: training on the CPU instead of {request}")
     if request.kind == "all-gpus":
         return _gpu_plan(gpus, list(range(len(gpus))))
     index = request.index or 0
@@ -171,17 +173,17 @@ def global_batch(per_replica_batch: int, replicas: int) -> int:
     return per_replica_batch * replicas
 
 
-def allowed_steps_per_execution(plan: DevicePlan, wanted: int) -> int:
-    """``wanted``, or 1 for a plan with several replicas or workers.
+def allowed_steps_per_execution(replicas: int, wanted: int) -> int:
+    """``wanted`` (at least 1) for a model trained by one replica, 1 for several (or several workers).
 
     Keras 3.15's multi-step loop (``steps_per_execution`` > 1: a ``tf.while_loop`` that calls
     ``strategy.run`` inside a ``tf.cond`` on ``get_next_as_optional()`` of the distributed iterator,
     keras/src/backend/tensorflow/trainer.py) fails under a ``MirroredStrategy`` with two or more
     replicas: "You must feed a value for placeholder tensor 'while/body/…/while/cond/Placeholder'
-    with dtype int32". One replica (``OneDeviceStrategy``, or no strategy) runs it fine.
-    ``MultiWorkerMirroredStrategy`` always gets 1.
+    with dtype int32". One replica (``OneDeviceStrategy``, or no strategy) runs it fine. A
+    ``MultiWorkerMirroredStrategy`` always has two or more replicas (a cluster has two or more workers).
     """
-    return max(1, int(wanted)) if plan.replicas == 1 and plan.kind != "multiworker" else 1
+    return max(1, int(wanted)) if replicas == 1 else 1
 
 
 def describe_plan(plan: DevicePlan, per_replica_batch: int | None = None) -> str:
@@ -209,14 +211,6 @@ def describe_plan(plan: DevicePlan, per_replica_batch: int | None = None) -> str
     return f"{what}, batch {per_replica_batch}"
 
 
-def _tf(tf_module: Any) -> Any:
-    if tf_module is not None:
-        return tf_module
-    import tensorflow as tf
-
-    return tf
-
-
 def _kind_of(device: Any) -> str:
     kind = getattr(device, "device_type", None)
     if kind:
@@ -240,7 +234,7 @@ def list_devices(tf_module: Any = None) -> list[DeviceInfo]:
     a ``memory_limit``/``memory_bytes`` detail where the platform reports one, else None.
     ``tf_module`` replaces ``tensorflow`` (tests pass a fake).
     """
-    tf = _tf(tf_module)
+    tf = tensorflow_module(tf_module)
     found = []
     for device in tf.config.list_physical_devices():
         name = str(getattr(device, "name", device))
@@ -262,7 +256,7 @@ def enable_memory_growth(tf_module: Any = None) -> list[str]:
     ``RuntimeError`` ("Physical devices cannot be modified after being initialized"), which is
     reported, not raised.
     """
-    tf = _tf(tf_module)
+    tf = tensorflow_module(tf_module)
     problems = []
     try:
         gpus = tf.config.list_physical_devices("GPU")
@@ -284,12 +278,10 @@ def strategy_for(plan: DevicePlan, tf_module: Any = None) -> Any:
     """
     if plan.kind == "multiworker":
         return multiworker_strategy(tf_module)
-    tf = _tf(tf_module)
+    tf = tensorflow_module(tf_module)
     if plan.replicas == 1:
         return tf.distribute.OneDeviceStrategy(plan.devices[0])
     return tf.distribute.MirroredStrategy(devices=list(plan.devices))
-
-
 
 
 @contextlib.contextmanager

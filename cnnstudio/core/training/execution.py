@@ -24,7 +24,7 @@ from typing import Any
 from cnnstudio.core.training.devices import (
     DeviceInfo,
     DevicePlan,
-    allowed_steps_per_execution,
+    cpu_plan,
     describe_plan,
     parse_device,
     plan_devices,
@@ -36,11 +36,6 @@ from cnnstudio.core.training.workers import multiworker_strategy, worker_cluster
 MIXED_POLICY = "mixed_float16"
 MIXED_PRECISION_REFUSED = ("mixed precision needs GPUs of compute capability 7.0 or newer: "
                            "training in float32")
-
-
-def cpu_plan() -> DevicePlan:
-    """The plan every machine can run: the CPU."""
-    return DevicePlan("cpu", ("/cpu:0",), None, False, ("CPU",))
 
 
 @dataclass(frozen=True)
@@ -135,11 +130,6 @@ def strategy_scope(model: Any) -> contextlib.AbstractContextManager[Any]:
     """The scope of the strategy ``model`` was made under (recompiling must happen inside it)."""
     strategy = getattr(model, "distribute_strategy", None)
     return strategy.scope() if strategy is not None and hasattr(strategy, "scope") else contextlib.nullcontext()
-
-
-def steps_for_replicas(replicas: int, wanted: int) -> int:
-    """Batches per compiled call for a model with ``replicas`` (see :func:`allowed_steps_per_execution`)."""
-    return allowed_steps_per_execution(DevicePlan("mirrored" if replicas > 1 else "cpu", ("",) * replicas), wanted)
 
 
 def device_text(execution: Execution | None, model: Any, per_replica_batch: int) -> str:

@@ -26,7 +26,8 @@ from cnnstudio.core.network.cost import Calibration
 from cnnstudio.core.network.model_builder import build_model
 from cnnstudio.core.network.shape_table import ShapeTable, shape_table
 from cnnstudio.core.training.callbacks import StudioCallback
-from cnnstudio.core.training.execution import Execution, building, placed, replicas_of, steps_for_replicas, strategy_scope
+from cnnstudio.core.training.devices import allowed_steps_per_execution
+from cnnstudio.core.training.execution import Execution, building, placed, replicas_of, strategy_scope
 from cnnstudio.core.training.progress import RunState, StopFlag, TrainingListener
 from cnnstudio.core.training.stop_reason import RunEnd, StopReason
 from cnnstudio.core.training.timeline import Timeline, TimelineCallback
@@ -162,13 +163,13 @@ def device_calibration(execution: Execution | None) -> Calibration | None:
 def _steps_per_execution(model: keras.Model | None, experiment: Experiment, dataset: Dataset,
                          execution: Execution | None = None, replicas: int = 1) -> int:
     if experiment.train.steps_per_execution:
-        return steps_for_replicas(replicas, experiment.train.steps_per_execution)
+        return allowed_steps_per_execution(replicas, experiment.train.steps_per_execution)
     try:
         table = shape_table(experiment.model, dataset.input_shape, dataset.num_classes)
     except ConfigError:  # a model opened without its settings: keep what it was compiled with
-        return steps_for_replicas(replicas, int(getattr(model, "steps_per_execution", 1) or 1))
+        return allowed_steps_per_execution(replicas, int(getattr(model, "steps_per_execution", 1) or 1))
     wanted = steps_per_execution_for(table, experiment.train.batch_size, calibration=device_calibration(execution))
-    return steps_for_replicas(replicas, wanted)
+    return allowed_steps_per_execution(replicas, wanted)
 
 
 def new_model(experiment: Experiment, dataset: Dataset, execution: Execution | None = None) -> keras.Model:

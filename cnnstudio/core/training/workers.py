@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnnstudio.core.errors import one_line, printable
+from cnnstudio.core.training.tensorflow_module import tensorflow_module
 
 TF_CONFIG_EXAMPLE = ("""'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", """
                      """"index": 0}}' (index 1 on the second machine)""")
@@ -97,7 +98,7 @@ def multiworker_strategy(tf_module: Any = None) -> Any:
     """
     if not _MULTIWORKER:
         worker_cluster()  # a clear ValueError before TensorFlow's own
-        _MULTIWORKER.append(_mended_strategy_class(_tf(tf_module))())
+        _MULTIWORKER.append(_mended_strategy_class(tensorflow_module(tf_module))())
     return _MULTIWORKER[0]
 
 
@@ -131,11 +132,3 @@ def _mended_strategy_class(tf: Any) -> type:
             return super().reduce(reduce_op, value, axis)
 
     return MendedMultiWorkerMirroredStrategy
-
-
-def _tf(tf_module: Any) -> Any:
-    if tf_module is not None:
-        return tf_module
-    import tensorflow as tf
-
-    return tf
