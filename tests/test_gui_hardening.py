@@ -377,9 +377,9 @@ def test_a_second_train_while_one_runs_is_ignored(qtbot, make_window, monkeypatc
     window.train_button.click()
     qtbot.waitUntil(lambda: bool(window.training_view.batch_x), timeout=WAIT_MS)
     flag = window.trainer.stop_flag
-    window.train()
-    window.continue_training()
-    window.start_study([window.panel.experiment()])
+    window.run_actions.train()
+    window.run_actions.continue_training()
+    window.run_actions.start_study([window.panel.experiment()])
     window.train_button.click()
     assert window.trainer.stop_flag is flag and len(running_threads()) == 1
     with qtbot.waitSignal(window.training_finished, timeout=WAIT_MS):

@@ -1,4 +1,5 @@
-"""Keeps the "Runs on" choice, the settings and the status bar's device label in step.
+"""Keeps the "Runs on" choice, the settings and the status bar's device label in step, and reports
+whether TensorFlow loaded.
 
 The choice is restored from the settings and saved on every change; the label shows the execution
 of the current choice and batch once TensorFlow has loaded; every notice (a missing GPU, float16
@@ -23,6 +24,8 @@ NOTICE_MS = 15_000
 
 class DeviceController(QObject):
     message = Signal(str, int)  # status-bar text, milliseconds
+    ready = Signal()  # TensorFlow has loaded: the devices are listed, the label and any notice shown
+    unavailable = Signal(str, str, str)  # TensorFlow could not be loaded: title, one-line reason, details
 
     def __init__(self, choice: DeviceChoice, settings: Settings, batch_size: Callable[[], int], label: QLabel,
                  parent: QObject | None = None):
@@ -40,11 +43,23 @@ class DeviceController(QObject):
         return [*(self.runtime.notices if self.runtime else ()), *self.execution().notices]
 
     def loaded(self, runtime: Any) -> None:
-        """TensorFlow has loaded: list its devices, show the label and any notice."""
+        """TensorFlow has loaded (``runtime``: its RuntimeInfo): say so, list its devices, show the label and
+        any notice over "Ready.", then signal ``ready``."""
+        self.message.emit("Ready.", 4000)
         self.runtime = runtime
         self.choice.set_devices(runtime.devices)
         self.update_label()
         self._announce()
+        self.ready.emit()
+
+    def load_failed(self, reason: str, details: str) -> None:
+        """TensorFlow could not be imported: the label says so and ``unavailable`` explains what to do."""
+        self.label.setText("TensorFlow unavailable")
+        self.unavailable.emit(
+            "TensorFlow could not be loaded",
+            f"TensorFlow could not be imported, so networks cannot be built or trained: {reason}. "
+            "Try reinstalling it in this environment (pip install --force-reinstall 'tensorflow>=2.21'); "
+            "on Windows also install the Microsoft Visual C++ Redistributable.", details)
 
     def update_label(self, *_args: object) -> None:
         if self.runtime is not None:

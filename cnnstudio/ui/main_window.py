@@ -1,15 +1,15 @@
-"""The main window: layout, wiring and close handling — nothing else.
+"""The main window: layout, wiring, state application and close handling — nothing else.
 
-State lives in the Qt-free :class:`Workspace`; training runs through the :class:`TrainingController`,
-files through :class:`FileActions`, inspection through the :class:`InspectionController`, and the
-shape table through :class:`ShapePreview`. Every action's enabled state derives from one
-:class:`AppState` in :meth:`MainWindow.apply_state`.
+State lives in the Qt-free :class:`Workspace`; runs are started, stopped and reported by
+:class:`RunActions` (over the :class:`TrainingController`), TensorFlow's loading and the devices by
+the :class:`DeviceController`, files by :class:`FileActions`, inspection by the
+:class:`InspectionController`, and the shape table by :class:`ShapePreview`. Every action's enabled
+state derives from one :class:`AppState` in :meth:`MainWindow.apply_state`.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -31,7 +31,6 @@ from cnnstudio import __version__
 from cnnstudio.core.config import Experiment
 from cnnstudio.core.errors import ConfigError
 from cnnstudio.core.experiments.run_history import RunHistory
-from cnnstudio.core.training.stop_reason import StopReason
 from cnnstudio.core.workspace import FileState, Recovery, Workspace, default_dataset
 from cnnstudio.ui.about import show_about
 from cnnstudio.ui.app_state import Activity, AppState
@@ -45,6 +44,7 @@ from cnnstudio.ui.evaluation_view import EvaluationView
 from cnnstudio.ui.feature_maps_view import FeatureMapsView
 from cnnstudio.ui.file_actions import FileActions, show_message
 from cnnstudio.ui.inspection_controller import InspectionController
+from cnnstudio.ui.run_actions import RunActions
 from cnnstudio.ui.runs_view import RunsView
 from cnnstudio.ui.settings import Settings
 from cnnstudio.ui.shape_preview import ShapePreview
@@ -82,7 +82,6 @@ class MainWindow(QMainWindow):
         self.history = history or RunHistory()
         self.workspace = workspace or Workspace()
         self.recovery = recovery or Recovery()
-        self.runtime: Any = None  # RuntimeInfo once TensorFlow is loaded
         self.state = AppState()
         self.last_message: QMessageBox | None = None
         self._close_when_idle = False
@@ -106,6 +105,10 @@ class MainWindow(QMainWindow):
                                                self.evaluation_view, self.panel.dataset_name, self.files.ask_open_path, self,
                                                ask_read_dataset=self.files.ask_read_dataset)
         self.preview = ShapePreview(self.panel, self.architecture_view, self.workspace, self, design_view=self.design_view)
+        self.run_actions = RunActions(
+            self.trainer, self.workspace, self.settings, self.panel, self.devices, state=lambda: self.state,
+            may_replace_model=self.files.maybe_keep_model, may_read=self.inspection.may_read, tabs=self.tabs,
+            training_view=self.training_view, study_view=self.study_view, runs_view=self.runs_view, parent=self)
         self._wire()
 
         self.designs.show_experiment(self.settings.experiment() or Experiment(dataset=default_dataset()))
@@ -113,7 +116,8 @@ class MainWindow(QMainWindow):
         self._show_file_state(self.workspace.file_state)
         self.apply_state()
         if load_tensorflow:
-            start_task(load_backend, succeeded=self._backend_loaded, failed=self._backend_failed, name="load-tensorflow")
+            start_task(load_backend, succeeded=self.devices.loaded, failed=self.devices.load_failed,
+                       name="load-tensorflow")
 
     # layout ----------------------------------------------------------------------------
     def _build_layout(self) -> None:
@@ -165,16 +169,18 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.device_label)
 
     def _wire(self) -> None:
-        trainer, files, training_view = self.trainer, self.files, self.training_view
-        self.train_button.clicked.connect(self.train)
-        self.stop_button.clicked.connect(self.stop)
-        self.continue_button.clicked.connect(self.continue_training)
-        self.study_view.run_requested.connect(self.start_study)
-        self.study_view.stop_requested.connect(self.stop)
+        files, runs = self.files, self.run_actions
+        self.train_button.clicked.connect(runs.train)
+        self.stop_button.clicked.connect(runs.stop)
+        self.continue_button.clicked.connect(runs.continue_training)
+        self.study_view.run_requested.connect(runs.start_study)
+        self.study_view.stop_requested.connect(runs.stop)
         self.study_view.report_requested.connect(files.export_report)
         self.study_view.set_run_on(self.settings.ray_address() is not None, self.settings.last_ray_address())
         self.study_view.run_on_changed.connect(self.settings.set_study_run_on)
         self.devices.message.connect(self._status_message)
+        self.devices.ready.connect(self._backend_ready)
+        self.devices.unavailable.connect(self._backend_unavailable)
         self.panel.changed.connect(self.devices.update_label)
         self.runs_view.open_requested.connect(files.open_run)
         self.runs_view.export_requested.connect(files.export_run)
@@ -184,18 +190,12 @@ class MainWindow(QMainWindow):
         self.design_view.save_requested.connect(files.save_design_as)
         files.set_design_access(self.designs.edited_design, self.designs.open_design)
 
-        trainer.downloading.connect(training_view.on_downloading)
-        trainer.fell_back.connect(self._fell_back)
-        trainer.batch.connect(training_view.on_batch)
-        trainer.epoch.connect(training_view.on_epoch)
-        trainer.evaluating.connect(training_view.on_evaluating)
-        trainer.run_started.connect(self._run_started)
-        trainer.run_finished.connect(self._run_finished)
-        trainer.study_run_finished.connect(self._study_run_finished)
-        trainer.study_finished.connect(self._study_finished)
-        trainer.failed.connect(self._training_failed)
-        trainer.runs_failed.connect(lambda message, details: self.show_error("Some study runs failed", message, details))
-        trainer.finished.connect(self._training_ended)
+        runs.activity_changed.connect(lambda activity: self._set_state(activity=activity))
+        runs.message.connect(self._status_message)
+        runs.error.connect(lambda title, reason, details: self.show_error(title, reason, details))
+        runs.notice.connect(self._show_notice)
+        runs.listed.connect(self.training_finished)
+        runs.ended.connect(self._run_ended)
 
         files.busy_changed.connect(self._set_busy)
         files.failed.connect(self._file_failed)
@@ -241,6 +241,11 @@ class MainWindow(QMainWindow):
         self.evaluation_view.set_enabled_reason(enabled.evaluation_blocked)
 
     @property
+    def runtime(self) -> Any:
+        """TensorFlow's RuntimeInfo once it has loaded, else None."""
+        return self.devices.runtime
+
+    @property
     def training(self) -> bool:
         return self.state.activity is Activity.TRAINING
 
@@ -280,115 +285,31 @@ class MainWindow(QMainWindow):
         """A dialog with the one-line reason; the details (traceback) are one click away."""
         self.last_message = show_message(self, title, reason, details)
 
+    def _show_notice(self, title: str, text: str) -> None:
+        self.last_message = show_message(self, title, text, icon=QMessageBox.Information)
+
     # TensorFlow ------------------------------------------------------------------------
-    def _backend_loaded(self, info: Any) -> None:
-        self.runtime = info
-        self._status_message("Ready.", 4000)
-        self.devices.loaded(info)  # the device label, and any notice over "Ready."
+    def _backend_ready(self) -> None:
         self._set_state(activity=Activity.IDLE)
         self.backend_ready.emit()
         self.files.offer_recovery(self.recovery)  # a run cut off last time: offer its last epoch
 
-    def _backend_failed(self, reason: str, details: str) -> None:
-        self.device_label.setText("TensorFlow unavailable")
+    def _backend_unavailable(self, title: str, reason: str, details: str) -> None:
         self._set_state(activity=Activity.BACKEND_FAILED)
-        self.show_error("TensorFlow could not be loaded",
-                        f"TensorFlow could not be imported, so networks cannot be built or trained: {reason}. "
-                        "Try reinstalling it in this environment (pip install --force-reinstall 'tensorflow>=2.21'); "
-                        "on Windows also install the Microsoft Visual C++ Redistributable.", details)
+        self.show_error(title, reason, details)
 
     # datasets and new experiments ----------------------------------------------------
     def _reset_experiment(self) -> None:
         self.panel.set_experiment(Experiment(dataset=default_dataset()))
         self.tabs.setCurrentWidget(self.architecture_view)
 
-    # training --------------------------------------------------------------------------
-    def train(self) -> None:
-        if not self.state.enabled.train or self.trainer.running:  # one run at a time, however it is asked for
-            return
-        if self.files.maybe_keep_model(self.train):
-            experiment = self.panel.experiment()
-            if self.inspection.may_read(experiment.dataset):
-                self._start_training(experiment, None, None)
-
-    def continue_training(self) -> None:
-        if not self.state.enabled.continue_ or self.trainer.running or self.workspace.model is None:
-            return
-        workspace = self.workspace
-        experiment = workspace.continued_experiment(self.panel.experiment())
-        if self.inspection.may_read(experiment.dataset):
-            self._start_training(experiment, workspace.model, workspace.record)
-
-    def _start_training(self, experiment: Experiment, model: Any, record: Any) -> None:
-        self.workspace.confirm_dataset(experiment.dataset)  # chosen (or agreed to) for this run
-        self.training_view.start_run(record)
-        self.tabs.setCurrentWidget(self.training_view)
-        self.settings.set_experiment(self.workspace.experiment_to_remember(self.panel.experiment()))
-        self._set_state(activity=Activity.TRAINING)
-        self.trainer.train(experiment, model, record, execution=self.devices.run_starting("Training…"))
-
-    def start_study(self, experiments: list) -> None:
-        if not self.state.enabled.study or self.trainer.running or not experiments:
-            return
-        if not self.inspection.may_read(experiments[0].dataset):
-            return
-        self._set_state(activity=Activity.TRAINING)
-        self.study_view.study_started(len(experiments))
-        address = self.study_view.ray_address()
-        execution = self.devices.run_starting(f"Study: {len(experiments)} runs" + (f" on Ray ({address})…" if address
-                                              else "…"), notices=address is None)
-        self.trainer.study(experiments, execution, address)
-
+    # runs (started, stopped and reported by RunActions) ----------------------------------
     def stop(self) -> None:
-        """First press: end after the batch in progress. Second press: skip the test-set evaluation too."""
-        if self.trainer.running:
-            first = not self.trainer.stop_requested
-            self.trainer.stop()
-            self._status_message("Stopping after this batch…" if first else "Skipping the test evaluation…", 0)
+        """Stop the run or study in progress (a second press skips its test-set evaluation)."""
+        self.run_actions.stop()
 
-    def _fell_back(self, dataset: str, reason: str) -> None:
-        """The default MNIST could not be downloaded: the run uses ``dataset`` (built in) and says why."""
-        self.panel.set_experiment(replace(self.panel.experiment(), dataset=dataset))
-        self.last_message = show_message(
-            self, "MNIST could not be downloaded",
-            f"Training on the built-in '{dataset}' set instead (1,797 small digits; sketches will be read less well): {reason}. "
-            "To use MNIST offline, copy its four IDX files (train-images-idx3-ubyte.gz …) into a folder and "
-            "choose it with Dataset → Open… → Folder.", icon=QMessageBox.Information)
-
-    def _run_started(self, index: int, total: int, experiment: Experiment) -> None:
-        if total > 1 or index > 0:  # a study run: each starts with empty curves
-            self.training_view.start_run(None)
-            self.study_view.run_started(index, total, experiment)
-
-    def _study_run_finished(self, index: int, total: int, entry: Any) -> None:
-        self.study_view.run_finished(entry, total)
-        self.runs_view.refresh()
-
-    def _run_finished(self, outcome: Any) -> None:
-        self.workspace.set_model(outcome.model, outcome.record, unsaved=True)
-        self._status_message(self.training_view.show_outcome(outcome), 10000)
-        self.runs_view.refresh()
-        if outcome.result.end.reason is StopReason.NON_FINITE:
-            self.show_error("Training diverged", outcome.result.end.message)
-
-    def _study_finished(self, finished: int, total: int, stopped: bool) -> None:
-        message = f"Study stopped: {finished} of {total} runs recorded" if stopped else f"Study finished: {finished} runs"
-        self.study_view.study_finished(message)
-        self.training_view.show_note(message, "Results are in the Study tab; every run is in the Runs tab.")
-        self._status_message(message, 10000)
-        self.runs_view.refresh()
-
-    def _training_failed(self, reason: str, details: str) -> None:
-        self.training_view.show_failure(reason)
-        self.study_view.study_finished(f"Failed: {reason}")
-        self._status_message("Training failed.", 10000)
-        self.runs_view.refresh()
-        self.show_error("Training failed", reason, details)
-
-    def _training_ended(self) -> None:
-        self._set_state(activity=Activity.IDLE)
-        self.runs_view.when_listed(self.training_finished.emit)  # once the Runs tab shows the run too
-        if self._close_when_idle:
+    def _run_ended(self) -> None:
+        if self._close_when_idle:  # Quit was confirmed during the run
             self._close_when_idle = False
             self.close()
 
