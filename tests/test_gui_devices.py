@@ -88,6 +88,29 @@ def test_remembered_gpu_missing_here_falls_back_with_a_notice(qtbot, make_window
     assert window.panel.device_choice.execution().notices == ()
 
 
+def test_an_unusable_nvidia_gpu_is_explained_in_the_status_bar_and_about(qtbot, make_window, monkeypatch,
+                                                                          tmp_path) -> None:
+    """NVIDIA's driver files faked under a temporary root (no libcuda here): the reason reaches the user."""
+    import html
+    from pathlib import Path
+
+    import cnnstudio.core.training.gpu_check as gpu_check
+
+    (tmp_path / "proc/driver/nvidia").mkdir(parents=True)
+    (tmp_path / "proc/driver/nvidia/version").write_text("NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.14\n")
+    real_init = gpu_check.GpuSystem.__init__
+    monkeypatch.setattr(gpu_check.GpuSystem, "load", lambda self, library: f"{library}: cannot open shared object file")
+    monkeypatch.setattr(gpu_check.GpuSystem, "__init__",
+                        lambda self, root=Path("/"), **kw: real_init(self, tmp_path, **kw))
+    _fake_devices(monkeypatch, [CPU])
+    window = make_window()
+    reason = ("an NVIDIA GPU is present (driver 550.54.14), but the NVIDIA driver's libcuda.so.1 cannot be loaded "
+              "(libcuda.so.1: cannot open shared object file): reinstall the driver; training runs on the CPU")
+    assert reason in window.runtime.notices
+    assert reason in window.statusBar().currentMessage()
+    assert html.escape(reason) in _about_text(window, monkeypatch)  # the About box is HTML
+
+
 def test_training_on_the_cpu_without_xla_records_where_it_ran(qtbot, make_window, monkeypatch) -> None:
     import tensorflow as tf
 

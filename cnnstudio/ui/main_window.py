@@ -58,10 +58,14 @@ APP_TITLE = "CNN Studio"
 
 
 def load_backend(_task: Task) -> Any:
-    """Import TensorFlow (GPU memory growth first, before any operation) and the training code, then list the devices."""
-    from cnnstudio.core.training.devices import enable_memory_growth, list_devices
+    """Import TensorFlow (GPU memory growth first, before any operation) and the training code, then list the devices.
 
-    problems = enable_memory_growth()
+    The runtime's notices say why an NVIDIA GPU present here is unusable, when one is.
+    """
+    from cnnstudio.core.training.devices import list_devices
+    from cnnstudio.core.training.gpu_check import prepare_gpus
+
+    problems = prepare_gpus()
     import cnnstudio.core.experiments.runner  # noqa: F401 - the import is the point
     from cnnstudio.core.training.runtime import runtime_info
 
