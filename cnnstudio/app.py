@@ -98,7 +98,7 @@ def smoke(app, window) -> int:
     t0 = time.perf_counter()
     try:
         failures: list[str] = []
-        window.show_error = lambda title, reason, details="": failures.append(f"{title}: {reason}")
+        window.error_shown.connect(lambda title, reason: failures.append(f"{title}: {reason}"))
         wait_until(lambda: window.runtime is not None or bool(failures), SMOKE_TIMEOUT_S, "TensorFlow to load")
         if failures:
             raise RuntimeError(failures[0])

@@ -77,6 +77,7 @@ class MainWindow(QMainWindow):
     busy_changed = Signal(bool)
     training_finished = Signal()
     model_opened = Signal()
+    error_shown = Signal(str, str)  # title, reason: an error dialog has opened
 
     def __init__(self, settings: Settings | None = None, *, load_tensorflow: bool = True,
                  history: RunHistory | None = None, workspace: Workspace | None = None,
@@ -196,7 +197,7 @@ class MainWindow(QMainWindow):
 
         runs.activity_changed.connect(lambda activity: self._set_state(activity=activity))
         runs.message.connect(self._status_message)
-        runs.error.connect(lambda title, reason, details: self.show_error(title, reason, details))
+        runs.error.connect(self.show_error)
         runs.notice.connect(self._show_notice)
         runs.listed.connect(self.training_finished)
         runs.ended.connect(self._run_ended)
@@ -207,7 +208,7 @@ class MainWindow(QMainWindow):
         files.new_requested.connect(self._reset_experiment)
         files.model_opened.connect(self.model_opened)
         self.inspection.busy_changed.connect(self._set_busy)
-        self.inspection.failed.connect(lambda title, reason, details: self.show_error(title, reason, details))
+        self.inspection.failed.connect(self.show_error)
         self.inspection.show_view.connect(self.tabs.setCurrentWidget)
         self.preview.config_ok_changed.connect(lambda ok: self._set_state(config_ok=ok))
         self.preview.dataset_read.connect(lambda text: self._status_message(text, 8000))
@@ -286,8 +287,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, milliseconds)
 
     def show_error(self, title: str, reason: str, details: str = "") -> None:
-        """A dialog with the one-line reason; the details (traceback) are one click away."""
+        """A dialog with the one-line reason; the details (traceback) are one click away (``error_shown`` follows)."""
         self.last_message = show_message(self, title, reason, details)
+        self.error_shown.emit(title, reason)
 
     def _show_notice(self, title: str, text: str) -> None:
         self.last_message = show_message(self, title, text, icon=QMessageBox.Information)
