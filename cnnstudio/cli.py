@@ -677,8 +677,8 @@ def _study_on_ray(args: argparse.Namespace, grid: list[Experiment], history: Any
     for result in results:
         if result.error:
             _err(f"warning: {printable(result.error, 400)}")
-        for warning in result.warnings:
-            _err(f"warning: {printable(warning, 400)}")
+    for warning in dict.fromkeys(w for result in results for w in result.warnings):  # a node's notice once
+        _err(f"warning: {printable(warning, 400)}")
     entries = [r.entry or r.summary for r in results if r.summary is not None]
     if not entries:
         raise CnnStudioError("no run of the study finished on Ray")

@@ -30,7 +30,7 @@ class Recorded:
         actions.activity_changed.connect(lambda activity: self.events.append(("activity", activity)))
         actions.message.connect(lambda text, ms: self.events.append(("message", text, ms)))
         actions.error.connect(lambda title, reason, details: self.events.append(("error", title, reason, details)))
-        actions.notice.connect(lambda title, text: self.events.append(("notice", title)))
+        actions.notice.connect(lambda title, text: self.events.append(("notice", title, text)))
         actions.ended.connect(lambda: self.events.append(("ended",)))
         actions.listed.connect(lambda: self.events.append(("listed",)))
 
@@ -120,3 +120,17 @@ def test_failed_study_runs_and_a_stopped_study_are_reported(actions) -> None:
     assert recorded.of("error") == [("error", "Some study runs failed", "2 runs failed", "all of them")]
     assert ("message", "Study stopped: 1 of 3 runs recorded", 10000) in recorded.events
     assert actions.study_view.status.text() == "Study stopped: 1 of 3 runs recorded"
+
+
+def test_the_study_runs_warnings_are_shown_once_each(actions) -> None:
+    """A study's warnings (an unusable GPU on a Ray node, a run not recorded) reach the user, each line once."""
+    recorded = Recorded(actions)
+    actions.trainer.stop_flag = StopFlag()
+    actions.trainer._total = 2
+    actions.trainer._study_succeeded((2, False, [], ["on node a: an NVIDIA GPU is present, but …",
+                                                     "on node a: an NVIDIA GPU is present, but …",
+                                                     "this run is not recorded in the run history: disk full"]))
+    assert recorded.of("notice") == [("notice", "Notes from the study's runs",
+                                      "on node a: an NVIDIA GPU is present, but …\n"
+                                      "this run is not recorded in the run history: disk full")]
+    assert ("message", "Study finished: 2 runs", 10000) in recorded.events

@@ -64,6 +64,7 @@ class RunActions(QObject):
         trainer.study_finished.connect(self._study_finished)
         trainer.failed.connect(self._training_failed)
         trainer.runs_failed.connect(self._runs_failed)
+        trainer.study_notes.connect(lambda text: self.notice.emit("Notes from the study's runs", text))
         trainer.finished.connect(self._training_ended)
 
     # starting and stopping ---------------------------------------------------------------

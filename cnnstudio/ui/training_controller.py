@@ -103,6 +103,7 @@ class TrainingController(QObject):
     study_run_finished = Signal(int, int, RunEntry)  # index, total runs, its run record
     study_finished = Signal(int, int, bool)  # runs recorded, runs planned, stopped by request
     runs_failed = Signal(str, str)  # study runs that failed on Ray, listed (before study_finished); all of them
+    study_notes = Signal(str)  # the study's runs' warnings, one per line, each once (before study_finished)
     failed = Signal(str, str)  # one-line reason, details (traceback)
     finished = Signal()  # after every run or study, however it ended
 
@@ -182,7 +183,7 @@ class TrainingController(QObject):
             outcomes = run_study(chosen, dataset, history=history, stop=stop, listener=relay,
                                  on_run_start=relay.run_started.emit, execution=execution,
                                  on_run_done=lambda i, outcome: relay.run_done.emit(i, outcome.entry))
-            return len(outcomes), stop.requested, []
+            return len(outcomes), stop.requested, [], [w for outcome in outcomes for w in outcome.warnings]
 
         start_task(work, succeeded=self._study_succeeded, failed=self._failed, name="study")
 
@@ -210,11 +211,13 @@ class TrainingController(QObject):
         self.run_finished.emit(outcome)
         self.finished.emit()
 
-    def _study_succeeded(self, result: tuple[int, bool, list[str]]) -> None:
+    def _study_succeeded(self, result: tuple[int, bool, list[str], list[str]]) -> None:
         self._end()
-        finished, stopped, errors = result
+        finished, stopped, errors, warnings = result
         if errors:
             self.runs_failed.emit(*failures_text(errors))
+        if warnings:
+            self.study_notes.emit("\n".join(dict.fromkeys(warnings)))
         self.study_finished.emit(finished, self._total, stopped)
         self.finished.emit()
 
@@ -225,14 +228,15 @@ class TrainingController(QObject):
 
 
 def _study_on_ray(experiments: list[Experiment], address: str, history: RunHistory, stop: StopFlag,
-                  relay: _Relay) -> tuple[int, bool, list[str]]:
-    """A study as Ray tasks (on the worker thread): runs recorded, stopped, one line per failed run."""
+                  relay: _Relay) -> tuple[int, bool, list[str], list[str]]:
+    """A study as Ray tasks (on the worker thread): runs recorded, stopped, one line per failed run, the warnings."""
     from cnnstudio.core.experiments.ray_study import run_study_on_ray
 
     results = run_study_on_ray(experiments, experiments[0].dataset, address=address, history=history, stop=stop,
                                listener=relay, on_run_start=relay.run_started.emit,
                                on_run_done=lambda i, result: relay.run_done.emit(i, result.entry))
-    return sum(r.error is None for r in results), stop.requested, [r.error for r in results if r.error]
+    return (sum(r.error is None for r in results), stop.requested, [r.error for r in results if r.error],
+            [w for r in results for w in r.warnings])
 
 
 def failures_text(errors: Sequence[str], shown: int = MAX_FAILURES_SHOWN) -> tuple[str, str]:

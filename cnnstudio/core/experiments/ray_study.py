@@ -150,11 +150,28 @@ def run_remote_task(index: int, experiment_data: dict[str, Any], dataset_name: s
     return {**reply, "node": node, "seconds": time.monotonic() - started}
 
 
+_WORKER_DEVICE_NOTICES: list[list[str]] = []  # this worker process's, found before its first run
+
+
+def worker_device_notices() -> list[str]:
+    """This worker process's device problems (memory growth, an unusable GPU), prepared once per process.
+
+    TensorFlow lets GPUs be prepared only before its first operation, so the first run in a
+    worker prepares them and later runs in the same process reuse what it found.
+    """
+    if not _WORKER_DEVICE_NOTICES:
+        from cnnstudio.core.training.gpu_check import prepare_gpus
+
+        _WORKER_DEVICE_NOTICES.append(prepare_gpus())
+    return _WORKER_DEVICE_NOTICES[0]
+
+
 def _run_in_worker(experiment_data: dict[str, Any], dataset_name: str, study: str, listener: _QueueListener,
                    node: str) -> dict[str, Any]:
     from cnnstudio.core.data.datasets import load_dataset
     from cnnstudio.core.experiments.runner import history_entry, run_experiment
 
+    notices = [f"on node {node}: {line}" for line in worker_device_notices()]
     experiment = Experiment.from_dict(experiment_data)
     try:
         dataset = load_dataset(dataset_name)
@@ -167,7 +184,7 @@ def _run_in_worker(experiment_data: dict[str, Any], dataset_name: str, study: st
         path = save_model(outcome.model, Path(folder) / "run.keras", outcome.record)
         model_bytes = path.read_bytes()
     return {"ok": True, "record": outcome.record.to_json(), "entry": entry.to_json(), "model": model_bytes,
-            "warnings": list(outcome.warnings), "end": outcome.result.end.to_json(), "device": entry.device}
+            "warnings": [*notices, *outcome.warnings], "end": outcome.result.end.to_json(), "device": entry.device}
 
 
 # The driver side -------------------------------------------------------------------------------------
