@@ -244,6 +244,27 @@ def test_closing_during_training_stops_the_worker(qtbot, make_window, monkeypatc
     assert asked == ["Training is running", "Unsaved model"]
 
 
+def test_yes_to_quitting_after_the_run_ended_meanwhile_closes_now(qtbot, make_window, monkeypatch) -> None:
+    """The question stays open while the run ends: Yes then closes at once, not after some later run."""
+    window = make_window()
+    set_options(window, epochs=1)
+    window.train_button.click()
+    qtbot.waitUntil(lambda: bool(window.training_view.batch_x), timeout=WAIT_MS)
+    asked: list[str] = []
+
+    def question(_parent, title, *_args, **_kwargs):
+        asked.append(title)
+        if title == "Training is running":  # the user reads the question while the run finishes
+            qtbot.waitUntil(lambda: not window.training, timeout=WAIT_MS)
+            return QMessageBox.Yes
+        return QMessageBox.Discard
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    window.close()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=WAIT_MS)
+    assert asked == ["Training is running", "Unsaved model"] and not window._close_when_idle
+
+
 def test_tensorflow_import_failure_is_explained(qtbot, make_window, monkeypatch) -> None:
     def broken(_task):
         raise ImportError("DLL load failed while importing _pywrap_tensorflow_internal")

@@ -87,6 +87,15 @@ def test_stop_pressed_twice_asks_to_skip_the_evaluation(actions) -> None:
     assert recorded.events[-1] == ("message", "Skipping the test evaluation…", 0)
 
 
+def test_stop_pressed_once_while_a_finished_run_is_tested_skips_the_test(actions) -> None:
+    recorded = Recorded(actions)
+    actions.trainer.stop_flag = flag = StopFlag()
+    with flag.evaluating():  # as the runner marks the test-set evaluation
+        actions.stop()
+        assert flag.skip_evaluation
+    assert recorded.events == [("message", "Skipping the test evaluation…", 0)]
+
+
 def test_nothing_starts_while_a_run_is_going_or_the_model_may_not_be_replaced(actions, answers) -> None:
     recorded = Recorded(actions)
     actions.train()  # the model may not be replaced (the user cancelled): no run

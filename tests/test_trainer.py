@@ -285,6 +285,28 @@ def test_second_stop_request_during_the_evaluation_skips_the_rest(many_tests, tm
     assert warnings == [] and not entry.evaluated and entry.test_accuracy is None
 
 
+def test_a_first_stop_during_the_evaluation_of_a_finished_run_skips_the_rest(many_tests) -> None:
+    stop = StopFlag()
+    listener = Evaluations(on_evaluate=lambda done, total: done == 256 and stop.request())  # the only Stop
+    outcome = run_experiment(experiment(epochs=1), many_tests, listener=listener, stop=stop)
+    assert outcome.result.end.reason is not StopReason.REQUESTED and outcome.record.epochs_trained == 1
+    assert listener.evaluated == [(0, 359), (256, 359)] and not outcome.record.evaluated
+    assert not stop.in_evaluation  # over once the run is
+
+
+def test_the_evaluation_window_of_the_stop_flag() -> None:
+    stop = StopFlag()
+    with stop.evaluating():
+        assert stop.in_evaluation and not stop.skip_evaluation
+        stop.request()
+        assert stop.skip_evaluation
+    assert not stop.in_evaluation and not stop.skip_evaluation  # one request outside an evaluation: training only
+    with stop.evaluating():  # the next run of a study: that earlier request does not skip its test
+        assert not stop.skip_evaluation
+    stop.request()
+    assert stop.skip_evaluation  # two requests: always
+
+
 def test_run_figures_and_the_evaluation_view_share_one_computation(small) -> None:
     from cnnstudio.core.inspection import evaluate_details
 

@@ -131,7 +131,7 @@ class MainWindow(QMainWindow):
             QPushButton("Continue")
         self.train_button.setToolTip("Build a new network from these options and train it (on a worker thread).")
         self.stop_button.setToolTip("End the run after the batch in progress; the model is kept. "
-                                    "Press again while it is tested to skip the test.")
+                                    "Pressed while the model is tested, it skips the test.")
         self.continue_button.setToolTip("Train the current model for more epochs with these training options "
                                         "(the network and dataset stay as they are).")
         self.train_button.setDefault(True)
@@ -337,8 +337,11 @@ class MainWindow(QMainWindow):
         if self.training:
             event.ignore()
             if self.confirm_stop_training():
-                self._close_when_idle = True
-                self.stop()
+                if self.training:
+                    self._close_when_idle = True
+                    self.stop()
+                else:  # the run ended while the question was open: close now, as asked
+                    QTimer.singleShot(0, self.close)
             return
         if self.busy:  # a save, open or evaluation in progress: close once it has ended well
             event.ignore()

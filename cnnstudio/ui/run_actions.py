@@ -108,11 +108,11 @@ class RunActions(QObject):
         self.trainer.study(experiments, execution, address)
 
     def stop(self) -> None:
-        """First press: end after the batch in progress. Second press: skip the test-set evaluation too."""
+        """First press: end after the batch in progress. Second press, or one during the test: skip the test-set evaluation."""
         if self.trainer.running:
-            first = not self.trainer.stop_requested
+            skips = self.trainer.stop_skips_evaluation
             self.trainer.stop()
-            self.message.emit("Stopping after this batch…" if first else "Skipping the test evaluation…", 0)
+            self.message.emit("Skipping the test evaluation…" if skips else "Stopping after this batch…", 0)
 
     # reporting ---------------------------------------------------------------------------
     def _fell_back(self, dataset: str, reason: str) -> None:

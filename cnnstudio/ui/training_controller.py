@@ -191,6 +191,11 @@ class TrainingController(QObject):
     def stop_requested(self) -> bool:
         return self.stop_flag is not None and self.stop_flag.requested
 
+    @property
+    def stop_skips_evaluation(self) -> bool:
+        """Whether Stop, pressed now, skips the test-set evaluation (a second press, or one during it)."""
+        return self.stop_flag is not None and (self.stop_flag.requested or self.stop_flag.in_evaluation)
+
     def stop(self) -> None:
         """Ask the run to end after the batch in progress (thread-safe, harmless when idle)."""
         if self.stop_flag is not None:

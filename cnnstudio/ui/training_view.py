@@ -249,7 +249,7 @@ class TrainingView(QWidget):
     def on_evaluating(self, done: int, total: int) -> None:
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
-        self.progress.setFormat(f"evaluating on the test set… {done:,}/{total:,} (Stop again to skip)")
+        self.progress.setFormat(f"evaluating on the test set… {done:,}/{total:,} (Stop skips it)")
 
     @staticmethod
     def _epoch_line(x: float, metrics: dict[str, float], seconds: float | None = None) -> str:

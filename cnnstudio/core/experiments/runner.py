@@ -5,6 +5,7 @@ The single entry point for training that the CLI and the GUI worker share.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,9 +134,9 @@ def run_experiment(experiment: Experiment, dataset: Dataset, *, listener: Traini
         keep_record(RunState(), save=False)
     on_evaluate = getattr(listener, "on_evaluate", None)
     skip = (lambda: stop.skip_evaluation) if stop is not None else None
-    if on_evaluate is not None and not (skip and skip()):
-        on_evaluate(0, len(dataset.x_test))
-    with placed(execution):
+    with placed(execution), stop.evaluating() if stop is not None else contextlib.nullcontext():
+        if on_evaluate is not None and not (skip and skip()):
+            on_evaluate(0, len(dataset.x_test))
         scores = evaluate(model, dataset, progress=on_evaluate, should_stop=skip)
     live.test_loss, live.test_accuracy = scores if scores is not None else (None, None)
     result.test_loss, result.test_accuracy = live.test_loss, live.test_accuracy

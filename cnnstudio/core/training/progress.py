@@ -5,8 +5,10 @@ The GUI imports these while TensorFlow is still loading behind the window.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -68,12 +70,30 @@ class StopFlag:
     """Thread-safe stop requests, made from anywhere.
 
     The first request stops training after the current batch; a second one also skips (the rest
-    of) the test-set evaluation that follows, so the run ends without test figures.
+    of) the test-set evaluation that follows, so the run ends without test figures. A request
+    made while the test set is being evaluated (inside :meth:`evaluating`) skips it at once.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._count = 0
+        self._count_at_evaluation: int | None = None  # the requests made before the evaluation began
+
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Mark the test-set evaluation: a request from now on skips it."""
+        with self._lock:
+            self._count_at_evaluation = self._count
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._count_at_evaluation = None
+
+    @property
+    def in_evaluation(self) -> bool:
+        with self._lock:
+            return self._count_at_evaluation is not None
 
     def request(self) -> None:
         with self._lock:
@@ -90,7 +110,9 @@ class StopFlag:
 
     @property
     def skip_evaluation(self) -> bool:
-        return self.count >= 2
+        with self._lock:
+            asked_during = self._count_at_evaluation is not None and self._count > self._count_at_evaluation
+            return self._count >= 2 or asked_during
 
 
 @dataclass
