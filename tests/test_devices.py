@@ -360,14 +360,14 @@ def test_mirrored_training_on_two_logical_cpus(tmp_path):
 
 def test_plan_execution_turns_every_impossible_part_into_a_notice() -> None:
     from cnnstudio.core.training.devices import DeviceInfo
-    from cnnstudio.core.training.execution import MIXED_PRECISION_REFUSED, plan_execution
+    from cnnstudio.core.training.execution import MIXED_PRECISION_ON_CPU, MIXED_PRECISION_REFUSED, plan_execution
 
     cpu = DeviceInfo("/physical_device:CPU:0", "CPU", "CPU")
     old = DeviceInfo("/physical_device:GPU:0", "GPU", "Tesla P100", (6, 0))
     new = DeviceInfo("/physical_device:GPU:1", "GPU", "NVIDIA H100", (9, 0))
     alone = plan_execution("gpu:1", mixed_precision=True, devices=[cpu])
     assert alone.plan.kind == "cpu" and not alone.mixed_precision and len(alone.notices) == 2
-    assert alone.notices[1] == MIXED_PRECISION_REFUSED and all("\n" not in n for n in alone.notices)
+    assert alone.notices[1] == MIXED_PRECISION_ON_CPU and all("\n" not in n for n in alone.notices)
     assert alone.describe(64) == "CPU, batch 64, float32"
     h100 = plan_execution("gpu:1", mixed_precision=True, xla=True, devices=[cpu, old, new])
     assert (h100.plan.devices, h100.mixed_precision, h100.notices, h100.jit_compile) == (("/gpu:1",), True, (), True)

@@ -159,5 +159,5 @@ def test_prepare_gpus_enables_growth_or_says_why_there_is_no_gpu(tmp_path):
     unusable = FakeTF([])
     assert prepare_gpus(unusable, GpuSystem(tmp_path, tf_module=unusable, search_path=[])) == [
         'an NVIDIA GPU is present (driver 550.54.14), but this TensorFlow was built without CUDA: on Linux install '
-        'pip install "tensorflow[and-cuda]"; training runs on the CPU']
+        'pip install "tensorflow[and-cuda]"']
     assert prepare_gpus(FakeTF([]), FakeSystem(tmp_path / "elsewhere")) == []  # no GPU at all: nothing to say

@@ -77,7 +77,7 @@ def test_remembered_gpu_missing_here_falls_back_with_a_notice(qtbot, make_window
     window = make_window()
     notice = "no GPU is visible to TensorFlow: training on the CPU instead of gpu:3"
     message = window.statusBar().currentMessage()
-    assert notice in message and "mixed precision needs GPUs of compute capability 7.0" in message
+    assert notice in message and "mixed precision runs only on a GPU" in message
     choice = window.panel.device_choice
     assert choice.device.currentText() == "gpu:3 (not found)" and not choice.mixed.isEnabled()
     assert window.device_label.text().startswith("CPU, batch ") and ", float32 ·" in window.device_label.text()
@@ -105,9 +105,10 @@ def test_an_unusable_nvidia_gpu_is_explained_in_the_status_bar_and_about(qtbot, 
     _fake_devices(monkeypatch, [CPU])
     window = make_window()
     reason = ("an NVIDIA GPU is present (driver 550.54.14), but the NVIDIA driver's libcuda.so.1 cannot be loaded "
-              "(libcuda.so.1: cannot open shared object file): reinstall the driver; training runs on the CPU")
+              "(libcuda.so.1: cannot open shared object file): reinstall the driver")
     assert reason in window.runtime.notices
-    assert reason in window.statusBar().currentMessage()
+    shown = window.statusBar().currentMessage()  # cut to one readable line: About has it all
+    assert shown.startswith(reason[:100]) and shown.endswith("… (all of it in Help → About)") and len(shown) < 200
     assert html.escape(reason) in _about_text(window, monkeypatch)  # the About box is HTML
 
 
@@ -124,7 +125,7 @@ def test_training_on_the_cpu_without_xla_records_where_it_ran(qtbot, make_window
     assert not warnings and [entry.device for entry in entries] == ["CPU, batch 64, float32, no XLA"]
 
     about = _about_text(window, monkeypatch)
-    assert "Runs train on: CPU, float32, no XLA" in about and "Replicas: 1" in about
+    assert "Training runs on: CPU, float32, no XLA" in about and "Replicas: 1" in about
     assert "precision policy: float32" in about and "XLA: off" in about
     build = tf.sysconfig.get_build_info()
     if build.get("is_cuda_build"):
@@ -273,3 +274,26 @@ def test_many_ray_failures_are_listed_in_one_message() -> None:
 def test_settings_remember_only_devices_the_gui_offers(settings, stored, read) -> None:
     settings.store.setValue("devices/device", stored)
     assert settings.device() == read
+
+
+def test_status_text_keeps_notices_to_one_readable_line() -> None:
+    from cnnstudio.ui.device_controller import STATUS_LIMIT, status_text
+
+    assert status_text([]) == "" and status_text([], "Training…") == "Training…"
+    assert status_text(["a", "b"], "Training…") == "Training… — a; b"
+    long = ["an NVIDIA GPU is present (driver 550.54.14), but " + "x" * 300, "no GPU is visible"]
+    cut = status_text(long, "Training…")
+    assert cut.startswith("Training… — an NVIDIA GPU is present") and cut.endswith("… (all of it in Help → About)")
+    assert len(cut) <= len("Training… — ") + STATUS_LIMIT + len("… (all of it in Help → About)")
+
+
+def test_about_shows_paths_as_text_not_html(qtbot, monkeypatch) -> None:
+    from pathlib import Path
+
+    from cnnstudio.ui.about import show_about
+
+    shown = []
+    monkeypatch.setattr(QMessageBox, "about", lambda _parent, _title, text: shown.append(text))
+    show_about(None, None, Path("/tmp/<i>runs</i>&x"), "/tmp/<b>settings.ini")
+    assert "/tmp/&lt;i&gt;runs&lt;/i&gt;&amp;x" in shown[0] and "/tmp/&lt;b&gt;settings.ini" in shown[0]
+    assert "<b>" not in shown[0] and "<i>" not in shown[0]

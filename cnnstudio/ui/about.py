@@ -24,7 +24,7 @@ def runtime_text(runtime: Any, execution: Any = None, notices: Sequence[str] = (
              + (f" ({escape(runtime.cuda)})" if getattr(runtime, "cuda", "") else ""),
              f"Devices TensorFlow sees: {escape(runtime.device)}"]
     if execution is not None:
-        lines += [f"Runs train on: {escape(execution.describe())}",
+        lines += [f"Training runs on: {escape(execution.describe())}",
                   f"Replicas: {execution.plan.replicas} · precision policy: {escape(execution.policy)} · "
                   f"XLA: {XLA_TEXT[execution.xla]}"]
     lines += [f"Note: {escape(notice)}" for notice in notices]
@@ -35,6 +35,6 @@ def show_about(parent: QWidget, runtime: Any, history_folder: Path, settings_fil
                notices: Sequence[str] = ()) -> None:
     QMessageBox.about(parent, "About CNN Studio",
                       f"<h3>CNN Studio {__version__}</h3><p>Learn and experiment with convolutional networks.</p>"
-                      f"<p>{runtime_text(runtime, execution, notices)}</p><p>Dataset cache: {keras_cache_dir()}<br>"
-                      f"Run history: {history_folder}<br>Settings: {settings_file}<br>"
-                      f"Log file (for reporting problems): {log_file()}</p>")
+                      f"<p>{runtime_text(runtime, execution, notices)}</p><p>Dataset cache: {escape(str(keras_cache_dir()))}<br>"
+                      f"Run history: {escape(str(history_folder))}<br>Settings: {escape(str(settings_file))}<br>"
+                      f"Log file (for reporting problems): {escape(str(log_file()))}</p>")

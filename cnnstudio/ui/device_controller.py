@@ -20,6 +20,15 @@ from cnnstudio.ui.device_choice import DeviceChoice
 from cnnstudio.ui.settings import Settings
 
 NOTICE_MS = 15_000
+STATUS_LIMIT = 160  # characters of notices the status bar shows; About has them all
+
+
+def status_text(notices: list[str], lead: str = "", limit: int = STATUS_LIMIT) -> str:
+    """``lead`` ("Training…") and the notices on one status-bar line, cut to ``limit`` with a pointer to About."""
+    text = "; ".join(notices)
+    if len(text) > limit:
+        text = text[:limit].rstrip(" ;,:(") + "… (all of it in Help → About)"
+    return " — ".join(part for part in (lead, text) if part)
 
 
 class DeviceController(QObject):
@@ -69,7 +78,7 @@ class DeviceController(QObject):
     def run_starting(self, what: str, notices: bool = True) -> Execution:
         """The execution for a run about to start; ``what`` ("Training…") is shown, with its notices."""
         execution = self.execution()
-        self.message.emit(" — ".join([what, *(self.notices() if notices else ())]), 0)
+        self.message.emit(status_text(self.notices() if notices else [], what), 0)
         return execution
 
     def _changed(self) -> None:
@@ -82,4 +91,4 @@ class DeviceController(QObject):
 
     def _announce(self) -> None:
         if notices := self.notices():
-            self.message.emit("; ".join(notices), NOTICE_MS)
+            self.message.emit(status_text(notices), NOTICE_MS)

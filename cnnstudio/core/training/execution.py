@@ -36,6 +36,7 @@ from cnnstudio.core.training.workers import multiworker_strategy, worker_cluster
 MIXED_POLICY = "mixed_float16"
 MIXED_PRECISION_REFUSED = ("mixed precision needs GPUs of compute capability 7.0 or newer: "
                            "training in float32")
+MIXED_PRECISION_ON_CPU = "mixed precision runs only on a GPU: training in float32"
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def plan_execution(device: str = "auto", mixed_precision: bool = False, xla: boo
     plan = plan_devices(request, devices, workers)
     notices = [plan.notice] if plan.notice else []
     if mixed_precision and not plan.mixed_precision_allowed:
-        notices.append(MIXED_PRECISION_REFUSED)
+        notices.append(MIXED_PRECISION_ON_CPU if plan.kind == "cpu" else MIXED_PRECISION_REFUSED)
         mixed_precision = False
     return Execution(plan, mixed_precision, xla, tuple(notices))
 

@@ -152,5 +152,5 @@ def prepare_gpus(tf_module: Any = None, system: GpuSystem | None = None) -> list
     if not listed:
         reason = gpu_unavailable_reason(system or GpuSystem(tf_module=tf))
         if reason is not None:
-            problems.append(f"{reason}; training runs on the CPU")
+            problems.append(reason)
     return problems
