@@ -347,6 +347,22 @@ def test_training_plots_before_a_run_show_only_the_hint(qtbot) -> None:
     assert not view.loss_axes.get_visible() and not view.accuracy_axes.get_visible()
 
 
+def test_a_records_stopped_epochs_are_noted_in_the_log(qtbot) -> None:
+    """A stopped run's partial epochs keep their note when the log is rebuilt from the record."""
+    from cnnstudio.core.files.model_record import ModelRecord
+    from cnnstudio.ui.training_view import TrainingView
+
+    view = _shown(qtbot, TrainingView())
+    history = {"loss": [0.5, 0.4, 0.3, 0.2], "accuracy": [0.8, 0.85, 0.9, 0.95]}
+    record = ModelRecord(Experiment(), ["0", "1"], (28, 28, 1), history=history, seconds_per_epoch=[1.5, 0.5, 1.4, 0.2],
+                         epoch_ends=[1.0, 1.34, 2.34, 2.5])  # stopped in epoch 2, continued, stopped in epoch 4
+    view.show_record(record)
+    lines = view.log.toPlainText().splitlines()
+    assert len(lines) == 4 and "stopped" not in lines[0] and "stopped" not in lines[2]
+    assert lines[1].endswith("(epoch 2 stopped after 34% of its batches)")
+    assert lines[3].endswith("(epoch 4 stopped after 16% of its batches)")  # numbered as logged, as live
+
+
 def _one_epoch_entry(pooling: str, accuracy: float, seconds: float, created: str) -> RunEntry:
     experiment = Experiment(ModelOptions(pooling=pooling), TrainOptions(epochs=1), "mnist").to_dict()
     history = {"loss": [0.4], "val_loss": [0.3], "accuracy": [accuracy], "val_accuracy": [accuracy]}

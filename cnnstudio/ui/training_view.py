@@ -125,7 +125,12 @@ class TrainingView(QWidget):
         seconds = record.seconds_per_epoch if record is not None else []
         for i, x in enumerate(self.epoch_x):
             metrics = {k: v[i] for k, v in self.epoch_history.items() if i < len(v)}
-            self.log.appendPlainText(self._epoch_line(x, metrics, seconds[i] if i < len(seconds) else None))
+            line = self._epoch_line(x, metrics, seconds[i] if i < len(seconds) else None)
+            start = self.epoch_x[i - 1] if i else math.floor(x)
+            share = x - start
+            if 0 < share < 1 - 1e-9:  # a stopped (partial) epoch, as the live log said
+                line += f"   (epoch {i + 1} stopped after {share:.0%} of its batches)"
+            self.log.appendPlainText(line)
         self.progress.setRange(0, 100)
         self.progress.setValue(0)
         self.progress.setFormat("idle")
