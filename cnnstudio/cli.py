@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--seed", type=int, default=0)
     study.add_argument("--report", metavar="FILE.md", help="write a Markdown report (and a PNG of the curves beside it)")
     _execution_arguments(study)
-    study.add_argument("--ray", metavar="local|auto|ADDRESS",
+    study.add_argument("--ray", type=_ray_argument, metavar="local|auto|ADDRESS",
                        help="run each study run as a Ray task: 'local' starts Ray on this machine, 'auto' joins "
                        "this machine's cluster, HOST:PORT or ray://HOST:PORT joins another (pip install -e "
                        "\".[cluster]\")")
@@ -492,6 +492,16 @@ def _kept_model(out: Path | None, outcome: Any) -> str | None:
     if out is not None:
         return str(out)
     return outcome.entry.model_path if outcome.entry is not None else None
+
+
+def _ray_argument(text: str) -> str:
+    """``--ray``: local, auto, host:port or ray://host:port, checked at once (before Ray or TensorFlow loads)."""
+    from cnnstudio.core.experiments.ray_study import ray_address_problem
+
+    problem = ray_address_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{printable(repr(text), 60)} is {problem}")
+    return text.strip()
 
 
 def _device_argument(text: str, workers: bool = False) -> str:

@@ -207,6 +207,10 @@ def test_an_nvidia_gpu_tensorflow_cannot_use_is_explained(tmp_path) -> None:
     (["train", "--device", "gpu:-1"], "unknown device"),
     (["evaluate", "m.keras", "--device", "GPU"], "unknown device 'GPU'"),
     (["study", "--ray", "local", "--device", "cpu", "--dataset", "digits"], "apply to studies on this computer"),
+    (["study", "--ray", "", "--dataset", "digits"], "argument --ray: '' is not a Ray address (local, auto"),
+    (["study", "--ray", "bogus::address", "--dataset", "digits"], "'bogus::address' is not a Ray address"),
+    (["study", "--ray", "ray://", "--dataset", "digits"], "'ray://' is not a Ray address"),
+    (["study", "--ray", "head:99999", "--dataset", "digits"], "'head:99999' is not a Ray address"),
 ])
 def test_bad_device_settings_are_one_line(argv, reason, tmp_path) -> None:
     assert_one_line_error(cli(*argv, cwd=tmp_path), reason)

@@ -240,7 +240,7 @@ def test_stop_cancels_a_study_on_ray(qtbot, make_window, monkeypatch) -> None:
     ("local", True), ("auto", True), (" 10.0.0.5:6379 ", True), ("ray://head.example:10001", True), ("[::1]:6379", True),
     ("", False), ("head.example", False), ("ray://head:port", False), ("host:99999", False), ("my host:1", False)])
 def test_ray_addresses(address, accepted) -> None:
-    from cnnstudio.ui.study_view import ray_address_problem
+    from cnnstudio.core.experiments.ray_study import ray_address_problem
 
     assert (ray_address_problem(address) is None) is accepted
 

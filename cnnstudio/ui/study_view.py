@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from cnnstudio.core.config import ACTIVATIONS, MAX_EXPLICIT_PADDING, PADDING_MODES, POOLING_LABELS, Experiment
 from cnnstudio.core.errors import ConfigError
+from cnnstudio.core.experiments.ray_study import RAY_FORMS, ray_address_problem
 from cnnstudio.core.experiments.run_history import RunEntry
 from cnnstudio.core.experiments.study import (
     RESULT_COLUMNS,
@@ -35,19 +36,6 @@ from cnnstudio.core.experiments.study import (
 )
 from cnnstudio.ui.curves_plot import CurvesPlot
 from cnnstudio.ui.widgets import read_only_table
-
-RAY_FORMS = "local, auto, host:port or ray://host:port"
-
-
-def ray_address_problem(address: str) -> str | None:
-    """Why ``address`` is no Ray address (one line), or None for local, auto, host:port and ray://host:port."""
-    text = address.strip()
-    if text in ("local", "auto"):
-        return None
-    host, _, port = text.removeprefix("ray://").rpartition(":")
-    if host and port.isdigit() and 0 < int(port) < 65536 and not any(c.isspace() for c in host):
-        return None
-    return f"not a Ray address ({RAY_FORMS})"
 
 
 class StudyView(QWidget):

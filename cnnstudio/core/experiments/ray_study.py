@@ -229,11 +229,25 @@ def _connect(ray: Any, address: str) -> bool:
     return True
 
 
+RAY_FORMS = "local, auto, host:port or ray://host:port"
+
+
+def ray_address_problem(address: str) -> str | None:
+    """Why ``address`` is no Ray address (one line), or None for local, auto, host:port and ray://host:port."""
+    text = address.strip()
+    if text in ("local", "auto"):
+        return None
+    host, _, port = text.removeprefix("ray://").rpartition(":")
+    if host and port.isdigit() and 0 < int(port) < 65536 and not any(c.isspace() for c in host):
+        return None
+    return f"not a Ray address ({RAY_FORMS})"
+
+
 def unreachable(address: str, timeout: float = CONNECT_TIMEOUT) -> str | None:
     """Why nothing answers at a ``host:port`` or ``ray://host:port`` address (one line), or None when it does."""
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        return f"not a Ray address: {address!r:.100} (use local, auto, host:port or ray://host:port)"
+    if ray_address_problem(address) is not None or address.strip() in ("local", "auto"):
+        return f"not a Ray address: {address!r:.100} (use {RAY_FORMS})"
+    host, _, port = address.strip().removeprefix("ray://").rpartition(":")
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
     except OSError as exc:
