@@ -26,7 +26,7 @@ from cnnstudio.core.config import (
     TrainOptions,
 )
 from cnnstudio.core.data.datasets import BUILTIN_NAMES
-from cnnstudio.core.errors import CnnStudioError, one_line, printable
+from cnnstudio.core.errors import CnnStudioError, one_line, plural, printable
 from cnnstudio.core.logs import debug_enabled, open_native_log, setup_logging
 from cnnstudio.core.network.architectures import PRESET_ARCHITECTURES
 
@@ -377,7 +377,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         experiment = Experiment(model_options, options, name)
         doing = f"training {experiment.model.arch}"
     _err(f"{printable(dataset.describe(), 400)}; {doing} ({experiment.model.pooling} pooling, "
-         f"{experiment.model.padding} padding) for {options.epochs} epochs ({options.optimizer}, learning rate "
+         f"{experiment.model.padding} padding) for {plural(options.epochs, 'epoch')} ({options.optimizer}, learning rate "
          f"{options.learning_rate:g} {options.lr_schedule}) on {execution.describe(options.batch_size)}")
     _print_notes(dataset)
     if record is None:
@@ -642,7 +642,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         dataset = _load_dataset(given)
         if not args.dataset and dataset.name != base.dataset:  # MNIST could not be downloaded: say what trained
             grid = [dataclasses.replace(experiment, dataset=dataset.name) for experiment in grid]
-        _err(f"{dataset.describe()}; {len(grid)} runs of {base.model.arch}, {args.epochs} epochs each, "
+        _err(f"{dataset.describe()}; {plural(len(grid), 'run')} of {base.model.arch}, {plural(args.epochs, 'epoch')} each, "
              f"seed {args.seed}, on {execution.describe(args.batch_size)}")
         outcomes = run_study(grid, dataset, history=history, listener=progress, on_run_start=started,
                              execution=execution)
@@ -652,9 +652,11 @@ def cmd_study(args: argparse.Namespace) -> int:
 
         entries = [o.entry if o.entry is not None else history_entry(o, dataset, None, None) for o in outcomes]
     rows = study_rows(entries)
+    timing = ("steady state: the first epoch's compile excluded" if args.epochs > 1
+              else "one epoch: TensorFlow's compile included")
     for row in rows:
         _err(f"{row['label']:<40} test accuracy {row['test_accuracy']:.4f}  params {row['params']:>10,}  "
-             f"{row['steady_seconds_per_epoch']:.2f} s/epoch (steady state: the first epoch's compile excluded)")
+             f"{row['steady_seconds_per_epoch']:.2f} s/epoch ({timing})")
     if report is not None:
         from cnnstudio.core.experiments.report import write_report
 
@@ -680,8 +682,8 @@ def _study_on_ray(args: argparse.Namespace, grid: list[Experiment], history: Any
     if is_dataset_path(grid[0].dataset):  # workers may run elsewhere than this folder: name the path fully
         where = str(Path(grid[0].dataset).resolve())
         grid = [dataclasses.replace(experiment, dataset=where) for experiment in grid]
-    _err(f"{len(grid)} runs of {grid[0].model.arch} on Ray ({printable(args.ray, 100)}), {args.epochs} epochs "
-         f"each, seed {args.seed}, dataset {printable(grid[0].dataset, 200)}")
+    _err(f"{plural(len(grid), 'run')} of {grid[0].model.arch} on Ray ({printable(args.ray, 100)}), "
+         f"{plural(args.epochs, 'epoch')} each, seed {args.seed}, dataset {printable(grid[0].dataset, 200)}")
     results = run_study_on_ray(grid, grid[0].dataset, address=args.ray, history=history, listener=progress,
                                on_run_start=started)
     for result in results:

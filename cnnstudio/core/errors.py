@@ -72,3 +72,8 @@ def printable(text: object, limit: int = 200) -> str:
     """
     shown = escape_controls(str(text))
     return shown if len(shown) <= limit else shown[: max(0, limit - 1)] + "…"
+
+
+def plural(count: int, word: str) -> str:
+    """``"1 epoch"``, ``"3 epochs"``, ``"2 classes"``: a count and its noun, for messages."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}{'es' if word.endswith('s') else 's'}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cnnstudio.core.errors import ModelFileError, printable
+from cnnstudio.core.errors import ModelFileError, plural, printable
 from cnnstudio.core.limits import IMAGE_CHANNELS, MAX_CLASSES, MAX_IMAGE_SIDE, MIN_CLASSES
 
 if TYPE_CHECKING:
@@ -64,10 +64,6 @@ def _refuse(name: str, reason: str) -> NotAnImageClassifier:
     return NotAnImageClassifier(f"{name} is not an image classifier CNN Studio can use: {reason}; {NEEDS}", reason)
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}{'es' if word.endswith('s') else 's'}"
-
-
 def classifier_signature(model: Any, name: str = "the model") -> ClassifierSignature:
     """The model's image shape and class count; raises :class:`NotAnImageClassifier` for anything else.
 
@@ -97,7 +93,7 @@ def classifier_signature(model: Any, name: str = "the model") -> ClassifierSigna
         raise _refuse(name, f"its output has shape {_shape_text(out)}, not one probability per class")
     classes = out[1]
     if classes < MIN_CLASSES:
-        raise _refuse(name, f"its output has {_plural(classes, 'value')}, not a probability for each of "
+        raise _refuse(name, f"its output has {plural(classes, 'value')}, not a probability for each of "
                             f"{MIN_CLASSES} or more classes")
     if classes > MAX_CLASSES:
         raise _refuse(name, f"its output has {classes:,} classes, more than {MAX_CLASSES:,}")
@@ -123,7 +119,7 @@ def check_classifier(model: Any, record: ModelRecord | None, name: str = "the mo
                   f"{_size_text(signature.input_shape)}")
         raise RecordMismatch(f"{shown}: its experiment record does not match the model: {reason}", reason)
     if len(record.class_names) != signature.classes:
-        reason = (f"the record names {_plural(len(record.class_names), 'class')} but the model outputs "
-                  f"{_plural(signature.classes, 'class')}")
+        reason = (f"the record names {plural(len(record.class_names), 'class')} but the model outputs "
+                  f"{plural(signature.classes, 'class')}")
         raise RecordMismatch(f"{shown}: its experiment record does not match the model: {reason}", reason)
     return signature
