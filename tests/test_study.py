@@ -66,7 +66,8 @@ def test_report_marks_the_best_values(small, tmp_path) -> None:
     run_study(study_grid(BASE, ["max", "avg"], ["valid"]), small, history=history)
     path = write_report(history.entries()[0], tmp_path / "report.md")
     text = path.read_text()
-    assert "| pooling=max |" in text and "| pooling=avg |" in text and "**61,706**" in text
+    assert "| pooling=max |" in text and "| pooling=avg |" in text
+    assert "61,706" in text and "**61,706**" not in text  # max and avg pooling have the same size: no best there
     assert (tmp_path / "report-curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -132,6 +133,8 @@ def test_best_values_need_two_runs_and_share_ties() -> None:
     assert best == {"test_accuracy": 0.95, "params": 10}  # one loss alone is not "best"
     assert best_values(rows[:1]) == {}
     assert best_values([{"test_accuracy": 0.5}, {"test_accuracy": 0.7}], {"test_accuracy": min}) == {"test_accuracy": 0.5}
+    same = [{"params": 61_706, "test_accuracy": 0.9}, {"params": 61_706, "test_accuracy": 0.8}]
+    assert best_values(same, {"params": min, "test_accuracy": max}) == {"test_accuracy": 0.9}  # nothing to pick in a tie
 
 
 def test_cell_text() -> None:
@@ -148,8 +151,8 @@ def test_markdown_table_bolds_the_best_of_each_column() -> None:
     table = markdown_table([fake_entry("max", 0.9, 100), fake_entry("min", 0.95, 120), fake_entry("avg", None, 100, seconds=[])])
     lines = table.splitlines()
     assert lines[0].startswith("| Run | Test accuracy |") and len(lines) == 5
-    assert lines[2] == "| pooling=max | 0.9000 | 0.1000 | **100** | **1,000** | **2.00** |"  # ties share the best
-    assert lines[3] == "| pooling=min | **0.9500** | **0.0500** | 120 | 1,200 | **2.00** |"
+    assert lines[2] == "| pooling=max | 0.9000 | 0.1000 | **100** | **1,000** | 2.00 |"  # ties share the best
+    assert lines[3] == "| pooling=min | **0.9500** | **0.0500** | 120 | 1,200 | 2.00 |"  # all equal: no best
     assert lines[4] == "| pooling=avg | – | – | **100** | **1,000** | – |"
 
 

@@ -37,6 +37,8 @@ from cnnstudio.core.experiments.study import (
 from cnnstudio.ui.curves_plot import CurvesPlot
 from cnnstudio.ui.widgets import read_only_table
 
+TABLE_SHARE = 0.45  # the most of the results' height the table takes from the curves
+
 
 class StudyView(QWidget):
     run_requested = Signal(list)  # list[Experiment]
@@ -105,7 +107,7 @@ class StudyView(QWidget):
         seconds = [key for key, _title in RESULT_COLUMNS].index("steady_seconds_per_epoch")
         self.table.horizontalHeaderItem(seconds).setToolTip(STEADY_SECONDS_NOTE)
         self.plot = CurvesPlot()
-        splitter = QSplitter(Qt.Vertical)
+        self.splitter = splitter = QSplitter(Qt.Vertical)
         splitter.addWidget(self.table)
         splitter.addWidget(self.plot)
         splitter.setChildrenCollapsible(False)
@@ -228,7 +230,20 @@ class StudyView(QWidget):
                     item.setToolTip("best in this column")
                 self.table.setItem(i, j, item)
         self.plot.show_runs(self.entries)
+        self._fit_table()
         self._update()
+
+    def _fit_table(self) -> None:
+        """Give the table the height of its rows (at most 45%), the curves the rest."""
+        total = sum(self.splitter.sizes())
+        if total <= 0:  # not laid out yet: the initial 1 : 2 stands
+            return
+        table = self.table
+        rows = max(table.rowCount(), 2) * table.verticalHeader().defaultSectionSize()
+        scrollbar = table.horizontalScrollBar().sizeHint().height()
+        wanted = table.horizontalHeader().height() + rows + 2 * table.frameWidth() + scrollbar
+        height = min(wanted, int(total * TABLE_SHARE))
+        self.splitter.setSizes([height, total - height])
 
     def best_cells(self) -> dict[str, str]:
         """Column title → label of the run highlighted as best there."""

@@ -14,6 +14,7 @@ from cnnstudio.core.experiments.study import differing_fields, flat_settings, ru
 
 METRICS = (("loss", "Loss"), ("accuracy", "Accuracy"))
 EMPTY_TEXT = "Select runs to compare"
+Y_MARGIN = 0.15  # of the value range, above and below
 
 
 def curve_values(history: Mapping[str, Sequence[float]], metric: str) -> list[float]:
@@ -111,6 +112,7 @@ def plot_curves(loss_axes: Any, accuracy_axes: Any, histories: Sequence[Mapping[
             shown += x[:n]
         if shown and max(shown) - min(shown) < 1:  # one epoch: a sensible range around it, not ±4 %
             axes.set_xlim(min(shown) - 0.5, max(shown) + 0.5)
+        axes.margins(y=Y_MARGIN)  # markers at the highest and lowest values stay whole
     if histories:
         _add_legend(figure, handles, labels if legend_labels is None else legend_labels, legend_title)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from cnnstudio.core.errors import ModelFileError
+from cnnstudio.core.errors import ModelFileError, plural
 from cnnstudio.core.experiments.curves import plot_runs
 from cnnstudio.core.experiments.run_history import RunEntry
 from cnnstudio.core.experiments.study import (
@@ -54,7 +54,7 @@ def write_report(entries: Sequence[RunEntry], path: str | Path) -> Path:
     text = "\n".join([
         f"# Study: {first['model']['arch']} on {first['dataset']}", "",
         f"Compared: {', '.join(differing_options([e.experiment for e in entries])) or 'nothing'}. "
-        f"Same data, split and seed ({train['seed']}), {train['epochs']} epochs, batch {train['batch_size']}, "
+        f"Same data, split and seed ({train['seed']}), {plural(train['epochs'], 'epoch')}, batch {train['batch_size']}, "
         f"{train['optimizer']} at {train['learning_rate']:g} for every run. Best value per column in bold.", "",
         markdown_table(entries), "", f"s / epoch: {STEADY_SECONDS_NOTE}.", "", f"![Validation curves]({png.name})", "",
         f"Device: {entries[0].device}; versions: "

@@ -148,12 +148,13 @@ def study_rows(entries: Sequence[RunEntry]) -> list[dict[str, Any]]:
 def best_values(rows: Sequence[dict[str, Any]], picks: dict[str, Callable] | None = None) -> dict[str, Any]:
     """The best value of each column (``BEST``: highest accuracy, lowest loss, size and time).
 
-    A column has a best only where at least two runs have a value in it; tied runs share it.
+    A column has a best only where at least two runs have a value in it and they differ (runs that
+    all have the same size have no best size); tied runs share it.
     """
     best = {}
     for key, pick in (BEST if picks is None else picks).items():
         values = [row[key] for row in rows if row.get(key) is not None]
-        if len(values) > 1:
+        if len(values) > 1 and len(set(values)) > 1:
             best[key] = pick(values)
     return best
 
