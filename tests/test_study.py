@@ -294,3 +294,14 @@ def test_a_long_legend_goes_beside_the_plots_and_a_short_one_below() -> None:
             assert extent.y1 <= min(loss.bbox.y0, accuracy.bbox.y0) and extent.x1 <= figure.bbox.x1
         for axes in (loss, accuracy):
             assert axes.bbox.width >= figure.bbox.width / 4 and axes.bbox.height >= figure.bbox.height / 3
+
+
+def test_a_stopped_runs_epochs_are_shown_as_trained() -> None:
+    from cnnstudio.core.experiments.study import cell_text, study_rows
+
+    stopped = fake_entry("max", 0.9, 100)
+    stopped.epoch_ends = [1.0, 1.86]
+    whole = fake_entry("min", 0.9, 100)
+    rows = study_rows([stopped, whole])
+    assert [row["epochs"] for row in rows] == [1.86, 2]
+    assert [cell_text("epochs", row["epochs"]) for row in rows] == ["1.86", "2"]
