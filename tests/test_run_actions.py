@@ -143,3 +143,13 @@ def test_the_study_runs_warnings_are_shown_once_each(actions) -> None:
                                       "on node a: an NVIDIA GPU is present, but …\n"
                                       "this run is not recorded in the run history: disk full")]
     assert ("message", "Study finished: 2 runs", 10000) in recorded.events
+
+
+def test_stopping_to_quit_skips_the_test_at_once(actions) -> None:
+    recorded = Recorded(actions)
+    actions.stop_to_quit()  # nothing running: nothing to say
+    assert recorded.events == []
+    actions.trainer.stop_flag = flag = StopFlag()
+    actions.stop_to_quit()
+    assert flag.requested and flag.skip_evaluation
+    assert recorded.events == [("message", "Stopping the run to quit (its test is skipped)…", 0)]

@@ -339,7 +339,7 @@ class MainWindow(QMainWindow):
             if self.confirm_stop_training():
                 if self.training:
                     self._close_when_idle = True
-                    self.stop()
+                    self.run_actions.stop_to_quit()
                 else:  # the run ended while the question was open: close now, as asked
                     QTimer.singleShot(0, self.close)
             return

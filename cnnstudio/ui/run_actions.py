@@ -114,6 +114,13 @@ class RunActions(QObject):
             self.trainer.stop()
             self.message.emit("Skipping the test evaluation…" if skips else "Stopping after this batch…", 0)
 
+    def stop_to_quit(self) -> None:
+        """The window is closing: end after the batch in progress and skip the test-set evaluation."""
+        if self.trainer.running:
+            self.trainer.stop()
+            self.trainer.stop()  # two requests: the evaluation is skipped too
+            self.message.emit("Stopping the run to quit (its test is skipped)…", 0)
+
     # reporting ---------------------------------------------------------------------------
     def _fell_back(self, dataset: str, reason: str) -> None:
         """The default MNIST could not be downloaded: the run uses ``dataset`` (built in) and says why."""
