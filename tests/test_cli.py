@@ -164,7 +164,7 @@ def test_device_choices_fall_back_with_a_notice_and_are_recorded(tmp_path) -> No
                  "--xla", "off", "--json")
     assert result.returncode == 0, result.stderr
     notices = [line for line in result.stderr.splitlines() if line.startswith("notice: ")]
-    assert notices == ["notice: no GPU is visible to TensorFlow: training on the CPU instead of gpu:1",
+    assert notices == ["notice: no GPU is visible to TensorFlow: using the CPU instead of gpu:1",
                        "notice: mixed precision runs only on a GPU: training in float32"]
     data = last_json(result.stdout)
     assert data["device"] == "CPU, batch 64, float32, no XLA" and "on CPU, batch 64, float32, no XLA" in result.stderr
@@ -199,7 +199,7 @@ def test_an_nvidia_gpu_tensorflow_cannot_use_is_explained(tmp_path) -> None:
     assert notices[0].startswith("notice: an NVIDIA GPU is present (driver 550.54.14), but the NVIDIA driver's "
                                  "libcuda.so.1 cannot be loaded (") and notices[0].endswith(
                                      "): reinstall the driver")
-    assert notices[1] == "notice: no GPU is visible to TensorFlow: training on the CPU instead of gpu:0"
+    assert notices[1] == "notice: no GPU is visible to TensorFlow: using the CPU instead of gpu:0"
 
 
 @pytest.mark.parametrize(("argv", "reason"), [

@@ -100,7 +100,7 @@ def test_without_gpus_every_gpu_request_trains_on_the_cpu_and_says_so(text):
     chosen = plan(text, [CPU])
     assert (chosen.kind, chosen.devices, chosen.replicas, chosen.mixed_precision_allowed) == ("cpu", ("/cpu:0",), 1, False)
     asked = "gpu:0" if text == "gpu" else text
-    assert chosen.notice == f"no GPU is visible to TensorFlow: training on the CPU instead of {asked}"
+    assert chosen.notice == f"no GPU is visible to TensorFlow: using the CPU instead of {asked}"
 
 
 @pytest.mark.parametrize("devices", [[CPU], [CPU, gpu(0)]])

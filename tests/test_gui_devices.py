@@ -75,7 +75,7 @@ def test_remembered_gpu_missing_here_falls_back_with_a_notice(qtbot, make_window
     settings.set_device("gpu:3")
     settings.set_mixed_precision(True)
     window = make_window()
-    notice = "no GPU is visible to TensorFlow: training on the CPU instead of gpu:3"
+    notice = "no GPU is visible to TensorFlow: using the CPU instead of gpu:3"
     message = window.statusBar().currentMessage()
     assert notice in message and "mixed precision runs only on a GPU" in message
     choice = window.panel.device_choice

@@ -345,6 +345,13 @@ def test_training_plots_before_a_run_show_only_the_hint(qtbot) -> None:
     view.redraw()
     assert view.placeholder.get_visible() and not view.legend.get_visible()
     assert not view.loss_axes.get_visible() and not view.accuracy_axes.get_visible()
+    assert view.placeholder.get_text() == "Press Train to see the curves"
+    view.start_run(None)  # a run has begun, no batch drawn yet: the hint says the curves are coming
+    view.redraw()
+    assert view.placeholder.get_visible() and view.placeholder.get_text().startswith("Training: the curves appear")
+    view.clear()
+    view.redraw()
+    assert view.placeholder.get_text() == "Press Train to see the curves"
 
 
 def test_a_records_stopped_epochs_are_noted_in_the_log(qtbot) -> None:

@@ -70,6 +70,10 @@ def outcome_line(outcome: Any) -> str:
     return f"{end.message}; {line}" if end.reason.early else line
 
 
+IDLE_HINT = "Press Train to see the curves"
+RUNNING_HINT = "Training: the curves appear after the first batches"
+
+
 class TrainingView(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -122,6 +126,7 @@ class TrainingView(QWidget):
         self.epoch_history: dict[str, list[float]] = {k: list(v) for k, v in history.items()}
         self.epoch_x: list[float] = list(record.epoch_ends) if record is not None else []  # fractional after a stop
         self.log.clear()
+        self._hint = IDLE_HINT  # what the empty plots say
         seconds = record.seconds_per_epoch if record is not None else []
         for i, x in enumerate(self.epoch_x):
             metrics = {k: v[i] for k, v in self.epoch_history.items() if i < len(v)}
@@ -141,6 +146,7 @@ class TrainingView(QWidget):
     def start_run(self, record: ModelRecord | None) -> None:
         """A run begins: the model's earlier epochs (when continuing) stay, live progress follows."""
         self.show_record(record)
+        self._hint = RUNNING_HINT  # until the first batches are drawn
         self.progress.setFormat("starting…")
         self.status.setText("Reading the dataset and building the network…")
 
@@ -286,8 +292,7 @@ class TrainingView(QWidget):
         # one legend for both plots, below them: a legend inside an Axes hides the first epochs' points
         self.legend = self.figure.legend(*self.accuracy_axes.get_legend_handles_labels(), loc="outside lower center",
                                          ncol=3, fontsize="small", frameon=False)
-        self.placeholder = self.figure.text(0.5, 0.5, "Press Train to see the curves", ha="center", va="center",
-                                            color="gray")
+        self.placeholder = self.figure.text(0.5, 0.5, IDLE_HINT, ha="center", va="center", color="gray")
 
     def redraw(self) -> None:
         if not hasattr(self, "lines"):
@@ -308,5 +313,6 @@ class TrainingView(QWidget):
         for artist in (self.loss_axes, self.accuracy_axes, self.legend):  # no bare, meaningless axes before a run
             artist.set_visible(not empty)
         self.placeholder.set_visible(empty)
+        self.placeholder.set_text(self._hint)
         self.canvas.draw_idle()
         self.redraws += 1

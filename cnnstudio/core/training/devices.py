@@ -157,7 +157,7 @@ def plan_devices(request: DeviceRequest, devices: Sequence[DeviceInfo], workers:
     if request.kind == "auto":
         return _gpu_plan(gpus, [_best_gpu(gpus)]) if gpus else cpu_plan()
     if not gpus:
-        return cpu_plan(f"no GPU is visible to TensorFlow: training on the CPU instead of {request}")
+        return cpu_plan(f"no GPU is visible to TensorFlow: using the CPU instead of {request}")
     if request.kind == "all-gpus":
         return _gpu_plan(gpus, list(range(len(gpus))))
     index = request.index or 0
