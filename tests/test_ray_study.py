@@ -155,13 +155,14 @@ def test_local_starts_ray_for_the_study_and_stops_it_after(tmp_path, ray_folder,
     assert os.path.isdir(os.path.join(ray_folder, "ray"))  # its files went where RAY_TMPDIR says
 
 
-def test_a_workers_device_notices_come_back_with_each_run_and_are_prepared_once(monkeypatch) -> None:
+def test_a_workers_device_notices_come_back_with_each_run_and_are_prepared_once(monkeypatch, request) -> None:
     """In-process (the task function itself, no Ray queue): an unusable GPU on the node is named in the run's warnings."""
     import cnnstudio.core.experiments.ray_study as ray_study
     import cnnstudio.core.training.gpu_check as gpu_check
 
     calls = []
-    monkeypatch.setattr(ray_study, "_WORKER_DEVICE_NOTICES", [])
+    ray_study.worker_device_notices.cache_clear()  # a fresh worker process
+    request.addfinalizer(ray_study.worker_device_notices.cache_clear)  # the fake notice stays in this test
     monkeypatch.setattr(gpu_check, "prepare_gpus", lambda: calls.append(1) or ["an NVIDIA GPU is present, but …"])
     replies = [ray_study.run_remote_task(i, experiment().to_dict(), "digits", "study", queue=None) for i in range(2)]
     assert [reply["ok"] for reply in replies] == [True, True], replies

@@ -18,7 +18,7 @@ from cnnstudio.ui.device_controller import DeviceController  # noqa: E402
 from cnnstudio.ui.run_actions import RunActions  # noqa: E402
 from cnnstudio.ui.runs_view import RunsView  # noqa: E402
 from cnnstudio.ui.study_view import StudyView  # noqa: E402
-from cnnstudio.ui.training_controller import TrainingController  # noqa: E402
+from cnnstudio.ui.training_controller import StudyEnd, TrainingController  # noqa: E402
 from cnnstudio.ui.training_view import TrainingView  # noqa: E402
 
 
@@ -136,9 +136,9 @@ def test_the_study_runs_warnings_are_shown_once_each(actions) -> None:
     recorded = Recorded(actions)
     actions.trainer.stop_flag = StopFlag()
     actions.trainer._total = 2
-    actions.trainer._study_succeeded((2, False, [], ["on node a: an NVIDIA GPU is present, but …",
-                                                     "on node a: an NVIDIA GPU is present, but …",
-                                                     "this run is not recorded in the run history: disk full"]))
+    actions.trainer._study_succeeded(StudyEnd(2, False, [], ["on node a: an NVIDIA GPU is present, but …",
+                                                              "on node a: an NVIDIA GPU is present, but …",
+                                                              "this run is not recorded in the run history: disk full"]))
     assert recorded.of("notice") == [("notice", "Notes from the study's runs",
                                       "on node a: an NVIDIA GPU is present, but …\n"
                                       "this run is not recorded in the run history: disk full")]

@@ -17,7 +17,7 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from PySide6.QtCore import QObject, Qt, Signal
 
@@ -37,6 +37,15 @@ DOWNLOAD_REPORT_S = 0.1  # download progress reaches the window at most this oft
 MAX_FAILURES_SHOWN = 8  # failed Ray runs listed in the message; all of them in its details
 
 log = logging.getLogger("cnnstudio.training")
+
+
+class StudyEnd(NamedTuple):
+    """How a study ended, from the worker thread to the GUI thread."""
+
+    recorded: int  # runs recorded
+    stopped: bool  # ended by a stop request
+    errors: list[str]  # one line per failed run (Ray)
+    warnings: list[str]  # the runs' warnings, in order (repeats included)
 
 
 class _Relay(QObject):
@@ -183,7 +192,7 @@ class TrainingController(QObject):
             outcomes = run_study(chosen, dataset, history=history, stop=stop, listener=relay,
                                  on_run_start=relay.run_started.emit, execution=execution,
                                  on_run_done=lambda i, outcome: relay.run_done.emit(i, outcome.entry))
-            return len(outcomes), stop.requested, [], [w for outcome in outcomes for w in outcome.warnings]
+            return StudyEnd(len(outcomes), stop.requested, [], [w for outcome in outcomes for w in outcome.warnings])
 
         start_task(work, succeeded=self._study_succeeded, failed=self._failed, name="study")
 
@@ -216,14 +225,13 @@ class TrainingController(QObject):
         self.run_finished.emit(outcome)
         self.finished.emit()
 
-    def _study_succeeded(self, result: tuple[int, bool, list[str], list[str]]) -> None:
+    def _study_succeeded(self, result: StudyEnd) -> None:
         self._end()
-        finished, stopped, errors, warnings = result
-        if errors:
-            self.runs_failed.emit(*failures_text(errors))
-        if warnings:
-            self.study_notes.emit("\n".join(dict.fromkeys(warnings)))
-        self.study_finished.emit(finished, self._total, stopped)
+        if result.errors:
+            self.runs_failed.emit(*failures_text(result.errors))
+        if result.warnings:
+            self.study_notes.emit("\n".join(dict.fromkeys(result.warnings)))
+        self.study_finished.emit(result.recorded, self._total, result.stopped)
         self.finished.emit()
 
     def _failed(self, reason: str, details: str) -> None:
@@ -233,15 +241,15 @@ class TrainingController(QObject):
 
 
 def _study_on_ray(experiments: list[Experiment], address: str, history: RunHistory, stop: StopFlag,
-                  relay: _Relay) -> tuple[int, bool, list[str], list[str]]:
+                  relay: _Relay) -> StudyEnd:
     """A study as Ray tasks (on the worker thread): runs recorded, stopped, one line per failed run, the warnings."""
     from cnnstudio.core.experiments.ray_study import run_study_on_ray
 
     results = run_study_on_ray(experiments, experiments[0].dataset, address=address, history=history, stop=stop,
                                listener=relay, on_run_start=relay.run_started.emit,
                                on_run_done=lambda i, result: relay.run_done.emit(i, result.entry))
-    return (sum(r.error is None for r in results), stop.requested, [r.error for r in results if r.error],
-            [w for r in results for w in r.warnings])
+    return StudyEnd(sum(r.error is None for r in results), stop.requested, [r.error for r in results if r.error],
+                    [w for r in results for w in r.warnings])
 
 
 def failures_text(errors: Sequence[str], shown: int = MAX_FAILURES_SHOWN) -> tuple[str, str]:

@@ -18,6 +18,7 @@ Ray is imported only when a study runs: this module imports without it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
@@ -150,20 +151,16 @@ def run_remote_task(index: int, experiment_data: dict[str, Any], dataset_name: s
     return {**reply, "node": node, "seconds": time.monotonic() - started}
 
 
-_WORKER_DEVICE_NOTICES: list[list[str]] = []  # this worker process's, found before its first run
-
-
-def worker_device_notices() -> list[str]:
+@functools.cache
+def worker_device_notices() -> tuple[str, ...]:
     """This worker process's device problems (memory growth, an unusable GPU), prepared once per process.
 
     TensorFlow lets GPUs be prepared only before its first operation, so the first run in a
     worker prepares them and later runs in the same process reuse what it found.
     """
-    if not _WORKER_DEVICE_NOTICES:
-        from cnnstudio.core.training.gpu_check import prepare_gpus
+    from cnnstudio.core.training.gpu_check import prepare_gpus
 
-        _WORKER_DEVICE_NOTICES.append(prepare_gpus())
-    return _WORKER_DEVICE_NOTICES[0]
+    return tuple(prepare_gpus())
 
 
 def _run_in_worker(experiment_data: dict[str, Any], dataset_name: str, study: str, listener: _QueueListener,

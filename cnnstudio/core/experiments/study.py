@@ -127,7 +127,7 @@ def run_study(experiments: Sequence[Experiment], dataset: Dataset, *, history: R
     return outcomes
 
 
-def epochs_text_value(epochs: float) -> int | float:
+def shown_epochs(epochs: float) -> int | float:
     """Epochs trained as a table shows them: whole ones as an int (3), a stopped run's share to 2 places (0.86)."""
     return int(epochs) if float(epochs).is_integer() else round(float(epochs), 2)
 
@@ -145,7 +145,7 @@ def study_rows(entries: Sequence[RunEntry]) -> list[dict[str, Any]]:
             "macs": entry.macs, "flops": 2 * entry.macs, "seconds_per_epoch": seconds,
             "mean_seconds_per_epoch": sum(seconds) / len(seconds) if seconds else None,
             "steady_seconds_per_epoch": steady_seconds_per_epoch(seconds),
-            "epochs": epochs_text_value(entry.epochs_trained),
+            "epochs": shown_epochs(entry.epochs_trained),
             "stop_reason": entry.end.message if entry.end.reason.early else None, "id": entry.id,
         })
     return rows
