@@ -155,6 +155,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from cnnstudio.core.data.idx_format import load_idx_folder
 x, y, xt, yt = load_idx_folder(Path(sys.argv[1]))
 epochs = int(sys.argv[2])
+device = torch.device(sys.argv[3] if len(sys.argv) > 3 else "cpu")  # gpu_machine_checks.py passes "cuda"
 torch.manual_seed(0)
 def tensors(images, labels):
     return torch.from_numpy(images.transpose(0, 3, 1, 2).astype(np.float32) / 255.0), torch.from_numpy(labels)
@@ -171,7 +172,7 @@ class LeNet5(nn.Module):
         x = nn.functional.max_pool2d(torch.relu(self.conv2(x)), 2)
         x = torch.flatten(x, 1)
         return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
-model = LeNet5()
+model = LeNet5().to(device)
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 loss_fn = nn.CrossEntropyLoss()
 ends = []
@@ -179,18 +180,21 @@ start = time.perf_counter()
 for epoch in range(epochs):
     model.train()
     for images, labels in train:
+        images, labels = images.to(device), labels.to(device)
         optimizer.zero_grad()
         loss = loss_fn(model(images), labels)
         loss.backward()
         optimizer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()  # the GPU's work is asynchronous: the epoch ends when it is done
     ends.append(time.perf_counter() - start)
 model.eval()
 correct = 0
 with torch.no_grad():
     for images, labels in test:
-        correct += int((model(images).argmax(1) == labels).sum())
+        correct += int((model(images.to(device)).argmax(1).cpu() == labels).sum())
 print(json.dumps({"ends": ends, "run": time.perf_counter() - start, "accuracy": correct / len(xt),
-                  "threads": torch.get_num_threads(), "torch": torch.__version__}))
+                  "threads": torch.get_num_threads(), "torch": torch.__version__, "device": str(device)}))
 """
 
 KERAS_OPTIONS = {

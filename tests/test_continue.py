@@ -71,6 +71,20 @@ def test_continue_with_the_same_optimizer_keeps_its_state_even_with_another_batc
     assert [(s.batch_size, s.optimizer_state) for s in outcome.record.segments] == [(16, "fresh"), (32, "kept")]
 
 
+def test_a_reopened_mixed_precision_model_continues_with_a_fresh_optimizer_and_says_so(small, tmp_path) -> None:
+    """Keras saves the loss-scaled optimizer of a mixed-precision model, loads a plain one and skips
+    its variables: its moments and step count are lost, so the record must not claim them kept."""
+    from cnnstudio.core.training.execution import Execution
+
+    first = run_experiment(experiment(), small, execution=Execution(mixed_precision=True))
+    assert int(first.model.optimizer.iterations) == STEPS
+    model, record = load_model(save_model(first.model, tmp_path / "mixed.keras", first.record))
+    assert int(model.optimizer.iterations) == 0  # nothing of its state came back
+    outcome = run_experiment(experiment(), small, model=model, record=record)
+    assert [s.optimizer_state for s in outcome.record.segments] == ["fresh", "fresh"]
+    assert int(outcome.model.optimizer.iterations) == STEPS
+
+
 def test_a_continued_cosine_segment_starts_its_own_schedule(small) -> None:
     first = run_experiment(experiment(lr_schedule="cosine", learning_rate=0.01), small)
     assert float(first.model.optimizer.learning_rate) == pytest.approx(0.0005, rel=1e-3)  # ended at its 5% floor

@@ -72,6 +72,22 @@ def test_driver_version_and_device_files_are_read(tmp_path):
     assert system.driver_version() == "unknown version"
 
 
+# /proc/driver/nvidia/version as NVIDIA's open kernel module wrote it on the H100 lent to this project
+# (docs/gpu-checks/h100-2026-11-26.json): the version follows "for x86_64", not "Kernel Module"
+OPEN_MODULE_VERSION_FILE = ("NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.04  Release Build  "
+                            "(nixbld@)  \nGCC version:  gcc version 15.3.0 (GCC) \n")
+
+
+def test_the_open_kernel_modules_version_is_read_too(tmp_path):
+    system = FakeSystem(nvidia_machine(tmp_path, version=OPEN_MODULE_VERSION_FILE),
+                        missing={"libcudart.so.12", "libcublas.so.12"})
+    assert system.driver_version() == "580.159.04"
+    # what the H100 machine (driver 580, CUDA 13 libraries, no CUDA 12 ones) was told for PyPI's tensorflow 2.21
+    assert gpu_unavailable_reason(system) == (
+        "an NVIDIA GPU is present (driver 580.159.04), but CUDA libraries this TensorFlow needs (CUDA 12.5.1, "
+        'cuDNN 9) are missing: libcudart.so.12, libcublas.so.12; install them with pip install "tensorflow[and-cuda]"')
+
+
 def test_wsl_counts_only_with_nvidias_library(tmp_path):
     nvidia_machine(tmp_path, version=None, nodes=("dxg",))
     assert GpuSystem(tmp_path).gpu_nodes() == []

@@ -143,6 +143,32 @@ def test_steps_per_execution_is_large_for_small_nets_and_one_for_big_ones() -> N
     assert steps_per_execution_for(alexnet, 64) == 1
 
 
+def test_a_gpu_gets_longer_compiled_calls_than_the_cpu_without_a_calibration() -> None:
+    """On an H100 LeNet-5 at batch 64 took 1.3 ms a step: 12 steps a call (the CPU's assumption) left it
+    under-fed, 64 trained 20% faster (docs/benchmarks.md). A GPU plan assumes that speed; big nets stay at 1."""
+    import dataclasses
+
+    from cnnstudio.core.training.execution import Execution
+    from cnnstudio.core.training.trainer import MOST_STEPS_PER_EXECUTION_GPU, assumed_speed
+
+    cpu = Execution()
+    gpu = Execution(dataclasses.replace(cpu.plan, kind="gpu", devices=("/gpu:0",), descriptions=("NVIDIA H100",)))
+    mirrored = Execution(dataclasses.replace(cpu.plan, kind="mirrored", devices=("/gpu:0", "/gpu:1")))
+    two_cpus = Execution(dataclasses.replace(cpu.plan, kind="mirrored", devices=("/cpu:0", "/cpu:1")))
+    assert assumed_speed(None) == assumed_speed(cpu) == assumed_speed(two_cpus)
+    assert assumed_speed(gpu) == assumed_speed(mirrored) and assumed_speed(gpu)[0] > assumed_speed(cpu)[0]
+    lenet = shape_table(ModelOptions(arch="lenet5"), (28, 28, 1), 10)
+    alexnet = shape_table(ModelOptions(arch="alexnet", padding="same"), (28, 28, 1), 10)
+
+    def steps(table, batch: int, execution: Execution) -> int:
+        flops, most = assumed_speed(execution)
+        return steps_per_execution_for(table, batch, flops, most=most)
+
+    assert (steps(lenet, 64, cpu), steps(lenet, 64, gpu)) == (12, 62)  # about the 64 measured best
+    assert steps(lenet, 1, gpu) == MOST_STEPS_PER_EXECUTION_GPU  # bounded even when a step is almost free
+    assert steps(alexnet, 256, gpu) < 8
+
+
 def test_batch_count_never_passes_the_epochs_steps_with_several_steps_per_call(small) -> None:
     """Keras reports the last step of each call: 18 steps in calls of 4 end at "step 20" unless clamped."""
     recorder = Recorder()

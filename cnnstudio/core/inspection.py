@@ -117,7 +117,9 @@ def tile_position(maps_shape: tuple[int, int, int], columns: int, x: int, y: int
 
 
 def probabilities(model: Any, images: np.ndarray) -> np.ndarray:
-    return np.asarray(model(np.asarray(images, dtype="float32"), training=False))
+    import keras
+
+    return keras.ops.convert_to_numpy(model(np.asarray(images, dtype="float32"), training=False))
 
 
 def shift(image: np.ndarray, dx: int, dy: int) -> np.ndarray:

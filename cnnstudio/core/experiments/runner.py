@@ -52,7 +52,9 @@ def keeps_optimizer(model: Any, record: ModelRecord | None, options: TrainOption
     Only when the optimizer, learning rate and schedule are those of the segment that trained it
     last (of the record's settings, for records older than segments) and the model is compiled
     with them. A cosine schedule never carries on: it would continue at its 5% floor, so a
-    cosine segment always gets a fresh schedule over its own planned steps.
+    cosine segment always gets a fresh schedule over its own planned steps. An optimizer that has
+    taken no step has no state to keep: Keras saves a mixed-precision model's loss-scaled
+    optimizer but loads a plain one and skips its variables.
     """
     if record is None or options.lr_schedule == "cosine":
         return False
@@ -62,7 +64,7 @@ def keeps_optimizer(model: Any, record: ModelRecord | None, options: TrainOption
         old = record.experiment.train
         same = (old.optimizer, float(old.learning_rate), old.lr_schedule) == (
             options.optimizer, float(options.learning_rate), options.lr_schedule)
-    return same and optimizer_matches(model, options)
+    return same and optimizer_matches(model, options) and int(model.optimizer.iterations) > 0
 
 
 def run_experiment(experiment: Experiment, dataset: Dataset, *, listener: TrainingListener | None = None,

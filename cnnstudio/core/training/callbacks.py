@@ -41,7 +41,7 @@ def gives_finite_outputs(model: Any, probe: np.ndarray | None) -> bool:
     """Whether ``model`` maps the ``probe`` images to finite outputs (True without a probe)."""
     if probe is None or not len(probe):
         return True
-    return bool(np.isfinite(np.asarray(model(probe, training=False))).all())
+    return bool(np.isfinite(keras.ops.convert_to_numpy(model(probe, training=False))).all())
 
 
 def _epoch_text(position: float) -> str:

@@ -36,7 +36,8 @@ CUDA_ERRORS = {
     804: "CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE",
     999: "CUDA_ERROR_UNKNOWN",
 }
-_DRIVER_VERSION = re.compile(r"Kernel Module\s+([0-9][0-9.]*)")
+# "… x86_64 Kernel Module  550.54.14 …", or with the open module "… Open Kernel Module for x86_64  580.159.04 …"
+_DRIVER_VERSION = re.compile(r"Kernel Module.*?\s([0-9]+(?:\.[0-9]+)+)\b")
 
 
 class GpuSystem:

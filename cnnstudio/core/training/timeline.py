@@ -101,7 +101,8 @@ class TimelineCallback(keras.callbacks.Callback):
         """The first convolution now, or None when its kernels or maps are not finite."""
         kernel = keras.ops.convert_to_numpy(self._layer.kernel)
         kernels = np.ascontiguousarray(kernel[:, :, :MAX_INPUT_CHANNELS, :MAX_FILTERS], dtype=np.float32)
-        maps = np.asarray(self._maps_model(self.image, training=False), dtype=np.float32)[0, ..., :MAX_FILTERS]
+        maps = keras.ops.convert_to_numpy(self._maps_model(self.image, training=False)).astype(np.float32)
+        maps = maps[0, ..., :MAX_FILTERS]
         if not (np.isfinite(kernels).all() and np.isfinite(maps).all()):
             return None
         codes, ranges = quantized(shrunk(maps))
