@@ -611,6 +611,12 @@ def _split(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
+def _study_size(grid: list[Experiment], epochs: int) -> str:
+    """"3 runs of lenet5, 2 epochs each" (or "1 run of lenet5, 1 epoch")."""
+    each = " each" if len(grid) > 1 else ""
+    return f"{plural(len(grid), 'run')} of {grid[0].model.arch}, {plural(epochs, 'epoch')}{each}"
+
+
 def cmd_study(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -642,8 +648,8 @@ def cmd_study(args: argparse.Namespace) -> int:
         dataset = _load_dataset(given)
         if not args.dataset and dataset.name != base.dataset:  # MNIST could not be downloaded: say what trained
             grid = [dataclasses.replace(experiment, dataset=dataset.name) for experiment in grid]
-        _err(f"{dataset.describe()}; {plural(len(grid), 'run')} of {base.model.arch}, {plural(args.epochs, 'epoch')} each, "
-             f"seed {args.seed}, on {execution.describe(args.batch_size)}")
+        _err(f"{dataset.describe()}; {_study_size(grid, args.epochs)}, seed {args.seed}, "
+             f"on {execution.describe(args.batch_size)}")
         outcomes = run_study(grid, dataset, history=history, listener=progress, on_run_start=started,
                              execution=execution)
         for warning in dict.fromkeys(w for outcome in outcomes for w in outcome.warnings):
@@ -682,8 +688,8 @@ def _study_on_ray(args: argparse.Namespace, grid: list[Experiment], history: Any
     if is_dataset_path(grid[0].dataset):  # workers may run elsewhere than this folder: name the path fully
         where = str(Path(grid[0].dataset).resolve())
         grid = [dataclasses.replace(experiment, dataset=where) for experiment in grid]
-    _err(f"{plural(len(grid), 'run')} of {grid[0].model.arch} on Ray ({printable(args.ray, 100)}), "
-         f"{plural(args.epochs, 'epoch')} each, seed {args.seed}, dataset {printable(grid[0].dataset, 200)}")
+    _err(f"{_study_size(grid, args.epochs)}, on Ray ({printable(args.ray, 100)}), seed {args.seed}, "
+         f"dataset {printable(grid[0].dataset, 200)}")
     results = run_study_on_ray(grid, grid[0].dataset, address=args.ray, history=history, listener=progress,
                                on_run_start=started)
     for result in results:

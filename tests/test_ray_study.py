@@ -14,7 +14,13 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (the optional clus
 
 from cnnstudio.core.config import Experiment, ModelOptions, TrainOptions  # noqa: E402
 from cnnstudio.core.errors import CnnStudioError  # noqa: E402
-from cnnstudio.core.experiments.ray_study import RAY_MISSING, import_ray, run_study_on_ray, unreachable  # noqa: E402
+from cnnstudio.core.experiments.ray_study import (  # noqa: E402
+    RAY_MISSING,
+    TOKEN_NOTICE_LOGGER,
+    import_ray,
+    run_study_on_ray,
+    unreachable,
+)
 from cnnstudio.core.experiments.run_history import RunHistory  # noqa: E402
 from cnnstudio.core.training.progress import StopFlag  # noqa: E402
 
@@ -147,10 +153,20 @@ def test_local_starts_ray_for_the_study_and_stops_it_after(tmp_path, ray_folder,
     ray.shutdown()  # the shared instance: "local" starts its own only where none is running
     monkeypatch.setenv("RAY_TMPDIR", ray_folder)
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)  # Ray's default: token authentication, announced
+    announced = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = announced.append
+    token_logger = logging.getLogger(TOKEN_NOTICE_LOGGER)
+    token_logger.addHandler(handler)
     history = RunHistory(tmp_path / "runs")
-    results = run_study_on_ray([experiment("avg")], "digits", address="local", history=history)
+    try:
+        results = run_study_on_ray([experiment("avg")], "digits", address="local", history=history)
+    finally:
+        token_logger.removeHandler(handler)
 
     assert [r.error for r in results] == [None] and len(history.entries()[0]) == 1
+    assert announced == []  # Ray's "Token authentication is enabled" line stays off stderr
     assert not ray.is_initialized()
     assert os.path.isdir(os.path.join(ray_folder, "ray"))  # its files went where RAY_TMPDIR says
 

@@ -18,6 +18,7 @@ Ray is imported only when a study runs: this module imports without it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -25,7 +26,7 @@ import secrets
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,6 +208,22 @@ def write_bytes_atomically(data: bytes, path: Path) -> Path:
     return path
 
 
+# Ray (2.60) announces at WARNING, on stderr, that a new local instance uses token authentication
+# (its safe default, which is kept): one line of noise per study
+TOKEN_NOTICE_LOGGER = "ray._private.authentication.authentication_token_setup"
+
+
+@contextlib.contextmanager
+def _without_token_notice() -> Iterator[None]:
+    logger = logging.getLogger(TOKEN_NOTICE_LOGGER)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _connect(ray: Any, address: str) -> bool:
     """Start or join Ray as ``address`` says; True when this call connected (and must disconnect)."""
     if ray.is_initialized():  # already started or joined (a test, or the app): used as it is
@@ -217,7 +234,8 @@ def _connect(ray: Any, address: str) -> bool:
         raise CnnStudioError(problem)  # Ray itself would keep trying for minutes
     try:
         if address == "local":
-            ray.init(num_cpus=usable_cpus(), **quiet)
+            with _without_token_notice():
+                ray.init(num_cpus=usable_cpus(), **quiet)
         else:
             ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
     except Exception as exc:  # noqa: BLE001 - Ray's own errors (ConnectionError, RuntimeError, …): one line
