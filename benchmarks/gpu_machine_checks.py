@@ -10,9 +10,10 @@ can be brought to such a machine). What it runs, each part in its own process:
    :func:`list_devices`, as the app runs them. Without: :func:`gpu_unavailable_reason` on the
    real driver and loader, for the build of PyPI's ``tensorflow`` 2.21 wheel (its
    ``tf.sysconfig.get_build_info()``, below), i.e. what ``pip install tensorflow`` would show.
-3. ``core-float32`` / ``core-mixed``: the app's own trainer (``run_experiment``: LeNet-5 with the
-   GUI's default options, validation split 0.1, then the test set) on Keras' JAX backend,
-   which places everything on the GPU, in float32 and in ``mixed_float16``; the trained models
+3. ``core-float32`` / ``core-mixed``: the app's own trainer (``run_experiment``: LeNet-5, or the
+   network ``--model`` gives, with the GUI's default options, validation split 0.1, then the test
+   set) on Keras' JAX backend, which places everything on the GPU, in float32 and in
+   ``mixed_float16``, with the batches per call the app chooses for a GPU; the trained models
    are saved with the app's ``save_model`` under ``--out`` (``tests/test_gpu_trained_models.py``
    loads such files on the CPU). Placement is JAX's; the app's device plan is TensorFlow's and
    is not exercised here.
@@ -103,21 +104,31 @@ CORE = r"""
 import json, sys
 from pathlib import Path
 import keras, numpy as np
-from cnnstudio.core.config import Experiment, TrainOptions
+from cnnstudio.core.config import Experiment, ModelOptions, TrainOptions
 from cnnstudio.core.data.datasets import load_dataset
 from cnnstudio.core.experiments.runner import run_experiment
 from cnnstudio.core.files.persistence import save_model
+from cnnstudio.core.network.shape_table import shape_table
 from cnnstudio.core.training.devices import cpu_plan
 from cnnstudio.core.training.execution import Execution
+from cnnstudio.core.training.trainer import ASSUMED_GPU_FLOPS, MOST_STEPS_PER_EXECUTION_GPU, steps_per_execution_for
 mnist, epochs, mixed, out = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "mixed", Path(sys.argv[4])
 steps = int(sys.argv[5])  # 0: the app's own choice; Keras' torch backend takes only 1
+model_options = ModelOptions(**json.loads(sys.argv[6]))
+train = json.loads(sys.argv[7])
 data = load_dataset(mnist)
-experiment = Experiment(Experiment().model, TrainOptions(epochs=epochs, steps_per_execution=steps), mnist)
+if steps == 0 and keras.backend.backend() == "jax":
+    import jax
+    if jax.devices()[0].platform == "gpu":  # the app's choice for a GPU plan (the plan here is the CPU's)
+        table = shape_table(model_options, data.input_shape, data.num_classes)
+        steps = steps_per_execution_for(table, TrainOptions(**train).batch_size, ASSUMED_GPU_FLOPS,
+                                        most=MOST_STEPS_PER_EXECUTION_GPU)
+experiment = Experiment(model_options, TrainOptions(**{**train, "epochs": epochs, "steps_per_execution": steps}), mnist)
 # JAX places the work on its default device (the GPU); the plan carries only the precision here
 execution = Execution(cpu_plan(), mixed_precision=mixed)
 outcome = run_experiment(experiment, data, execution=execution)
 model = outcome.model
-name = f"lenet5_{keras.backend.backend()}_{'mixed' if mixed else 'float32'}_gpu.keras"
+name = f"{model_options.arch}_{keras.backend.backend()}_{'mixed' if mixed else 'float32'}_gpu.keras"
 path = save_model(model, out / name, outcome.record)
 variable = model.weights[0].value
 where = next(iter(variable.devices())) if hasattr(variable, "devices") else variable.device
@@ -129,6 +140,7 @@ print(json.dumps({
     "prediction_dtype": str(probe.dtype), "seconds_per_epoch": seconds,
     "steady_seconds_per_epoch": float(np.median(seconds[1:])) if len(seconds) > 1 else None,
     "test_accuracy": outcome.result.test_accuracy, "steps_per_execution": int(model.steps_per_execution),
+    "loss": outcome.record.history.get("loss"), "val_accuracy": outcome.record.history.get("val_accuracy"),
     "saved": path.name, "probe_argmax": probe.argmax(axis=1).tolist()}))
 """
 
@@ -187,9 +199,10 @@ def summary(results: list[dict]) -> list[str]:
         if "error" in result:
             rows.append(f"{result['part']:<14} FAILED {result['error'][:300]}")
         elif "steady_seconds_per_epoch" in result:
+            steady = result["steady_seconds_per_epoch"]
             rows.append(f"{result['part']:<14} {result['policy']:<14} on {result['weights_on']}: "
-                        f"{result['steady_seconds_per_epoch']:.2f} s/epoch after the first, "
-                        f"test accuracy {result['test_accuracy']:.4f}, output {result['prediction_dtype']}, "
+                        + (f"{steady:.2f} s/epoch after the first, " if steady is not None else "one epoch only, ")
+                        + f"test accuracy {result['test_accuracy']:.4f}, output {result['prediction_dtype']}, "
                         f"{result['steps_per_execution']} steps per call")
         elif "ends" in result:
             ends = result["ends"]
@@ -215,6 +228,9 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--steps", type=int, default=0,
                         help="steps per compiled call for the JAX runs (0: the app's own choice)")
+    parser.add_argument("--train", default="{}", help='training options as JSON, e.g. \'{"learning_rate": 1e-4}\'')
+    parser.add_argument("--model", default='{"arch": "lenet5"}',
+                        help='the trained network\'s options as JSON, e.g. \'{"arch": "alexnet", "padding": "same"}\'')
     parser.add_argument("--parts", nargs="*", default=["machine", "diagnosis", "core-float32", "core-mixed",
                                                       "min-pooling", "torch-gpu", "core-torch"])
     args = parser.parse_args()
@@ -224,11 +240,14 @@ def main() -> int:
     parts = {
         "machine": (MACHINE, [], {}, 120),
         "diagnosis": (DIAGNOSIS, [json.dumps(PYPI_TENSORFLOW_BUILD)], {}, 120),
-        "core-float32": (CORE, [args.mnist, str(args.epochs), "float32", str(out), str(args.steps)], jax_env, 150),
-        "core-mixed": (CORE, [args.mnist, str(args.epochs), "mixed", str(out), str(args.steps)], jax_env, 150),
+        "core-float32": (CORE, [args.mnist, str(args.epochs), "float32", str(out), str(args.steps), args.model,
+                                  args.train], jax_env, 300),
+        "core-mixed": (CORE, [args.mnist, str(args.epochs), "mixed", str(out), str(args.steps), args.model,
+                                args.train], jax_env, 300),
         "min-pooling": (MIN_POOLING, [], jax_env, 100),
         "torch-gpu": (TORCH, [args.mnist, str(args.epochs), "cuda"], {}, 120),
-        "core-torch": (CORE, [args.mnist, str(args.epochs), "float32", str(out), "1"], {"KERAS_BACKEND": "torch"}, 150),
+        "core-torch": (CORE, [args.mnist, str(args.epochs), "float32", str(out), "1", args.model, args.train],
+                       {"KERAS_BACKEND": "torch"}, 150),
     }
     results = []
     for name in args.parts:

@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     unset = " (default: %s; with --resume the model's latest setting)"
     train.add_argument("--batch-size", type=int, help="batch size" + unset % 64)
     train.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer" + unset % "adam")
-    train.add_argument("--learning-rate", type=float, help="learning rate" + unset % "0.002")
+    train.add_argument("--learning-rate", type=float, help="learning rate" + unset % "0.002, AlexNet's 0.0001")
     train.add_argument("--lr-schedule", choices=LR_SCHEDULES, help="learning-rate schedule" + unset % "cosine")
     train.add_argument("--validation-split", type=float, help="share of training images held out" + unset % 0.1)
     train.add_argument("--patience", type=int, help="early stopping patience in epochs, 0: off" + unset % 0)
@@ -340,10 +340,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         record = check_model_file(args.resume)
         if record is None:
             raise CnnStudioError(f"{args.resume}: no CNN Studio experiment inside, so it cannot be continued here")
-    options = _train_options(args, record.experiment.train if record else None)
     if record is not None and (args.layers is not None or args.arch is not None):
         raise CnnStudioError("--resume continues the saved network: --arch and --layers cannot change it")
     model_options = record.experiment.model if record else _model_options(args)
+    options = _train_options(args, record.experiment.train if record else None, model_options.arch)
     helper = _helper_worker(args)  # with --device workers, any worker but the chief (worker 0)
     out = _writable_target(args.out, ".keras", "--out") if args.out is not None and not helper else None
     name = given or (record.experiment.dataset if record else None)
@@ -551,16 +551,23 @@ def _execution(args: argparse.Namespace) -> Any:
     return execution
 
 
-def _train_options(args: argparse.Namespace, base: TrainOptions | None) -> TrainOptions:
-    """The training flags given; the others from ``base`` (a resumed model's latest settings) or the defaults."""
+def _train_options(args: argparse.Namespace, base: TrainOptions | None, arch: str = "lenet5") -> TrainOptions:
+    """The training flags given; the others from ``base`` (a resumed model's latest settings) or the defaults.
+
+    A new network's default learning rate is its architecture's (AlexNet's is 0.0001).
+    """
     import dataclasses
+
+    from cnnstudio.core.network.architectures import default_learning_rate
 
     flags = {"batch_size": args.batch_size, "optimizer": args.optimizer, "learning_rate": args.learning_rate,
              "lr_schedule": args.lr_schedule, "validation_split": args.validation_split,
              "early_stopping_patience": args.patience, "seed": args.seed}
     given = {key: value for key, value in flags.items() if value is not None}
     given["epochs"] = args.epochs
-    return dataclasses.replace(base, **given) if base is not None else TrainOptions(**given)
+    if base is not None:
+        return dataclasses.replace(base, **given)
+    return TrainOptions(**{"learning_rate": default_learning_rate(arch), **given})
 
 
 def _refuse_other_shapes(path: str, takes: tuple[int, ...], outputs: int, name: str, shape: tuple[int, ...],
@@ -627,8 +634,11 @@ def cmd_study(args: argparse.Namespace) -> int:
     given = _dataset_argument(args.dataset)
     design = _design(args)
     model = ModelOptions(arch=args.arch or "lenet5") if design is None else ModelOptions(design=design)
-    base = Experiment(model, TrainOptions(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed),
-                      given or "mnist")
+    from cnnstudio.core.network.architectures import default_learning_rate
+
+    train = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                         learning_rate=default_learning_rate(model.arch))
+    base = Experiment(model, train, given or "mnist")
     grid = study_grid(base, _split(args.pooling), _split(args.padding), _split(args.activation) or None)
     if dataset_key(base.dataset) in KNOWN_SHAPES:  # every combination must make a network before any trains
         for experiment in grid:

@@ -145,3 +145,23 @@ def test_images_too_small_are_refused_with_the_smallest_size_that_works() -> Non
     with pytest.raises(ConfigError, match=r"needs images of at least 16×16") as refused:
         shape_table(ModelOptions(), (15, 15, 1), 10)
     assert "×-" not in str(refused.value) and "(-" not in str(refused.value)  # no negative sizes in the reason
+
+
+def test_alexnet_trains_at_its_own_learning_rate_and_the_cli_uses_it() -> None:
+    """At Adam 0.002 AlexNet stayed at chance on MNIST (loss ln 10 for 3 epochs), at 0.0001 it reached 98.96%
+    (docs/benchmarks.md): a new AlexNet starts at its own rate unless one is given; a resumed model keeps its own."""
+    from cnnstudio.cli import _train_options, build_parser
+    from cnnstudio.core.config import TrainOptions
+    from cnnstudio.core.network.architectures import default_learning_rate
+
+    assert default_learning_rate("alexnet") == 0.0001
+    assert default_learning_rate("lenet5") == default_learning_rate("my-design") == TrainOptions().learning_rate
+
+    def options(*argv: str, base=None, arch="lenet5") -> TrainOptions:
+        return _train_options(build_parser().parse_args(["train", *argv]), base, arch)
+
+    assert options("--arch", "alexnet", arch="alexnet").learning_rate == 0.0001
+    assert options("--arch", "alexnet", "--learning-rate", "0.01", arch="alexnet").learning_rate == 0.01
+    assert options(arch="lenet5").learning_rate == 0.002
+    resumed = TrainOptions(learning_rate=0.0003)
+    assert options("--resume", "m.keras", base=resumed, arch="alexnet").learning_rate == 0.0003

@@ -227,6 +227,35 @@ def test_panel_shows_an_experiment_with_one_change_signal(qtbot) -> None:
     assert changes == [1, 1]
 
 
+def test_the_learning_rate_follows_the_architecture_until_the_user_sets_one(qtbot) -> None:
+    """AlexNet stays at chance at Adam 0.002 and learns at 0.0001: choosing it moves a default rate, not a chosen one."""
+    from cnnstudio.ui.config_panel import ConfigPanel
+
+    panel = ConfigPanel()
+    qtbot.addWidget(panel)
+
+    def _select(combo, value) -> None:  # as a user picks an entry
+        combo.setCurrentIndex(combo.findData(value))
+
+    changes = []
+    panel.changed.connect(lambda: changes.append(panel.experiment().train.learning_rate))
+    assert panel.experiment().train.learning_rate == 0.002
+    _select(panel.arch, "alexnet")
+    assert panel.experiment().train.learning_rate == 0.0001 and changes == [0.0001]  # one change, already moved
+    _select(panel.arch, "alexnet_cifar")
+    assert panel.experiment().train.learning_rate == 0.002
+    panel.learning_rate.setValue(0.005)  # the user's own choice stays
+    _select(panel.arch, "alexnet")
+    assert panel.experiment().train.learning_rate == 0.005
+    # a shown experiment's rate is kept, and is the starting point of the next change
+    panel.set_experiment(Experiment(ModelOptions(arch="alexnet"), TrainOptions(learning_rate=0.0001)))
+    _select(panel.arch, "lenet5")
+    assert panel.experiment().train.learning_rate == 0.002
+    panel.set_experiment(Experiment(ModelOptions(arch="vgg_small"), TrainOptions(learning_rate=0.003)))
+    _select(panel.arch, "alexnet")
+    assert panel.experiment().train.learning_rate == 0.003
+
+
 @pytest.fixture
 def feature_view(qtbot):
     from cnnstudio.ui.feature_maps_view import FeatureMapsView

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from cnnstudio.core.config import (
 )
 from cnnstudio.core.data.datasets import BUILTIN_NAMES, DESCRIPTIONS
 from cnnstudio.core.errors import ConfigError
-from cnnstudio.core.network.architectures import ARCHITECTURES
+from cnnstudio.core.network.architectures import ARCHITECTURES, default_learning_rate
 from cnnstudio.core.network.design import Design
 from cnnstudio.ui.device_choice import DeviceChoice
 
@@ -127,8 +128,9 @@ class ConfigPanel(QWidget):
         self.learning_rate.setDecimals(5)
         self.learning_rate.setRange(0.00001, 1.0)
         self.learning_rate.setSingleStep(0.0005)
-        self.learning_rate.setToolTip("Step size of the weight updates. Too high: the loss jumps or becomes NaN; "
-                                      "too low: training crawls.")
+        self.learning_rate.setToolTip("Step size of the weight updates. Too high: the loss jumps or becomes NaN, or "
+                                      "stays at chance; too low: training crawls. Each architecture starts at its "
+                                      "own rate: AlexNet at 0.0001 (at 0.002 it stays at chance).")
         self.lr_schedule = _combo(LR_SCHEDULE_LABELS,
                                   "cosine: the rate glides down to 5% by the last epoch, which settles the weights.")
         self.patience = _spin(0, 1000, "Stop when the validation loss has not improved for this many epochs, and "
@@ -188,6 +190,7 @@ class ConfigPanel(QWidget):
         layout.addStretch(1)
 
         self.set_experiment(Experiment())
+        self.arch.currentIndexChanged.connect(self._arch_changed)  # before ``changed`` fires
         for combo in (self.arch, self.pooling, self.padding, self.activation, self.dataset, self.optimizer, self.lr_schedule):
             combo.currentIndexChanged.connect(self._emit_changed)
         for spin in (self.pool_size, self.pool_stride, self.padding_px, self.epochs, self.batch_size, self.patience,
@@ -195,6 +198,14 @@ class ConfigPanel(QWidget):
             spin.valueChanged.connect(self._emit_changed)
         for box in (self.batch_norm, self.augment, self.use_design):
             box.toggled.connect(self._emit_changed)
+
+    def _arch_changed(self, *_args: object) -> None:
+        """A learning rate left at the old architecture's own follows the new one's; one the user chose stays."""
+        arch = self.arch.currentData()
+        if math.isclose(self.learning_rate.value(), default_learning_rate(self._shown_arch)):
+            with QSignalBlocker(self.learning_rate):
+                self.learning_rate.setValue(default_learning_rate(arch))
+        self._shown_arch = arch
 
     def _emit_changed(self, *_args: object) -> None:
         self.padding_px.setEnabled(self.padding.currentData() == "explicit")
@@ -275,6 +286,7 @@ class ConfigPanel(QWidget):
     def set_experiment(self, experiment: Experiment) -> None:
         """Show ``experiment`` (emits ``changed`` once)."""
         m, t = experiment.model, experiment.train
+        self._shown_arch = m.arch if m.design is None else self.arch.currentData()
         with ExitStack() as blocked:
             for widget in self.findChildren(QWidget):
                 blocked.enter_context(QSignalBlocker(widget))

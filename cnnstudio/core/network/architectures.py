@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cnnstudio.core.config import ModelOptions, padding_pixels
+from cnnstudio.core.config import ModelOptions, TrainOptions, padding_pixels
 from cnnstudio.core.errors import ConfigError
 from cnnstudio.core.network import layer_specs as ls
 from cnnstudio.core.network.design import GLOBAL, Design, DesignError
@@ -27,6 +27,7 @@ class ArchitectureInfo:
     pool_size: int
     pool_stride: int
     dropout: float
+    learning_rate: float | None = None  # the rate it trains with unless one is given (None: TrainOptions')
 
 
 class NetworkBuilder:
@@ -204,7 +205,9 @@ ARCHITECTURES: dict[str, ArchitectureInfo] = {
             "alexnet", "AlexNet",
             "Krizhevsky et al. 2012: five convolutions (11×11 stride 4 first), overlapping 3×3/2 pooling, "
             "4096-4096-N dense layers with dropout; images are resized to 224×224 RGB inside the model.",
-            _alexnet, pool_size=3, pool_stride=2, dropout=0.5,
+            # on MNIST with Adam, 0.002 left it at chance (loss ln 10 for 3 epochs); 0.0001 reached 98.96%
+            # (docs/benchmarks.md, "On a GPU")
+            _alexnet, pool_size=3, pool_stride=2, dropout=0.5, learning_rate=1e-4,
         ),
         ArchitectureInfo(
             "alexnet_cifar", "AlexNet-CIFAR",
@@ -240,6 +243,12 @@ TEACHING_ARCHITECTURES: dict[str, ArchitectureInfo] = {
     )
 }
 PRESET_ARCHITECTURES: dict[str, ArchitectureInfo] = {**ARCHITECTURES, **TEACHING_ARCHITECTURES}
+
+
+def default_learning_rate(arch: str) -> float:
+    """The learning rate ``arch`` trains with unless one is given: its own, else :class:`TrainOptions`' default."""
+    info = PRESET_ARCHITECTURES.get(arch)
+    return info.learning_rate if info is not None and info.learning_rate is not None else TrainOptions.learning_rate
 
 
 def architecture(name: str) -> ArchitectureInfo:
