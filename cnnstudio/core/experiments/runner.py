@@ -19,7 +19,9 @@ from cnnstudio.core.files.persistence import save_model
 from cnnstudio.core.logs import log
 from cnnstudio.core.network.shape_table import shape_table
 from cnnstudio.core.training.execution import Execution, device_text, placed
+from cnnstudio.core.training.learning_check import not_learning
 from cnnstudio.core.training.progress import RunState, StopFlag, TrainingListener
+from cnnstudio.core.training.stop_reason import StopReason
 from cnnstudio.core.training.timeline import continued_timeline
 from cnnstudio.core.training.trainer import (
     TIMELINE_IMAGE,
@@ -132,6 +134,9 @@ def run_experiment(experiment: Experiment, dataset: Dataset, *, listener: Traini
     result = fit(model, dataset, experiment.train, listener=listener, stop=stop, initial_epoch=previous.epochs_logged,
                  first_epoch=first_epoch, after_epoch=keep_record, timeline=live.timeline, execution=execution)
     live.timeline = result.timeline
+    if result.end.reason is not StopReason.NON_FINITE:  # a diverged run says so itself
+        if (stuck := not_learning(result.history, dataset.num_classes, experiment.train.learning_rate)) is not None:
+            warnings.append(stuck)
     if not result.epoch_ends:  # nothing logged (it diverged in its first epoch): the record still names this run
         keep_record(RunState(), save=False)
     on_evaluate = getattr(listener, "on_evaluate", None)
