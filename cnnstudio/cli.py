@@ -28,7 +28,7 @@ from cnnstudio.core.config import (
 from cnnstudio.core.data.datasets import BUILTIN_NAMES
 from cnnstudio.core.errors import CnnStudioError, one_line, plural, printable
 from cnnstudio.core.logs import debug_enabled, open_native_log, setup_logging
-from cnnstudio.core.network.architectures import PRESET_ARCHITECTURES
+from cnnstudio.core.network.architectures import PRESET_ARCHITECTURES, default_learning_rate
 
 log = logging.getLogger("cnnstudio.cli")
 
@@ -558,8 +558,6 @@ def _train_options(args: argparse.Namespace, base: TrainOptions | None, arch: st
     """
     import dataclasses
 
-    from cnnstudio.core.network.architectures import default_learning_rate
-
     flags = {"batch_size": args.batch_size, "optimizer": args.optimizer, "learning_rate": args.learning_rate,
              "lr_schedule": args.lr_schedule, "validation_split": args.validation_split,
              "early_stopping_patience": args.patience, "seed": args.seed}
@@ -634,8 +632,6 @@ def cmd_study(args: argparse.Namespace) -> int:
     given = _dataset_argument(args.dataset)
     design = _design(args)
     model = ModelOptions(arch=args.arch or "lenet5") if design is None else ModelOptions(design=design)
-    from cnnstudio.core.network.architectures import default_learning_rate
-
     train = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                          learning_rate=default_learning_rate(model.arch))
     base = Experiment(model, train, given or "mnist")

@@ -79,6 +79,11 @@ class DevicePlan:
     def replicas(self) -> int:
         return len(self.devices) * self.workers
 
+    @property
+    def on_gpu(self) -> bool:
+        """Whether every device is a GPU (``"/gpu:N"``)."""
+        return bool(self.devices) and all(device.lower().startswith("/gpu") for device in self.devices)
+
 
 def parse_device(text: str) -> DeviceRequest:
     """``cpu``, ``gpu`` (gpu:0), ``gpu:N``, ``all-gpus``, ``auto`` or ``workers``; anything else: ``ValueError``.
@@ -193,10 +198,10 @@ def describe_plan(plan: DevicePlan, per_replica_batch: int | None = None) -> str
     ``"2 GPUs (MirroredStrategy), global batch 128 = 64 × 2"``.
     """
     if plan.kind == "multiworker":
-        each = f"{len(plan.devices)} GPU{'s' if len(plan.devices) > 1 else ''}" if plan.devices[0].startswith("/gpu") else "CPU"
+        each = f"{len(plan.devices)} GPU{'s' if len(plan.devices) > 1 else ''}" if plan.on_gpu else "CPU"
         what = f"{plan.workers} workers × {each} (MultiWorkerMirroredStrategy)"
     elif plan.kind == "mirrored":
-        kind = "GPU" if all(d.startswith("/gpu") for d in plan.devices) else "device"
+        kind = "GPU" if plan.on_gpu else "device"
         what = f"{plan.replicas} {kind}s (MirroredStrategy)"
     elif plan.kind == "gpu":
         label = plan.devices[0].lstrip("/")

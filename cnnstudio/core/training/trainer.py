@@ -84,7 +84,7 @@ def steps_per_execution_for(table: ShapeTable, batch_size: int, flops_per_second
 
 def assumed_speed(execution: Execution | None) -> tuple[float, int]:
     """The FLOP/s to assume and the most steps per call, for an execution's devices without a calibration."""
-    on_gpu = execution is not None and any(device.lower().startswith("/gpu") for device in execution.plan.devices)
+    on_gpu = execution is not None and execution.plan.on_gpu
     return (ASSUMED_GPU_FLOPS, MOST_STEPS_PER_EXECUTION_GPU) if on_gpu else (ASSUMED_CPU_FLOPS, MOST_STEPS_PER_EXECUTION)
 
 
