@@ -105,6 +105,24 @@ def test_list_operations_are_single_commands(qtbot, make_window):
     assert not model.flags(model.index(1, COLUMNS.index("kernel"))) & Qt.ItemIsEditable  # a dense layer has no kernel
 
 
+def test_starting_from_a_preset_brings_its_learning_rate_unless_the_user_chose_one(qtbot, make_window):
+    """AlexNet's layers stay at chance at Adam 0.002: Start From AlexNet moves a default rate to its 0.0001."""
+    window = make_window(wait_for_backend=False)
+    set_options(window)
+    panel = window.panel
+    assert panel.experiment().train.learning_rate == 0.002
+    window.start_design_from("alexnet")
+    assert panel.uses_design() and panel.experiment().train.learning_rate == 0.0001
+    panel.use_design.setChecked(False)  # back to the panel's architecture (LeNet-5 here)
+    assert panel.experiment().model.design is None and panel.experiment().train.learning_rate == 0.002
+    window.start_design_from("alexnet")
+    window.start_design_from("lenet5")
+    assert panel.experiment().train.learning_rate == 0.002
+    panel.learning_rate.setValue(0.005)  # the user's own rate stays
+    window.start_design_from("alexnet")
+    assert panel.experiment().train.learning_rate == 0.005
+
+
 def test_an_impossible_row_disables_train_and_names_the_layer(qtbot, make_window):
     window = make_window()
     set_options(window)

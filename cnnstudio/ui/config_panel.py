@@ -191,6 +191,7 @@ class ConfigPanel(QWidget):
 
         self.set_experiment(Experiment())
         self.arch.currentIndexChanged.connect(self._arch_changed)  # before ``changed`` fires
+        self.use_design.toggled.connect(self._design_toggled)
         for combo in (self.arch, self.pooling, self.padding, self.activation, self.dataset, self.optimizer, self.lr_schedule):
             combo.currentIndexChanged.connect(self._emit_changed)
         for spin in (self.pool_size, self.pool_stride, self.padding_px, self.epochs, self.batch_size, self.patience,
@@ -200,12 +201,21 @@ class ConfigPanel(QWidget):
             box.toggled.connect(self._emit_changed)
 
     def _arch_changed(self, *_args: object) -> None:
-        """A learning rate left at the old architecture's own follows the new one's; one the user chose stays."""
-        arch = self.arch.currentData()
-        if math.isclose(self.learning_rate.value(), default_learning_rate(self._shown_arch)):
+        self.follow_default_rate(self.arch.currentData())
+
+    def _design_toggled(self, checked: bool) -> None:
+        if not checked:  # back to the preset architecture shown
+            self.follow_default_rate(self.arch.currentData())
+
+    def follow_default_rate(self, preset: str) -> None:
+        """A learning rate left at the last preset's own follows ``preset``'s; one the user chose stays.
+
+        Called when the architecture changes, and when the Design tab starts from a preset.
+        """
+        if math.isclose(self.learning_rate.value(), default_learning_rate(self._rate_preset)):
             with QSignalBlocker(self.learning_rate):
-                self.learning_rate.setValue(default_learning_rate(arch))
-        self._shown_arch = arch
+                self.learning_rate.setValue(default_learning_rate(preset))
+        self._rate_preset = preset
 
     def _emit_changed(self, *_args: object) -> None:
         self.padding_px.setEnabled(self.padding.currentData() == "explicit")
@@ -286,7 +296,7 @@ class ConfigPanel(QWidget):
     def set_experiment(self, experiment: Experiment) -> None:
         """Show ``experiment`` (emits ``changed`` once)."""
         m, t = experiment.model, experiment.train
-        self._shown_arch = m.arch if m.design is None else self.arch.currentData()
+        self._rate_preset = m.arch if m.design is None else self.arch.currentData()
         with ExitStack() as blocked:
             for widget in self.findChildren(QWidget):
                 blocked.enter_context(QSignalBlocker(widget))

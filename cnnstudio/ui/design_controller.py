@@ -52,7 +52,9 @@ class DesignController(QObject):
             self.panel.set_design(design)
 
     def start_from(self, preset: str) -> None:
-        """Replace the Design tab's layers by ``preset``'s for the current dataset's images (undoable)."""
+        """Replace the Design tab's layers by ``preset``'s for the current dataset's images (undoable); a
+        learning rate not chosen by the user becomes the preset's own (AlexNet's layers need 0.0001)."""
+        self.panel.follow_default_rate(preset)
         shape = self.workspace.datasets.shape(self.panel.dataset_name())
         design = preset_design(preset, shape[0] if shape is not None else (28, 28, 1))
         self.view.show_design(Design(f"my_{design.name}", design.layers, design.description),
