@@ -134,7 +134,7 @@ def test_impossible_configuration_compares_input_and_window_sizes(options: Model
     with pytest.raises(ConfigError) as info:
         shape_table(options, shape, 10)
     message = str(info.value)
-    assert message.startswith(expected) and "-" not in message.replace("'same'", "")
+    assert message.startswith(expected) and "-" not in message.replace("'same'", "").replace("LeNet-5", "")
 
 
 def test_images_too_small_are_refused_with_the_smallest_size_that_works() -> None:
@@ -142,7 +142,7 @@ def test_images_too_small_are_refused_with_the_smallest_size_that_works() -> Non
 
     assert smallest_side(ModelOptions(), (9, 9, 1), 10) == 16  # 5×5 conv, 2×2 pool, 5×5 conv, 2×2 pool, valid
     shape_table(ModelOptions(), (16, 16, 1), 10)
-    with pytest.raises(ConfigError, match=r"needs images of at least 16×16") as refused:
+    with pytest.raises(ConfigError, match=r"LeNet-5 needs images of at least 16×16") as refused:  # its title
         shape_table(ModelOptions(), (15, 15, 1), 10)
     assert "×-" not in str(refused.value) and "(-" not in str(refused.value)  # no negative sizes in the reason
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from cnnstudio.core.config import ModelOptions
 from cnnstudio.core.errors import ConfigError
-from cnnstudio.core.network.architectures import layer_specs
+from cnnstudio.core.network.architectures import PRESET_ARCHITECTURES, layer_specs
 from cnnstudio.core.network.layer_specs import LayerSpec, Shape
 from cnnstudio.core.network.receptive_field import INPUT_FRAME, ReceptiveField, receptive_fields
 
@@ -116,7 +116,9 @@ def shape_table(options: ModelOptions, input_shape: Shape, num_classes: int) -> 
         side = smallest_side(options, input_shape, num_classes)
         if side is None or side <= min(input_shape[0], input_shape[1]):
             raise
-        what = f"the design {options.design.name!r}" if options.design is not None else options.arch
+        preset = PRESET_ARCHITECTURES.get(options.arch)
+        what = (f"the design {options.design.name!r}" if options.design is not None
+                else preset.title if preset is not None else options.arch)
         raise ConfigError(f"{exc}; with these options {what} needs images of at least {side}×{side}") from exc
 
 
