@@ -115,7 +115,14 @@ def test_stop_shows_the_test_evaluation_and_a_second_stop_skips_it(qtbot, make_w
     window = make_window()
     set_options(window, epochs=200)
     evaluating: list[tuple[int, int]] = []
-    window.trainer.evaluating.connect(lambda done, total: evaluating.append((done, total)))
+    shown_at_test: list[tuple[str, str]] = []  # the view's status line and the status bar as the test begins
+
+    def on_evaluating(done: int, total: int) -> None:
+        evaluating.append((done, total))
+        if done == 0:
+            shown_at_test.append((window.training_view.status.text(), window.statusBar().currentMessage()))
+
+    window.trainer.evaluating.connect(on_evaluating)  # after the window's own slots
     window.train_button.click()
     qtbot.waitUntil(lambda: bool(window.training_view.batch_x), timeout=WAIT_MS)
     with qtbot.waitSignal(window.training_finished, timeout=WAIT_MS):
@@ -123,6 +130,9 @@ def test_stop_shows_the_test_evaluation_and_a_second_stop_skips_it(qtbot, make_w
     record = window.workspace.record
     test_images = len(window.workspace.datasets.get("digits").x_test)
     assert evaluating and evaluating[-1] == (test_images, test_images)
+    # no stale "Stopping after this batch…" or "epoch time left" while the test runs
+    assert shown_at_test == [(f"Training ended; testing the model on {test_images:,} test images…",
+                              "Evaluating on the test set… (Stop skips it)")]
     assert record.evaluated and record.test_accuracy is not None
     assert record.epoch_ends[-1] == record.epochs_trained < 200  # a stopped epoch counts by its batches
 

@@ -58,6 +58,7 @@ class RunActions(QObject):
         trainer.batch.connect(training_view.on_batch)
         trainer.epoch.connect(training_view.on_epoch)
         trainer.evaluating.connect(training_view.on_evaluating)
+        trainer.evaluating.connect(self._evaluating)
         trainer.run_started.connect(self._run_started)
         trainer.run_finished.connect(self._run_finished)
         trainer.study_run_finished.connect(self._study_run_finished)
@@ -122,6 +123,10 @@ class RunActions(QObject):
             self.message.emit("Stopping the run to quit (its test is skipped)…", 0)
 
     # reporting ---------------------------------------------------------------------------
+    def _evaluating(self, done: int, _total: int) -> None:
+        if done == 0:  # replaces "Stopping after this batch…": the stop has happened
+            self.message.emit("Evaluating on the test set… (Stop skips it)", 0)
+
     def _fell_back(self, dataset: str, reason: str) -> None:
         """The default MNIST could not be downloaded: the run uses ``dataset`` (built in) and says why."""
         self.panel.set_experiment(replace(self.panel.experiment(), dataset=dataset))

@@ -258,6 +258,8 @@ class TrainingView(QWidget):
         self.status.setText(f"Downloading {name} once; Keras keeps it for later runs.")
 
     def on_evaluating(self, done: int, total: int) -> None:
+        if done == 0:  # training is over: its batch line and time left no longer apply
+            self.status.setText(f"Training ended; testing the model on {total:,} test images…")
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
         self.progress.setFormat(f"evaluating on the test set… {done:,}/{total:,} (Stop skips it)")
