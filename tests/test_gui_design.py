@@ -181,3 +181,72 @@ def test_design_files_round_trip_and_malformed_ones_are_one_line(qtbot, make_win
     assert "layer 1" in message and "filters" in message and "\n" not in message
     assert window.design_view.layers == layers  # nothing changed
     window.last_message.done(0)
+
+
+def test_a_refused_edit_says_why_until_the_next_edit_and_never_hides_the_real_problem(qtbot, make_window):
+    window = make_window(wait_for_backend=False)
+    set_options(window)
+    view, model = window.design_view, window.design_view.model
+    window.start_design_from("lenet5")
+    view.select(5)  # flatten
+    view.delete()  # c5 (dense) now follows s4: needs a vector
+    qtbot.waitUntil(lambda: "flatten" in view.problem.text(), timeout=WAIT_MS)
+    real = view.problem.text()
+    assert not model.setData(model.index(2, COLUMNS.index("name")), "bad name!")
+    assert "bad name!" in view.problem.text() and real in view.problem.text()  # the reason, above the problem
+    assert model.setData(model.index(1, COLUMNS.index("filters")), 8)  # the next edit: the reason goes
+    qtbot.waitUntil(lambda: "bad name!" not in view.problem.text(), timeout=WAIT_MS)
+    assert "flatten" in view.problem.text() and not view.problem.isHidden()
+    # a refusal on a sound design goes at the next selection, or by itself after a few seconds
+    window.design_view.undo_stack.undo()
+    window.design_view.undo_stack.undo()
+    qtbot.waitUntil(lambda: not model.analysis.problem, timeout=WAIT_MS)
+    assert view.problem.isHidden()
+    assert not model.setData(model.index(2, COLUMNS.index("name")), "bad name!")
+    assert "bad name!" in view.problem.text() and not view.problem.isHidden()
+    view.select(3)
+    assert view.problem.isHidden()
+    assert not model.setData(model.index(2, COLUMNS.index("name")), "output")
+    view._refusal_timer.setInterval(50)
+    view._refusal_timer.start()
+    qtbot.waitUntil(view.problem.isHidden, timeout=WAIT_MS)
+
+
+def test_an_empty_unused_design_greets_with_how_to_start_and_names_the_real_checkbox(qtbot, make_window):
+    window = make_window(wait_for_backend=False)
+    set_options(window)
+    view, panel = window.design_view, window.panel
+    window.preview.refresh()
+    assert view.layers == () and not panel.uses_design()
+    assert view.problem.isHidden() and view.problem.text() == ""  # no error for a design not started
+    assert "Start From" in view.note.text() and "Add" in view.note.text()
+    window.start_design_from("lenet5")
+    panel.use_design.setChecked(False)
+    qtbot.waitUntil(lambda: "Not in use" in view.note.text(), timeout=WAIT_MS)
+    assert panel.use_design.text() in view.note.text() and "choose 'Design'" not in view.note.text()
+
+
+def test_what_each_row_makes_is_in_sight_at_the_default_window_size(qtbot, make_window):
+    window = make_window(wait_for_backend=False)
+    set_options(window)
+    window.resize(1220, 780)
+    window.tabs.setCurrentWidget(window.design_view)
+    window.start_design_from("alexnet")
+    computed = [COLUMNS.index(field) for field in ("output", "params", "macs")]
+    edits = [COLUMNS.index(field) for field in ("filters", "kernel", "size", "stride", "units", "activation")]
+    assert max(computed) < min(edits) and COLUMNS[:2] == ("kind", "name")
+    table, header = window.design_view.table, window.design_view.table.horizontalHeader()
+    qtbot.waitUntil(lambda: header.sectionSize(computed[-1]) > 0, timeout=WAIT_MS)
+    right = header.sectionViewportPosition(computed[-1]) + header.sectionSize(computed[-1])
+    assert right <= table.viewport().width(), (right, table.viewport().width())
+
+
+def test_an_impossible_layer_is_named_once(qtbot, make_window):
+    window = make_window(wait_for_backend=False)
+    set_options(window)
+    view, model = window.design_view, window.design_view.model
+    window.start_design_from("lenet5")
+    assert model.setData(model.index(1, COLUMNS.index("kernel")), 40)  # c1: 40×40 on 32×32 images
+    qtbot.waitUntil(lambda: model.analysis.problem_row == 1, timeout=WAIT_MS)
+    text = view.problem.text()
+    assert text.startswith("layer 2, convolution 'c1'") and text.count("layer") == 1, text

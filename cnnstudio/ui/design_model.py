@@ -22,13 +22,15 @@ from cnnstudio.core.network.design_analysis import Analysis, RowResult
 
 Index = QModelIndex | QPersistentModelIndex
 
-# editable columns (LayerEntry fields), then the computed ones
+# editable columns (LayerEntry fields) and the computed ones: what each row makes comes right after its kind and
+# name, so it stays in sight at the window's default width ahead of the mostly empty per-kind settings
 FIELD_COLUMNS = ("kind", "name", "filters", "kernel", "size", "stride", "padding", "pooling", "pixels", "units", "rate",
                  "activation")
 HEADERS = {"kind": "Layer", "name": "Name", "filters": "Filters", "kernel": "Kernel", "size": "Size", "stride": "Stride",
            "padding": "Padding", "pooling": "Pooling", "pixels": "Pixels", "units": "Units", "rate": "Rate",
            "activation": "Activation", "output": "Output shape", "params": "Parameters", "macs": "MACs"}
-COLUMNS = (*FIELD_COLUMNS, "output", "params", "macs")
+COMPUTED_COLUMNS = ("output", "params", "macs")
+COLUMNS = (*FIELD_COLUMNS[:2], *COMPUTED_COLUMNS, *FIELD_COLUMNS[2:])
 TIPS = {
     "kind": "What the layer does; changing it starts the layer's settings afresh.",
     "name": "The Keras layer name (empty: kind and number, e.g. conv2).",

@@ -2,15 +2,17 @@
 
 The view shows a :class:`DesignTableModel` and sends intentions: every edit goes through the model
 (one undoable command each); *Start from*, *Open…* and *Save As…* are signals the window answers.
-Each row shows what it makes under the current options (output shape, parameters, MACs); an
-impossible row is red and the line under the table names it and the sizes.
+Each row shows what it makes under the current options (output shape, parameters, MACs), right after
+its kind and name; an impossible row is red and the line under the table names it and the sizes. An
+edit that was refused says why in that box for a few seconds, above the current problem, until the
+next edit or selection.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -48,6 +50,7 @@ from cnnstudio.ui.design_model import COLUMNS, FOLLOW, Analysis, DesignTableMode
 Index = QModelIndex | QPersistentModelIndex
 CONV_BORDERS = (1, 2, 3, 4, 5)  # explicit zero borders offered for a convolution (N px)
 NOTE_STYLE = "QLabel { color: #333333; padding: 4px; }"
+REFUSED_MS = 6000  # how long a refused edit's reason stays before the box shows the current analysis again
 
 
 def _choices(field: str, kind: str) -> list[tuple[str, Any]]:
@@ -204,7 +207,14 @@ class DesignView(QWidget):
         self.problem = QLabel()
         self.problem.setWordWrap(True)
         self.problem.setStyleSheet(PROBLEM_STYLE)
+        self.problem.setTextFormat(Qt.PlainText)  # reasons quote what was typed
         self.problem.hide()
+        self._analysis_problem = ""  # the current analysis' problem, shown again once a refusal's reason goes
+        self._refusal = ""  # why the last edit was not taken, while it is shown
+        self._refusal_timer = QTimer(self)
+        self._refusal_timer.setSingleShot(True)
+        self._refusal_timer.setInterval(REFUSED_MS)
+        self._refusal_timer.timeout.connect(self.clear_refusal)
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.note.setStyleSheet(NOTE_STYLE)
@@ -223,7 +233,7 @@ class DesignView(QWidget):
         self.model.layers_changed.connect(self._layers_changed)
         self.model.select_row.connect(self.select)
         self.model.refused.connect(self._refused)
-        self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
         self._update_buttons()
 
     # reading -------------------------------------------------------------------------------
@@ -273,21 +283,41 @@ class DesignView(QWidget):
     def show_analysis(self, analysis: Analysis, note: str = "") -> None:
         """What each row makes now, the impossible row's reason (or none), and a note (cost, dataset)."""
         self.model.set_analysis(analysis)
-        self.problem.setVisible(bool(analysis.problem))
-        self.problem.setText(analysis.problem or "")
+        self._analysis_problem = analysis.problem or ""
         self.note.setText(note)
+        self._show_problem()
 
     def show_note(self, text: str) -> None:
         """A line under the table: the network's cost, or why these layers are not in use."""
         self.note.setText(text)
 
+    def clear_refusal(self) -> None:
+        """Back to the current analysis' problem (if any) after a refused edit's reason."""
+        self._refusal_timer.stop()
+        if self._refusal:
+            self._refusal = ""
+            self._show_problem()
+
+    def _show_problem(self) -> None:
+        """A refused edit's reason (while shown) above the analysis' problem: the latter is never hidden."""
+        lines = [f"Not changed: {self._refusal}"] if self._refusal else []
+        lines += [self._analysis_problem] if self._analysis_problem else []
+        self.problem.setText("\n".join(lines))
+        self.problem.setVisible(bool(lines))
+
     def _layers_changed(self) -> None:
+        self.clear_refusal()
         self._update_buttons()
         self.layers_changed.emit()
 
+    def _selection_changed(self) -> None:
+        self.clear_refusal()
+        self._update_buttons()
+
     def _refused(self, reason: str) -> None:
-        self.problem.setText(reason)
-        self.problem.show()
+        self._refusal = reason
+        self._refusal_timer.start()
+        self._show_problem()
 
     def _update_buttons(self) -> None:
         row, count = self.current_row(), len(self.layers)

@@ -3,6 +3,8 @@ the options, reading unknown datasets behind."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ from cnnstudio.core.config import Experiment, ModelOptions
 from cnnstudio.core.data.datasets import KNOWN_TRAIN_IMAGES, Dataset
 from cnnstudio.core.errors import ConfigError
 from cnnstudio.core.network.architectures import architecture
-from cnnstudio.core.network.design_analysis import analyse
+from cnnstudio.core.network.design_analysis import Analysis, analyse
 from cnnstudio.core.network.shape_table import ShapeTable, shape_table
 from cnnstudio.core.workspace import Workspace
 from cnnstudio.ui.architecture_view import ArchitectureView
@@ -33,6 +35,16 @@ def cost_line(table: ShapeTable, experiment: Experiment, train_images: int | Non
         how = f"estimate for {cost.calibration.device}" if cost.calibrated else "rough estimate, not calibrated"
         parts.append(f"about {duration(cost.seconds_per_epoch)} per epoch ({how})")
     return " · ".join(parts), cost.warning or ""
+
+
+def said_once(analysis: Analysis) -> Analysis:
+    """The problem of ``analysis`` naming its layer once: "layer 2, convolution 'c1' (…): …", not
+    "layer 2 (convolution): layer 'c1' (…): …" (the row's position, then the builder's words for the layer)."""
+    if analysis.problem is None or analysis.problem_row is None:
+        return analysis
+    text = re.sub(rf"^layer {analysis.problem_row + 1} \(([^()]+)\): layer ('[^']*')",
+                  rf"layer {analysis.problem_row + 1}, \1 \2", analysis.problem, count=1)
+    return dataclasses.replace(analysis, problem=text)
 
 
 class ShapePreview(QObject):
@@ -73,10 +85,19 @@ class ShapePreview(QObject):
         except ConfigError:
             options = ModelOptions()
         input_shape, classes = shape if shape is not None else (None, 10)
-        analysis = analyse(self.design_view.layers, self.design_view.design_name(), options, input_shape, classes)
+        layers = self.design_view.layers
+        if not layers:  # nothing wrong yet: how to start, not an error
+            note = ("No layers yet: pick a preset above and press Start From to copy its layers, or pick a kind of "
+                    "layer and press Add.")
+            if self.panel.uses_design():
+                note += " Train needs at least one layer."
+            self.design_view.show_analysis(Analysis(None, ()), note)
+            return
+        analysis = said_once(analyse(layers, self.design_view.design_name(), options, input_shape, classes))
         note = "" if shape is not None else "The dataset is being read: shapes follow."
         if not self.panel.uses_design():
-            note = "Not in use: choose 'Design' as the architecture (any edit here does) to train these layers."
+            note = (f"Not in use: tick \u201c{self.panel.use_design.text()}\u201d in the experiment panel on the left "
+                    "(any edit here ticks it) to train these layers.")
         self.design_view.show_analysis(analysis, note)
 
     def _set_ok(self, ok: bool) -> None:
