@@ -102,6 +102,7 @@ def test_confusion_cell_lists_exactly_its_images(qtbot, trained) -> None:
     evaluation = view.evaluation
     assert evaluation is not None and "Test accuracy" in view.summary.text()
     dataset = trained.workspace.datasets.get("digits")
+    assert f"on {len(dataset.x_test):,} test images of digits" in view.summary.text()  # which data it was
     predictions = np.asarray(trained.workspace.model(dataset.x_test.astype("float32"), training=False)).argmax(axis=1)
     true, predicted = 3, int(np.bincount(predictions[dataset.y_test == 3], minlength=10).argmax())
 

@@ -3,6 +3,7 @@ a gallery of those test images (most confident first); a gallery image goes to t
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnstudio.core.errors import printable
 from cnnstudio.core.experiments.curves import placeholder
 from cnnstudio.core.inspection import Evaluation
 from cnnstudio.ui.class_labels import MAX_CLASS_ROWS, MAX_LISTED, ClassNames, plot_text
@@ -46,7 +48,7 @@ class EvaluationView(QWidget):
 
         self.run_button = QPushButton("Evaluate on the Test Set")
         self.progress = QProgressBar()
-        self.progress.setFormat("not evaluated")
+        self.progress.setFormat("no confusion matrix yet")
         self.summary = QLabel("Train or open a model, then evaluate it.")
         top = QHBoxLayout()
         top.addWidget(self.run_button)
@@ -94,7 +96,8 @@ class EvaluationView(QWidget):
         if reason:
             self.summary.setText(reason)
         elif self.evaluation is None:  # a reason shown before no longer holds
-            self.summary.setText("Press Evaluate to test the model on its test images.")
+            self.summary.setText("Press Evaluate for the confusion matrix and the accuracy of each class on the "
+                                 "model's test images.")
 
     def clear(self) -> None:
         self.evaluation = None
@@ -103,7 +106,7 @@ class EvaluationView(QWidget):
         self.per_class.setRowCount(0)
         self.gallery.clear()
         self.progress.setValue(0)
-        self.progress.setFormat("not evaluated")
+        self.progress.setFormat("no confusion matrix yet")
 
     def show_failure(self, reason: str) -> None:
         self.progress.setFormat("failed")
@@ -114,17 +117,19 @@ class EvaluationView(QWidget):
         self.progress.setValue(done)
         self.progress.setFormat(f"{done:,} / {total:,} test images")
 
-    def show_evaluation(self, evaluation: Evaluation, images: np.ndarray, class_names: list[str]) -> None:
-        """Show an evaluation; with many classes the table stops at :data:`MAX_LISTED` rows and the
+    def show_evaluation(self, evaluation: Evaluation, images: np.ndarray, class_names: list[str],
+                        dataset: str = "") -> None:
+        """Show an evaluation on ``dataset``'s test images; with many classes the table stops at :data:`MAX_LISTED` rows and the
         matrix has no per-cell numbers or class labels beyond :data:`MAX_CLASS_ROWS` classes."""
         matrix = evaluation.confusion
         n = len(matrix)
         names = ClassNames(n, class_names)
         self.evaluation, self.images, self.class_names = evaluation, images, names
         self.progress.setFormat("done")
+        of = f" of {html.escape(printable(dataset, 80))}" if dataset else ""  # rich text: a path may hold <
         listed = f" (the table lists the first {MAX_LISTED:,} of {n:,} classes)" if n > MAX_LISTED else ""
         self.summary.setText(f"Test accuracy <b>{evaluation.accuracy:.4f}</b> · test loss {evaluation.loss:.4f} "
-                             f"on {len(evaluation.labels):,} images{listed}")
+                             f"on {len(evaluation.labels):,} test images{of}{listed}")
         per_class = evaluation.per_class_accuracy
         rows = names.first(MAX_LISTED)
         self.per_class.setRowCount(len(rows))

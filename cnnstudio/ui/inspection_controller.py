@@ -134,7 +134,7 @@ class InspectionController(QObject):
             return
         cached = workspace.evaluation(name)
         if cached is not None:
-            self.evaluation_view.show_evaluation(*cached)
+            self.evaluation_view.show_evaluation(*cached, dataset=name)
             return
         datasets = workspace.datasets
         self.busy_changed.emit(True)
@@ -162,7 +162,7 @@ class InspectionController(QObject):
         self.busy_changed.emit(False)
         if model is self.workspace.model:
             try:
-                self.evaluation_view.show_evaluation(*shown)
+                self.evaluation_view.show_evaluation(*shown, dataset=name)
             except Exception as exc:  # noqa: BLE001 - the window stays usable whatever the figures hold
                 log.exception("showing the evaluation failed")
                 self.evaluation_view.show_failure(one_line(exc))
