@@ -378,3 +378,19 @@ def test_cli_trains_the_teaching_presets_and_a_design_on_digits(capsys, tmp_path
         assert Design.from_json(model["design"]) == parse_layers(argv[1], "custom")
     else:
         assert model["arch"] == argv[1] and model["design"] is None
+
+
+def test_an_impossible_layer_is_named_once_with_its_row_and_kind() -> None:
+    """Not "layer 2 (convolution): layer 'c1' (…)": the row, the kind, then the builder's words for the layer."""
+    import dataclasses
+
+    from cnnstudio.core.network.design_analysis import analyse
+    from cnnstudio.core.network.design_presets import preset_design
+
+    layers = list(preset_design("lenet5", (28, 28, 1)).layers)
+    row = next(i for i, entry in enumerate(layers) if entry.kind == "conv")
+    layers[row] = dataclasses.replace(layers[row], kernel=40)  # 40×40 on 32×32
+    analysis = analyse(layers, "d", ModelOptions(), (28, 28, 1), 10)
+    assert analysis.problem_row == row
+    assert analysis.problem.startswith(f"layer {row + 1}, convolution '") and analysis.problem.count("layer") == 1
+    assert "40×40" in analysis.problem and "32×32" in analysis.problem

@@ -3,8 +3,6 @@ the options, reading unknown datasets behind."""
 
 from __future__ import annotations
 
-import dataclasses
-import re
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +33,6 @@ def cost_line(table: ShapeTable, experiment: Experiment, train_images: int | Non
         how = f"estimate for {cost.calibration.device}" if cost.calibrated else "rough estimate, not calibrated"
         parts.append(f"about {duration(cost.seconds_per_epoch)} per epoch ({how})")
     return " · ".join(parts), cost.warning or ""
-
-
-def said_once(analysis: Analysis) -> Analysis:
-    """The problem of ``analysis`` naming its layer once: "layer 2, convolution 'c1' (…): …", not
-    "layer 2 (convolution): layer 'c1' (…): …" (the row's position, then the builder's words for the layer)."""
-    if analysis.problem is None or analysis.problem_row is None:
-        return analysis
-    text = re.sub(rf"^layer {analysis.problem_row + 1} \(([^()]+)\): layer ('[^']*')",
-                  rf"layer {analysis.problem_row + 1}, \1 \2", analysis.problem, count=1)
-    return dataclasses.replace(analysis, problem=text)
 
 
 class ShapePreview(QObject):
@@ -93,7 +81,7 @@ class ShapePreview(QObject):
                 note += " Train needs at least one layer."
             self.design_view.show_analysis(Analysis(None, ()), note)
             return
-        analysis = said_once(analyse(layers, self.design_view.design_name(), options, input_shape, classes))
+        analysis = analyse(layers, self.design_view.design_name(), options, input_shape, classes)
         note = "" if shape is not None else "The dataset is being read: shapes follow."
         if not self.panel.uses_design():
             note = (f"Not in use: tick \u201c{self.panel.use_design.text()}\u201d in the experiment panel on the left "

@@ -70,8 +70,10 @@ def analyse(entries: Sequence[LayerEntry], name: str, options: ModelOptions, inp
             if owner is None:
                 return Analysis(design, _results(entries, outputs, params, macs, None), str(exc))
             entry = entries[owner]
-            return Analysis(design, _results(entries, outputs, params, macs, owner),
-                            f"layer {owner + 1} ({KIND_TITLES[entry.kind]}): {exc}", owner)
+            reason = str(exc)  # the builder's own words name its layer: "layer 'c1' (6@5×5, …): …"
+            said = f"layer {owner + 1}, {KIND_TITLES[entry.kind]} {reason.removeprefix('layer ')}" \
+                if reason.startswith(f"layer '{spec.name}'") else f"layer {owner + 1} ({KIND_TITLES[entry.kind]}): {reason}"
+            return Analysis(design, _results(entries, outputs, params, macs, owner), said, owner)
         if owner is not None:
             outputs[owner] = out
             params[owner] = params.get(owner, 0) + spec.params(shape)
