@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QLabel,
     QMenu,
     QPushButton,
     QSpinBox,
@@ -162,17 +163,27 @@ class ConfigPanel(QWidget):
 
         data = QGroupBox("Data")
         data_form = QFormLayout(data)
-        data_row = QHBoxLayout()
+        data_row = QHBoxLayout()  # across the label column: the combo has room for "digits (built in, offline)"
+        dataset_label = QLabel("Dataset")
+        dataset_label.setBuddy(self.dataset)
+        data_row.addWidget(dataset_label)
         data_row.addWidget(self.dataset, 1)
         data_row.addWidget(self.open_dataset)
-        data_form.addRow("Dataset", data_row)
-        data_form.addRow(self.augment)
-        data_form.addRow("Validation split", self.validation)
+        data_form.addRow(data_row)
+        split_row = QHBoxLayout()  # two short options on one row: the panel fits a 780-pixel-high window
+        split_row.addWidget(self.validation, 1)
+        split_row.addWidget(self.augment)
+        data_form.addRow("Validation split", split_row)
 
         training = QGroupBox("Training")
         train_form = QFormLayout(training)
-        train_form.addRow("Epochs", self.epochs)
-        train_form.addRow("Batch size", self.batch_size)
+        size_row = QHBoxLayout()
+        size_row.addWidget(self.epochs, 1)
+        batch_label = QLabel("Batch size")
+        batch_label.setBuddy(self.batch_size)
+        size_row.addWidget(batch_label)
+        size_row.addWidget(self.batch_size, 1)
+        train_form.addRow("Epochs", size_row)
         train_form.addRow("Optimizer", self.optimizer)
         train_form.addRow("Learning rate", self.learning_rate)
         train_form.addRow("Schedule", self.lr_schedule)

@@ -143,12 +143,13 @@ class MainWindow(QMainWindow):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(self.panel.sizeHint().width() + 24)
+        # as narrow as the panel allows, with room for its vertical scroll bar: a 1024-pixel-wide window keeps
+        # the rest for the tabs
+        scroll.setMinimumWidth(self.panel.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width())
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.addWidget(scroll, 1)
         side_layout.addLayout(buttons)
-        side.setMinimumWidth(self.panel.sizeHint().width() + 40)
 
         self.architecture_view, self.training_view = ArchitectureView(), TrainingView()
         self.design_view = DesignView()
@@ -160,15 +161,16 @@ class MainWindow(QMainWindow):
                             (self.feature_view, "Feature Maps"), (self.sketch_view, "Sketch Pad"),
                             (self.evaluation_view, "Evaluation"), (self.study_view, "Study"), (self.runs_view, "Runs")):
             self.tabs.addTab(view, title)
-        tabs_area = QScrollArea()  # on a small screen the views scroll instead of widening the window
+        # on a small screen the views scroll instead of widening the window (from 1024 pixels wide they fit)
+        self.tabs_area = tabs_area = QScrollArea()
         tabs_area.setWidget(self.tabs)
         tabs_area.setWidgetResizable(True)
         tabs_area.setFrameShape(QScrollArea.NoFrame)
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(side)
         splitter.addWidget(tabs_area)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([self.panel.sizeHint().width() + 40, 840])
+        splitter.setStretchFactor(1, 1)  # a wider window widens the tabs; the panel keeps its width
+        splitter.setSizes([side.minimumSizeHint().width(), 840])
         self.setCentralWidget(splitter)
         self.device_label = QLabel("Loading TensorFlow…")
         self.statusBar().addPermanentWidget(self.device_label)

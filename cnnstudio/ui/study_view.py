@@ -92,12 +92,14 @@ class StudyView(QWidget):
         self.report_button.setToolTip("The results table and curves as Markdown + PNG")
         self.count = QLabel()
         self.count.setWordWrap(True)  # an address problem is shown here too, on two lines where needed
-        buttons = QHBoxLayout()  # one row with the run-on choice: the curves below keep their height
+        run_on = QHBoxLayout()  # where, then the buttons below it: two rows fit a tab area 600 pixels wide
+        for widget in (QLabel("Run on"), self.here, self.on_ray):
+            run_on.addWidget(widget)
+        run_on.addWidget(self.address, 1)
+        buttons = QHBoxLayout()
         for widget in (self.run_button, self.stop_button, self.report_button):
             buttons.addWidget(widget)
         buttons.addWidget(self.count, 1)
-        for widget in (QLabel("Run on"), self.here, self.on_ray, self.address):
-            buttons.addWidget(widget)
         self.progress = QProgressBar()
         self.progress.setFormat("no study yet")
         self.status = QLabel()
@@ -116,6 +118,7 @@ class StudyView(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(explanation)
         layout.addWidget(choices)
+        layout.addLayout(run_on)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
