@@ -353,3 +353,20 @@ def test_training_leaves_no_traced_gradients_behind(small) -> None:
     first = run_experiment(experiment(), small)
     run_experiment(experiment(epochs=1), small, model=first.model, record=first.record)  # Continue, too
     assert len(registry) == before
+
+
+def test_a_small_dataset_gets_enough_calls_an_epoch_for_a_live_curve(digits) -> None:
+    """Batches per call follow the network's size, but a small epoch still reports at least 8 times."""
+    from cnnstudio.core.training.trainer import MIN_UPDATES_PER_EPOCH, new_model, steps_per_epoch
+
+    options = TrainOptions(batch_size=64)
+    steps = steps_per_epoch(digits, options)
+    assert steps < 12 * MIN_UPDATES_PER_EPOCH  # 21 batches: LeNet-5's 12 a call would report twice an epoch
+    small_data = new_model(Experiment(ModelOptions(), options, digits.name), digits)
+    assert int(small_data.steps_per_execution) == steps // MIN_UPDATES_PER_EPOCH
+    images = np.zeros((64 * 200, 28, 28, 1), np.uint8)
+    labels = np.arange(64 * 200) % 10
+    large = Dataset("large", images, labels, images[:64], labels[:64], digits.class_names, digit_like=True)
+    large_data = new_model(Experiment(ModelOptions(), options, large.name), large)
+    table = shape_table(ModelOptions(), large.input_shape, large.num_classes)
+    assert int(large_data.steps_per_execution) == steps_per_execution_for(table, 64) == 12  # the size's own choice

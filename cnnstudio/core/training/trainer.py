@@ -33,6 +33,7 @@ from cnnstudio.core.training.stop_reason import RunEnd, StopReason
 from cnnstudio.core.training.timeline import Timeline, TimelineCallback
 
 TARGET_SECONDS_PER_EXECUTION = 0.1  # progress and stop checks several times a second
+MIN_UPDATES_PER_EPOCH = 8  # a small dataset's epoch still draws a live curve, not one point at its end
 ASSUMED_CPU_FLOPS = 2.0e10
 # a small network on a GPU is bound by its kernel launches, not by arithmetic: the app's LeNet-5 at
 # batch 64 took 1.3 ms a step on an H100, about 1e11 FLOP/s (docs/benchmarks.md, "On a GPU")
@@ -181,6 +182,7 @@ def _steps_per_execution(model: keras.Model | None, experiment: Experiment, data
         return allowed_steps_per_execution(replicas, int(getattr(model, "steps_per_execution", 1) or 1))
     flops, most = assumed_speed(execution)
     wanted = steps_per_execution_for(table, experiment.train.batch_size, flops, device_calibration(execution), most)
+    wanted = min(wanted, max(1, steps_per_epoch(dataset, experiment.train, replicas) // MIN_UPDATES_PER_EPOCH))
     return allowed_steps_per_execution(replicas, wanted)
 
 
