@@ -90,7 +90,9 @@ class ConfigPanel(QWidget):
         self.padding = _combo({**PADDING_LABELS, "explicit": "zero border of N px"},
                               "valid: convolutions only where the kernel fits, so each layer shrinks the map. "
                               "same: a zero border keeps the size (pooling pads too). N px: an explicit zero "
-                              "border of N pixels around every convolution's input.")
+                              "border of N pixels around every convolution's input. Whatever you choose, the "
+                              "LeNet-5 family first gives 28×28 images a 2 px border (input_pad): the 32×32 input "
+                              "of LeCun et al.")
         self.padding_px = _spin(1, MAX_EXPLICIT_PADDING, "Width of the explicit zero border, in pixels.")
         self.activation = _combo(ACTIVATION_LABELS,
                                  "The nonlinearity after every convolution and hidden dense layer "
