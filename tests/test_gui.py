@@ -71,6 +71,10 @@ def test_impossible_configuration_is_shown_and_disables_train(make_window) -> No
     assert not window.train_button.isEnabled()
     assert window.architecture_view.problem.isVisible()
     assert "conv4" in window.architecture_view.problem.text()
+    # the layers that fit stay in the table, so the maps shrinking to nothing stay in sight; conv4 is marked
+    shapes = window.architecture_view.shapes()
+    assert shapes["conv1"] == "28 × 28 × 32" and shapes["conv4"] == "impossible"
+    assert list(shapes)[-1] == "conv4" and window.architecture_view.shown is None
     window.panel.padding.setCurrentIndex(window.panel.padding.findData("same"))
     assert window.train_button.isEnabled() and not window.architecture_view.problem.isVisible()
 

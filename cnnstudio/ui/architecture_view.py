@@ -5,9 +5,10 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QTextDocumentFragment
+from PySide6.QtGui import QColor, QTextDocumentFragment
 from PySide6.QtWidgets import QLabel, QSplitter, QTableWidgetItem, QVBoxLayout, QWidget
 
+from cnnstudio.core.network.layer_specs import LayerSpec
 from cnnstudio.core.network.shape_table import ShapeTable
 from cnnstudio.ui.network_diagram_view import NetworkDiagramView
 from cnnstudio.ui.widgets import read_only_table
@@ -60,19 +61,27 @@ class ArchitectureView(QWidget):
         self.title.setText(title)
         self.shown = table
         self.diagram.show_table(table)
-        rows = [("input", "Input", table.input_shape, 0, 0, "raw pixels 0..255")]
-        rows += [(r.name, r.kind, r.output_shape, r.params, r.macs, r.detail) for r in table.rows]
+        self._fill_rows(table)
+        self.totals.setText(f"<b>{table.params:,}</b> parameters · <b>{table.macs:,}</b> multiply-accumulates per image "
+                            f"({2 * table.macs / 1e6:,.1f} MFLOPs)")
+        self.table.setEnabled(True)
+
+    def _fill_rows(self, table: ShapeTable, failing: LayerSpec | None = None) -> None:
+        """The input, then one row per layer; ``failing``: a last row, in red, for the layer that does not fit."""
+        rows = [("input", "Input", _shape(table.input_shape), 0, 0, "raw pixels 0..255")]
+        rows += [(r.name, r.kind, _shape(r.output_shape), r.params, r.macs, r.detail) for r in table.rows]
+        if failing is not None:
+            rows.append((failing.name, failing.kind, "impossible", 0, 0, failing.describe()))
         self.table.setRowCount(len(rows))
         for i, (name, kind, shape, params, macs, detail) in enumerate(rows):
-            cells = (name, kind, _shape(shape), f"{params:,}" if params else "–", f"{macs:,}" if macs else "–", detail)
+            cells = (name, kind, shape, f"{params:,}" if params else "–", f"{macs:,}" if macs else "–", detail)
             for j, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if j in (3, 4):
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                if failing is not None and i == len(rows) - 1:
+                    item.setForeground(QColor("#b00020"))
                 self.table.setItem(i, j, item)
-        self.totals.setText(f"<b>{table.params:,}</b> parameters · <b>{table.macs:,}</b> multiply-accumulates per image "
-                            f"({2 * table.macs / 1e6:,.1f} MFLOPs)")
-        self.table.setEnabled(True)
 
     def show_cost(self, text: str, warning: str = "") -> None:
         """The totals line: parameters, MACs, activation memory and the estimated time per epoch; a warning
@@ -80,9 +89,15 @@ class ArchitectureView(QWidget):
         self.totals.setText(text + (f"<br><span style='color:#b00020'>Warning: {html.escape(warning)}</span>"
                                     if warning else ""))
 
-    def show_problem(self, title: str, message: str, prefix: str = "This network cannot be built: ") -> None:
-        """An impossible configuration: say which layer and which sizes, in place of the table."""
+    def show_problem(self, title: str, message: str, prefix: str = "This network cannot be built: ",
+                     partial: tuple[ShapeTable, LayerSpec | None] | None = None) -> None:
+        """An impossible configuration: say which layer and which sizes; with ``partial`` (the layers that fit
+        and the one that does not) the table keeps those rows, so the shrinking maps stay in sight."""
         self._show_notice(title, f"{prefix}{message}", PROBLEM_STYLE)
+        if partial is not None and partial[1] is not None:
+            self._fill_rows(*partial)
+            self.table.setEnabled(True)
+            self.table.scrollToBottom()  # the layer that does not fit
 
     def show_pending(self, title: str, message: str) -> None:
         """A neutral wait (e.g. reading the dataset): not an error, so not red."""

@@ -13,7 +13,7 @@ from cnnstudio.core.data.datasets import KNOWN_TRAIN_IMAGES, Dataset
 from cnnstudio.core.errors import ConfigError
 from cnnstudio.core.network.architectures import architecture
 from cnnstudio.core.network.design_analysis import Analysis, analyse
-from cnnstudio.core.network.shape_table import ShapeTable, shape_table
+from cnnstudio.core.network.shape_table import ShapeTable, rows_before_problem, shape_table
 from cnnstudio.core.workspace import Workspace
 from cnnstudio.ui.architecture_view import ArchitectureView
 from cnnstudio.ui.background import start_task
@@ -118,7 +118,7 @@ class ShapePreview(QObject):
         try:
             table = shape_table(experiment.model, *shape)
         except ConfigError as exc:
-            self.view.show_problem(title, str(exc))
+            self.view.show_problem(title, str(exc), partial=rows_before_problem(experiment.model, *shape))
             self._set_ok(False)
         else:
             self.view.show_table(title, table)

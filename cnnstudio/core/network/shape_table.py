@@ -89,17 +89,39 @@ def _shape(shape: Shape) -> str:
     return "×".join(str(n) for n in shape)
 
 
-def table_for_specs(specs: list[LayerSpec], input_shape: Shape) -> ShapeTable:
-    """Walk the specs, refusing (``ConfigError``) a layer whose output would be empty."""
+def _walk(specs: list[LayerSpec], input_shape: Shape) -> tuple[ShapeTable, LayerSpec | None, ConfigError | None]:
+    """The rows of the specs up to the first impossible one, that spec and why (None, None when all fit)."""
     shape = tuple(input_shape)
     rows = []
     for spec in specs:
-        out = spec.output_shape(shape)
+        try:
+            out = spec.output_shape(shape)
+        except ConfigError as exc:
+            return ShapeTable(tuple(input_shape), tuple(rows)), spec, exc
         settings = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.name != "name"}
         rows.append(LayerRow(spec.name, spec.kind, out, spec.params(shape), spec.macs(shape, out), spec.describe(),
                              settings))
         shape = out
-    return ShapeTable(tuple(input_shape), tuple(rows))
+    return ShapeTable(tuple(input_shape), tuple(rows)), None, None
+
+
+def table_for_specs(specs: list[LayerSpec], input_shape: Shape) -> ShapeTable:
+    """Walk the specs, refusing (``ConfigError``) a layer whose output would be empty."""
+    table, _failing, problem = _walk(specs, input_shape)
+    if problem is not None:
+        raise problem
+    return table
+
+
+def rows_before_problem(options: ModelOptions, input_shape: Shape, num_classes: int) -> tuple[ShapeTable, LayerSpec | None]:
+    """An impossible network's layers that fit, and the first one that does not (None when all fit, or when the
+    options make no layers at all): how the maps shrank before the network ran out of pixels."""
+    try:
+        specs = layer_specs(options, input_shape, num_classes)
+    except ConfigError:
+        return ShapeTable(tuple(input_shape), ()), None
+    table, failing, _problem = _walk(specs, input_shape)
+    return table, failing
 
 
 MAX_SIDE_SEARCHED = 1024
