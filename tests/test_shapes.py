@@ -165,3 +165,16 @@ def test_alexnet_trains_at_its_own_learning_rate_and_the_cli_uses_it() -> None:
     assert options(arch="lenet5").learning_rate == 0.002
     resumed = TrainOptions(learning_rate=0.0003)
     assert options("--resume", "m.keras", base=resumed, arch="alexnet").learning_rate == 0.0003
+
+
+def test_an_impossible_network_keeps_the_rows_before_its_first_impossible_layer() -> None:
+    from cnnstudio.core.network.shape_table import rows_before_problem
+
+    options = ModelOptions(arch="lenet5", pool_size=16, pool_stride=16)
+    with pytest.raises(ConfigError, match="'c3'"):
+        shape_table(options, (28, 28, 1), 10)
+    table, failing = rows_before_problem(options, (28, 28, 1), 10)
+    assert [r.name for r in table.rows] == ["rescale", "input_pad", "c1", "s2"] and failing.name == "c3"
+    assert table.rows[-1].output_shape == (1, 1, 6)  # the 16×16 pool left one pixel
+    whole, none = rows_before_problem(ModelOptions(arch="lenet5"), (28, 28, 1), 10)
+    assert none is None and whole == shape_table(ModelOptions(arch="lenet5"), (28, 28, 1), 10)
