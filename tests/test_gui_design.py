@@ -113,7 +113,9 @@ def test_starting_from_a_preset_brings_its_learning_rate_unless_the_user_chose_o
     assert panel.experiment().train.learning_rate == 0.002
     window.start_design_from("alexnet")
     assert panel.uses_design() and panel.experiment().train.learning_rate == 0.0001
+    assert panel.use_design.text() == "Use the Design tab's layers: my_alexnet"  # not the greyed architecture
     panel.use_design.setChecked(False)  # back to the panel's architecture (LeNet-5 here)
+    assert panel.use_design.text() == "Use the Design tab's layers"
     assert panel.experiment().model.design is None and panel.experiment().train.learning_rate == 0.002
     window.start_design_from("alexnet")
     window.start_design_from("lenet5")

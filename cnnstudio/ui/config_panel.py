@@ -64,6 +64,13 @@ def _select(combo: QComboBox, value: object) -> None:
         combo.setCurrentIndex(index)
 
 
+USE_DESIGN_TEXT = "Use the Design tab's layers"
+
+
+def _elided(text: str, most: int) -> str:
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
 class ConfigPanel(QWidget):
     """Edits an :class:`Experiment`; ``changed`` fires on every edit."""
 
@@ -75,7 +82,7 @@ class ConfigPanel(QWidget):
         for i, info in enumerate(ARCHITECTURES.values()):
             self.arch.setItemData(i, info.description, Qt.ToolTipRole)
         self.arch.setToolTip("The network's layout. Hover an entry for its description.")
-        self.use_design = QCheckBox("Use the Design tab's layers")
+        self.use_design = QCheckBox(USE_DESIGN_TEXT)
         self.use_design.setToolTip("Build the network from the layer list of the Design tab instead of the preset "
                                    "(any edit there ticks this). Pooling, padding and activation still apply to the "
                                    "layers that follow them.")
@@ -233,6 +240,9 @@ class ConfigPanel(QWidget):
     def _emit_changed(self, *_args: object) -> None:
         self.padding_px.setEnabled(self.padding.currentData() == "explicit")
         preset = not self.uses_design()
+        name = self._design.name if self._design is not None and not preset else ""
+        # the design in use, by name: the greyed architecture above is not what Train builds
+        self.use_design.setText(f"{USE_DESIGN_TEXT}: {_elided(name, 14)}" if name else USE_DESIGN_TEXT)
         self.arch.setEnabled(preset)
         self.pool_size.setEnabled(preset)  # each pooling layer of a design has its own window and stride
         self.pool_stride.setEnabled(preset)

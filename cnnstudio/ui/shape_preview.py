@@ -17,7 +17,7 @@ from cnnstudio.core.network.shape_table import ShapeTable, rows_before_problem, 
 from cnnstudio.core.workspace import Workspace
 from cnnstudio.ui.architecture_view import ArchitectureView
 from cnnstudio.ui.background import start_task
-from cnnstudio.ui.config_panel import ConfigPanel
+from cnnstudio.ui.config_panel import USE_DESIGN_TEXT, ConfigPanel
 from cnnstudio.ui.design_view import DesignView
 
 
@@ -84,7 +84,7 @@ class ShapePreview(QObject):
         analysis = analyse(layers, self.design_view.design_name(), options, input_shape, classes)
         note = "" if shape is not None else "The dataset is being read: shapes follow."
         if not self.panel.uses_design():
-            note = (f"Not in use: tick \u201c{self.panel.use_design.text()}\u201d in the experiment panel on the left "
+            note = (f"Not in use: tick \u201c{USE_DESIGN_TEXT}\u201d in the experiment panel on the left "
                     "(any edit here ticks it) to train these layers.")
         self.design_view.show_analysis(analysis, note)
 
