@@ -9,6 +9,7 @@ figure is redrawn with ``draw_idle`` on the GUI thread only.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,7 @@ class AttributionView(QWidget):
         self.class_names = ClassNames(0)
         self.blocked_reason: str | None = None
         self.results: list[Attribution] = []
+        self.elapsed_ms: float | None = None  # how long the drawn explanation took to compute (all models)
         self._task: Task | None = None
         self._stop = threading.Event()
         self._stale = True
@@ -79,7 +81,9 @@ class AttributionView(QWidget):
         self.message = QLabel()
         self.message.setTextFormat(Qt.PlainText)
         self.message.setWordWrap(True)
-        self.figure = Figure(figsize=(7, 3.4), layout="constrained")
+        # "compressed": the square picture and its colour bar stay together, centred in the canvas
+        # ("constrained" keeps the bar at the far right and leaves the spare width on the picture's left)
+        self.figure = Figure(figsize=(7, 3.4), layout="compressed")
         self.canvas = FigureCanvasQTAgg(self.figure)
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
@@ -171,7 +175,8 @@ class AttributionView(QWidget):
         request, image, models = self.request(), self.image, list(self.models)
         label = self.image_label
 
-        def work(task: Task) -> tuple[list[Attribution] | None, str]:
+        def work(task: Task) -> tuple[list[Attribution] | None, str, float]:
+            started = time.perf_counter()
             results = []
             for i, (_title, model) in enumerate(models):
                 def progress(done: int, total: int, i: int = i) -> None:
@@ -181,9 +186,9 @@ class AttributionView(QWidget):
                     settings["layer"] = None
                 result = explain(model, image, progress=progress, stop=stop.is_set, **settings)
                 if result is None:
-                    return None, label
+                    return None, label, 0.0
                 results.append(result)
-            return results, label
+            return results, label, (time.perf_counter() - started) * 1000
 
         self.progress.setValue(0)
         self.progress.setVisible(request["method"] == "occlusion")
@@ -196,11 +201,12 @@ class AttributionView(QWidget):
         self.progress.setMaximum(total)
         self.progress.setValue(done)
 
-    def _finished(self, outcome: tuple[list[Attribution] | None, str]) -> None:
+    def _finished(self, outcome: tuple[list[Attribution] | None, str, float]) -> None:
         self._task = None
         self.progress.setVisible(False)
-        results, label = outcome
+        results, label, elapsed = outcome
         if results is not None and not self._stale:
+            self.elapsed_ms = elapsed
             self._draw(results, label)
         if self._stale:
             self.compute()
@@ -215,7 +221,7 @@ class AttributionView(QWidget):
 
     # drawing ---------------------------------------------------------------------------
     def _clear_figure(self) -> None:
-        self.results = []
+        self.results, self.elapsed_ms = [], None
         self.figure.clear()
         self.canvas.draw_idle()
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QSignalBlocker, QSize, Qt, Signal
-from PySide6.QtGui import QMouseEvent, QPainter, QPaintEvent, QPixmap, QResizeEvent
+from PySide6.QtCore import QEvent, QObject, QSignalBlocker, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -50,11 +50,55 @@ from cnnstudio.ui.images import gray_pixmap, heat_pixmap
 from cnnstudio.ui.operation_view import OperationDialog
 from cnnstudio.ui.timeline_view import TimelineView
 
-TARGET_PIXELS = 150  # each channel is scaled up to about this many pixels across
+MAP_PIXELS = (140, 300)  # a family's largest map is drawn about this wide: at least, at most (as the width allows)
+READABLE_PIXELS = 80  # a family's largest map is never drawn narrower (many channels wrap into more rows instead)
+MAX_SCALE = 12  # screen pixels per cell, at most
+FAMILY_RATIO = 0.6  # a map below this fraction of its family's first size starts a new family
+ADAPTING_KINDS = ("ZeroPadding2D", "Resizing")  # before the first convolution they show the input itself
 
 
-def _scale_for(size: int) -> int:
-    return max(1, min(8, TARGET_PIXELS // max(size, 1)))
+def map_scales(input_shape: tuple[int, ...], shapes: list[tuple[int, int, int]], kinds: list[str],
+               width: int) -> tuple[int, list[int]]:
+    """Screen pixels per cell for the input and each map, for a column ``width`` pixels wide.
+
+    Maps are drawn in *families* that share one scale, so that their sizes can be compared: the input,
+    the layers that only pad or resize it and every map about as large (the first convolutions) form
+    the first; a pooling or strided layer that shrinks the maps well below the family's size starts the
+    next. A family's scale draws its largest map about ``width / 4`` wide (within :data:`MAP_PIXELS`)
+    and, where it can, fits each of its layers' channels, in :func:`tile_columns` columns, in the width,
+    its largest map never narrower than :data:`READABLE_PIXELS` (channels then wrap into more rows).
+    """
+    width = max(width, 1)
+    target = min(max(width // 4, MAP_PIXELS[0]), MAP_PIXELS[1])
+    sides = [max(input_shape[0], input_shape[1])] + [max(h, w) for h, w, _c in shapes]
+    family, first, adapting = [0], sides[0], True
+    for side, kind in zip(sides[1:], kinds):
+        adapting = adapting and kind in ADAPTING_KINDS
+        if not adapting and not FAMILY_RATIO <= side / first <= 1 / FAMILY_RATIO:
+            family.append(family[-1] + 1)
+            first = side
+        else:
+            family.append(family[-1])
+    shown = [(input_shape[0], input_shape[1], 1)] + [tuple(shape) for shape in shapes]
+    scales = {}
+    for f in set(family):
+        members = [shown[i] for i in range(len(shown)) if family[i] == f]
+        largest = max(max(h, w) for h, w, _c in members)
+        scale = target // largest
+        for _h, w, c in members:  # each layer's channels in their usual grid (tile_columns) across the width
+            scale = min(scale, (width + 1) // ((w + 1) * tile_columns(c)))
+        scales[f] = max(1, min(MAX_SCALE, max(scale, -(-READABLE_PIXELS // largest))))
+    per_map = [scales[f] for f in family]
+    return per_map[0], per_map[1:]
+
+
+def _padding_of(model: Any, name: str) -> tuple[int, int, int, int] | None:
+    """A ZeroPadding2D layer's (top, bottom, left, right) padding, or None where it cannot be read."""
+    try:
+        (top, bottom), (left, right) = model.get_layer(name).padding
+        return int(top), int(bottom), int(left), int(right)
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 class _Tiles(QWidget):
@@ -102,6 +146,14 @@ class _Tiles(QWidget):
             self.columns, self._pixmap = columns, None
         super().resizeEvent(event)
 
+    def set_scale(self, scale: int) -> None:
+        """Draw each cell ``scale`` pixels wide (the columns follow the width it then gets)."""
+        if scale != self.scale:
+            self.scale, self._pixmap = scale, None
+            self.columns = self.columns_for(self.width()) if self.width() > 0 else self.max_columns
+            self.updateGeometry()
+            self.update()
+
     def pixmap(self) -> QPixmap:
         if self._pixmap is None:
             self._pixmap = heat_pixmap(tile(self.values, self.columns), self.scale, self.colormap)
@@ -116,12 +168,32 @@ class _MapLabel(_Tiles):
 
     channel_clicked = Signal(object, int, int, int)  # feature, channel, row, column
 
-    def __init__(self, feature: FeatureMap, columns: int, scale: int):
-        super().__init__(feature.values, scale, columns)
+    def __init__(self, feature: FeatureMap, columns: int, scale: int, colormap: str = "viridis",
+                 border: tuple[int, int, int, int] | None = None):
+        super().__init__(feature.values, scale, columns, colormap)
         self.feature = feature
+        self.border = border  # a padding layer's (top, bottom, left, right): outlined inside each map
         self.setCursor(Qt.PointingHandCursor)
-        self.setToolTip("Click a cell to see how it was computed" if feature.kind in OPERATIONS
-                        else "Click a map to enlarge it")
+        tip = "Click a cell to see how it was computed" if feature.kind in OPERATIONS else "Click a map to enlarge it"
+        if border:
+            tip = "The dashed line is the edge of the unpadded map; outside it, the zeros added by padding.\n" + tip
+        self.setToolTip(tip)
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt's name
+        painter = QPainter(self)
+        painter.drawPixmap(0, 0, self.pixmap())
+        if not self.border:
+            painter.end()
+            return
+        top, bottom, left, right = self.border
+        height, width, channels = self.feature.shape
+        painter.setPen(QPen(QColor(255, 160, 40), 1, Qt.DashLine))
+        s = self.scale
+        for channel in range(channels):
+            row, column = divmod(channel, self.columns)
+            x, y = column * (width + 1) * s, row * (height + 1) * s
+            painter.drawRect(x + left * s, y + top * s, (width - left - right) * s - 1, (height - top - bottom) * s - 1)
+        painter.end()
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt's name
         x, y = int(event.position().x()) // self.scale, int(event.position().y()) // self.scale
@@ -154,6 +226,9 @@ class FeatureMapsView(QWidget):
         self.index.setSpecialValueText("—")  # shown at the minimum, -1: the image shown is not a picked test image
         self.class_filter = QComboBox()
         self.class_filter.setToolTip("Only test images of this class")
+        # filled after it is first shown: its width follows its entries ("any class" at least), never clipped
+        self.class_filter.setSizeAdjustPolicy(QComboBox.AdjustToContents)
+        self.class_filter.setMinimumContentsLength(len("any class"))
         self.sketch_button = QPushButton("Use Sketch")
         self.sketch_button.setToolTip("Show the drawing from the sketch pad, as the network receives it")
         self.open_button = QPushButton("Open Image…")
@@ -175,6 +250,7 @@ class FeatureMapsView(QWidget):
 
         self.maps_area = QScrollArea()
         self.maps_area.setWidgetResizable(True)
+        self.maps_area.viewport().installEventFilter(self)  # a wider view draws larger maps (map_scales)
         self.filters_area = QScrollArea()
         self.filters_area.setWidgetResizable(True)
         self.tabs = QTabWidget()
@@ -189,6 +265,9 @@ class FeatureMapsView(QWidget):
         layout.addWidget(self.message)
         layout.addWidget(self.tabs, 1)
         layout.addWidget(self.timing)
+        self.render_ms: float | None = None
+        self.tabs.currentChanged.connect(self._show_timing)
+        self.attribution.explained.connect(self._show_timing)
 
         self.index.valueChanged.connect(self.show_test_image)
         self.class_filter.currentIndexChanged.connect(self._class_changed)
@@ -198,6 +277,8 @@ class FeatureMapsView(QWidget):
         self.open_button.clicked.connect(self.open_image)
         self.digit_like = True
         self.map_labels: dict[str, list[_MapLabel]] = {}
+        self.input_labels: dict[str, QLabel] = {}
+        self._captions: list[QLabel] = []
         self.enlarged: QDialog | None = None
         self._refresh_controls()
         self.render()
@@ -331,20 +412,26 @@ class FeatureMapsView(QWidget):
             columns.append((self.compare_name or "second model", self.compare_model))
         grid = QWidget()
         layout = QGridLayout(grid)
-        self.map_labels = {}
+        self.map_labels, self.input_labels, self._captions = {}, {}, []
         try:
             for col, (title, model) in enumerate(columns):
                 features = self._extract(model)
                 layout.addWidget(QLabel(f"<b>{html.escape(display_name(title, 60))}</b>"), 0, 2 * col, 1, 2)
-                layout.addWidget(QLabel("input"), 1, 2 * col)
-                layout.addWidget(QLabel(pixmap=gray_pixmap(self.current, _scale_for(self.current.shape[0]))), 1, 2 * col + 1)
+                self._captions.append(QLabel("input"))
+                layout.addWidget(self._captions[-1], 1, 2 * col)
+                self.input_labels[title] = QLabel()
+                layout.addWidget(self.input_labels[title], 1, 2 * col + 1, Qt.AlignLeft | Qt.AlignTop)
                 self.map_labels[title] = []
+                adapting = True  # padding and resizing before the first convolution: the input itself, in grey
                 for row, feature in enumerate(features, start=2):
                     h, w, c = feature.shape
+                    adapting = adapting and feature.kind in ADAPTING_KINDS
                     caption = QLabel(f"<b>{html.escape(display_name(feature.name))}</b><br>{feature.kind}<br>{h}×{w}×{c}")
-                    label = _MapLabel(feature, tile_columns(c), _scale_for(max(h, w)) // 2 or 1)
+                    border = _padding_of(model, feature.name) if feature.kind == "ZeroPadding2D" else None
+                    label = _MapLabel(feature, tile_columns(c), 1, "gray" if adapting else "viridis", border)
                     label.channel_clicked.connect(self._map_clicked)
                     self.map_labels[title].append(label)
+                    self._captions.append(caption)
                     layout.addWidget(caption, row, 2 * col, Qt.AlignTop)
                     layout.addWidget(label, row, 2 * col + 1, Qt.AlignTop)  # as wide as its column: it wraps to fit
                 layout.setColumnStretch(2 * col + 1, 1)  # two models share the width equally
@@ -353,12 +440,60 @@ class FeatureMapsView(QWidget):
             self.maps_area.setWidget(QLabel())
             return
         layout.setRowStretch(layout.rowCount(), 1)  # rows stay together at the top
+        self._grid_layout, self._scales_width = layout, None
+        self._rescale()
         self.maps_area.setWidget(grid)
         elapsed = (time.perf_counter() - started) * 1000
         self.message.setText(f"{self.current_label}: the input as the network sees it (after padding and resizing), "
                              "then every convolution and pooling layer; each channel is scaled to its own range.")
-        self.timing.setText(f"rendered in {elapsed:.0f} ms")
+        self.render_ms = elapsed
+        self._show_timing()
         self.rendered.emit(elapsed)
+
+    def _column_width(self) -> int:
+        """The width each model's maps have: the view's, less the captions (and a scroll bar, shown or not,
+        so that a scroll bar appearing never changes the scale back)."""
+        area = self.maps_area
+        models = max(1, len(self.map_labels))
+        captions = max((label.sizeHint().width() for label in self._captions), default=0)
+        grid = self._grid_layout
+        spacing = max(grid.horizontalSpacing(), 0) + 2
+        margins = grid.contentsMargins().left() + grid.contentsMargins().right()
+        usable = area.width() - 2 * area.frameWidth() - area.verticalScrollBar().sizeHint().width() - margins
+        return max(1, (usable - spacing * (models - 1)) // models - captions - spacing)
+
+    def _rescale(self) -> None:
+        """Give the input and every map the scale :func:`map_scales` picks for the view's present width."""
+        if self.current is None or not self.map_labels:
+            return
+        width = self._column_width()
+        if width == getattr(self, "_scales_width", None):
+            return
+        self._scales_width = width
+        for title, labels in self.map_labels.items():
+            input_scale, scales = map_scales(self.current.shape, [m.feature.shape for m in labels],
+                                             [m.feature.kind for m in labels], width)
+            picture = self.input_labels[title]
+            if picture.property("scale") != input_scale:
+                picture.setPixmap(gray_pixmap(self.current, input_scale))
+                picture.setProperty("scale", input_scale)
+            for label, scale in zip(labels, scales):
+                label.set_scale(scale)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Resize and watched is self.maps_area.viewport():
+            self._rescale()
+        return super().eventFilter(watched, event)
+
+    def _show_timing(self, *_args: Any) -> None:
+        """The time of what the current sub-tab shows: the feature maps' render, the explanation's computation."""
+        shown = self.tabs.currentWidget()
+        if shown is self.maps_area and self.render_ms is not None:
+            self.timing.setText(f"rendered in {self.render_ms:.0f} ms")
+        elif shown is self.attribution and self.attribution.elapsed_ms is not None:
+            self.timing.setText(f"explained in {self.attribution.elapsed_ms:.0f} ms")
+        else:
+            self.timing.setText("")
 
     def render_filters(self) -> None:
         if self.model is None or self.blocked_reason:
