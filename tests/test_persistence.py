@@ -136,6 +136,37 @@ def test_failed_save_leaves_the_previous_file_intact(tmp_path, model, monkeypatc
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras"]
 
 
+def test_ctrl_c_during_a_save_leaves_no_partial_file(tmp_path, model, monkeypatch) -> None:
+    path = save_model(model, tmp_path / "m.keras", _record())
+    before = path.read_bytes()
+
+    def interrupted_save(self, filepath, *args, **kwargs):
+        with open(filepath, "wb") as handle:
+            handle.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(type(model), "save", interrupted_save)
+    with pytest.raises(KeyboardInterrupt):  # still an interruption, not a file problem
+        save_model(model, path, _record())
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras"]
+
+
+def test_a_record_the_reader_would_refuse_is_never_written(tmp_path, model) -> None:
+    """A history resumed past the reader's limits would have replaced the user's only copy by a 'damaged' file."""
+    import dataclasses
+
+    from cnnstudio.core.files.model_record import MAX_EPOCHS_LOGGED
+
+    path = save_model(model, tmp_path / "m.keras", _record())
+    before = path.read_bytes()
+    too_long = dataclasses.replace(_record(), seconds_per_epoch=[0.5] * (MAX_EPOCHS_LOGGED + 1))
+    with pytest.raises(ModelFileError, match=r"not saved: m.keras would not open again: .*100,000"):
+        save_model(model, path, too_long)
+    assert path.read_bytes() == before and read_record(path) == _record()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras"]
+
+
 def test_save_refuses_wrong_suffix_or_missing_folder(tmp_path, model) -> None:
     with pytest.raises(ModelFileError, match=".keras"):
         save_model(model, tmp_path / "m.h5", None)

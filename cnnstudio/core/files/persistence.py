@@ -105,6 +105,7 @@ def save_model(model: Any, path: str | Path, record: ModelRecord | None) -> Path
         raise ModelFileError(f"{name}: model files must end in .keras")
     if not path.parent.is_dir():
         raise ModelFileError(f"cannot save {name}: folder {printable(path.parent)} does not exist")
+    record_bytes = _checked_record(record, name) if record is not None else None
     remove_stale_temporaries(path)
     mode = _mode_for(path)
     try:
@@ -115,17 +116,32 @@ def save_model(model: Any, path: str | Path, record: ModelRecord | None) -> Path
     temp = Path(temp_name)
     try:
         model.save(temp)
-        if record is not None:
+        if record_bytes is not None:
             with zipfile.ZipFile(temp, "a") as archive:
-                archive.writestr(RECORD_MEMBER, json.dumps(record.to_json(), indent=1))
+                archive.writestr(RECORD_MEMBER, record_bytes)
         os.chmod(temp, mode)
         with open(temp, "rb") as written:
             os.fsync(written.fileno())
         os.replace(temp, path)
-    except Exception as exc:  # noqa: BLE001 - any failure: drop the partial file, keep the old one
+    except BaseException as exc:  # any failure, Ctrl-C included: drop the partial file, keep the old one
         temp.unlink(missing_ok=True)
+        if not isinstance(exc, Exception):
+            raise
         raise ModelFileError(f"could not save {name}: {printable(' '.join(str(exc).split()))}") from exc
     return path
+
+
+def _checked_record(record: ModelRecord, name: str) -> bytes:
+    """The record as written, refused unless it reads back: a file this app would call damaged is never
+    written (e.g. a history resumed past the reader's limits), so the file it would replace stays."""
+    data = json.dumps(record.to_json(), indent=1).encode()
+    try:
+        if len(data) > MAX_JSON_MEMBER:
+            raise ModelFileError(f"the record would take {len(data):,} bytes, more than {MAX_JSON_MEMBER:,}")
+        ModelRecord.from_json(json.loads(data))
+    except ModelFileError as exc:
+        raise ModelFileError(f"not saved: {name} would not open again: {exc}") from exc
+    return data
 
 
 def _find_code(config: Any) -> str | None:
