@@ -34,6 +34,7 @@ log = logging.getLogger("cnnstudio.cli")
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
+NAME_MAX_BYTES = 255  # of one file name, on the usual file systems (ext4, APFS, NTFS)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,10 +54,18 @@ def _arch_argument(value: str) -> str:
     name = value.strip().lower().replace("-", "_")
     if name in PRESET_ARCHITECTURES:
         return name
-    if value.lower().endswith(".json") or os.sep in value or "/" in value or Path(value).is_file():
+    if value.lower().endswith(".json") or os.sep in value or "/" in value or _is_file(value):
         return value
     raise argparse.ArgumentTypeError(f"invalid choice: {printable(value, 60)!r} (choose from "
                                      f"{', '.join(PRESET_ARCHITECTURES)}, or a design file NAME.cnn.json)")
+
+
+def _is_file(value: str) -> bool:
+    """Whether ``value`` names a file; a name the system cannot even look up (too long, say) does not."""
+    try:
+        return Path(value).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _design_arguments(parser: argparse.ArgumentParser) -> None:
@@ -591,10 +600,16 @@ def _writable_target(given: str, suffix: str, what: str) -> Path:
     path = Path(given).expanduser()
     if suffix and path.suffix.lower() != suffix:
         raise CnnStudioError(f"{what} {printable(given)}: the file name must end in {suffix}")
-    if path.is_dir():
+    if len(os.fsencode(path.name)) > NAME_MAX_BYTES:
+        raise CnnStudioError(f"{what} {printable(given, 80)}: the file name is longer than {NAME_MAX_BYTES} bytes")
+    try:
+        is_folder, folder_exists = path.is_dir(), path.parent.is_dir()
+    except OSError as exc:  # e.g. a folder name too long to look up
+        raise CnnStudioError(f"{what} {printable(given, 80)}: {exc.strerror or exc.__class__.__name__}") from exc
+    if is_folder:
         raise CnnStudioError(f"{what} {printable(given)} is a folder: give a file name ending in {suffix or 'a suffix'}")
     folder = path.parent
-    if not folder.is_dir():
+    if not folder_exists:
         raise CnnStudioError(f"{what} {printable(given)}: the folder {printable(str(folder))} does not exist")
     try:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".cnnstudio-write-check-"):

@@ -60,6 +60,24 @@ def test_bad_input_is_one_line_and_exit_2(args, needle) -> None:
     assert_one_line_error(cli(*args), needle)
 
 
+def test_hostile_names_numbers_and_files_are_one_line_and_exit_2(tmp_path) -> None:
+    """Names too long to look up, numbers of thousands of digits, a named pipe as a design (it blocked forever)."""
+    long_name = "a" * 300
+    assert_one_line_error(cli("summary", "--arch", long_name), "invalid choice")
+    assert_one_line_error(cli("train", "--dataset", "digits", "--out", str(tmp_path / f"{long_name}.keras")),
+                          "the file name is longer than 255 bytes")
+    assert_one_line_error(cli("summary", "--save-design", str(tmp_path / long_name / "d.cnn.json")), "--save-design")
+    assert_one_line_error(cli("summary", "--padding", "9" * 5000), "padding must be")
+    design = tmp_path / "big.cnn.json"
+    design.write_text('{"format": "cnnstudio-design", "version": 1, "name": "d", "layers": '
+                      f'[{{"kind": "conv", "filters": {"9" * 5000}, "kernel": 3}}, {{"kind": "flatten"}}]}}')
+    assert_one_line_error(cli("summary", "--arch", str(design)), "is not a design")
+    if hasattr(os, "mkfifo"):
+        pipe = tmp_path / "pipe.cnn.json"
+        os.mkfifo(pipe)
+        assert_one_line_error(cli("summary", "--arch", str(pipe), timeout=60), "not a regular file")
+
+
 def digit_pngs(images: np.ndarray, labels: np.ndarray, folder: Path, per_class: int = 4) -> tuple[list[str], list[str]]:
     """The first ``per_class`` images of each class as PNG files the way a user might have them: four
     times the size, at different places, dark ink on white or light on black. Returns files and labels."""

@@ -453,3 +453,10 @@ def test_arbitrary_bytes_as_an_image(kind: str, cut: int, junk: bytes, flip: int
     try_load(image_for_model, path, (28, 28, 1), True)
     try_load(image_for_model, path, (16, 16, 3), False)
     try_load(datasets._read_image, path, (16, 16), True)
+
+
+def test_an_image_name_too_long_to_look_up_is_one_line(tmp_path) -> None:
+    from cnnstudio.core.data.digit_preprocessing import open_image
+
+    with pytest.raises(DatasetError, match="cannot be read"):
+        open_image(tmp_path / ("a" * 300 + ".png"))

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cnnstudio.core.errors import ConfigError
+from cnnstudio.core.errors import ConfigError, printable
 
 if TYPE_CHECKING:
     from cnnstudio.core.network.design import Design
@@ -32,10 +32,10 @@ def parse_padding(text: str | int) -> str:
     value = str(text).strip().lower()
     if value in PADDING_MODES:
         return value
-    if value.isascii() and value.isdigit() and int(value) <= MAX_EXPLICIT_PADDING:
+    if value.isascii() and value.isdigit() and len(value) <= 6 and int(value) <= MAX_EXPLICIT_PADDING:
         return str(int(value))
     raise ConfigError(
-        f"padding must be 'valid', 'same' or a border of 0..{MAX_EXPLICIT_PADDING} pixels, not {text!r}"
+        f"padding must be 'valid', 'same' or a border of 0..{MAX_EXPLICIT_PADDING} pixels, not {printable(repr(text), 60)}"
     )
 
 

@@ -89,9 +89,9 @@ def eight_bit(image: Image.Image) -> Image.Image:
 def open_image(path: str | Path) -> Image.Image:
     """A fully loaded image with 8-bit channels; a missing, foreign, damaged or too large file raises
     ``DatasetError`` saying which (images above ``MAX_IMAGE_PIXELS`` are refused before decoding)."""
-    if Path(path).is_dir():
-        raise DatasetError(f"{path}: a folder, not an image file")
     try:  # a pipe or a device (/dev/zero) would block or never end: only regular files are read
+        if Path(path).is_dir():
+            raise DatasetError(f"{path}: a folder, not an image file")
         if Path(path).exists() and not stat.S_ISREG(os.stat(path).st_mode):
             raise DatasetError(f"{path}: not a regular file (a pipe, socket or device), so not an image file")
     except OSError as exc:
@@ -114,8 +114,8 @@ def open_image(path: str | Path) -> Image.Image:
     except UnidentifiedImageError as exc:
         raise DatasetError(f"{path}: {NOT_AN_IMAGE}") from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise DatasetError(f"{path}: the image is too large (at most {MAX_IMAGE_PIXELS // 1_000_000} megapixels; "
-                           f"{' '.join(str(exc).split())[:120]})") from exc
+        raise DatasetError(f"{path}: the image is too large (at most {MAX_IMAGE_PIXELS // 1_000_000} megapixels)") \
+            from exc
     except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds for truncated or broken files
         raise DatasetError(f"{path}: a damaged or unreadable image ({exc.__class__.__name__}: "
                            f"{' '.join(str(exc).split())[:120]})") from exc

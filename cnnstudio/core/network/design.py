@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import stat
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -320,6 +322,8 @@ def read_design_text(text: str, where: str = "the design") -> Design:
         detail = f"line {exc.lineno}, column {exc.colno}: {exc.msg}" if isinstance(exc, json.JSONDecodeError) \
             else "nested too deeply"
         raise DesignError(f"{where} is not valid JSON ({detail})") from exc
+    except ValueError as exc:  # e.g. a number of thousands of digits
+        raise DesignError(f"{where} is not a design: {printable(str(exc), 120)}") from exc
     try:
         return Design.from_json(data)
     except DesignError as exc:
@@ -331,7 +335,11 @@ def load_design(path: str | Path) -> Design:
     path = Path(path)
     shown_path = printable(str(path), 200)
     try:
-        with path.open("rb") as handle:
+        # opened without blocking and checked to be a regular file: a named pipe would wait forever
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(descriptor, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise DesignError(f"{shown_path}: not a regular file, so not a design")
             raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise DesignError(f"{shown_path}: cannot read the design ({exc.strerror or exc.__class__.__name__})") from exc
