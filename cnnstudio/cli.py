@@ -352,7 +352,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if record is not None and (args.layers is not None or args.arch is not None):
         raise CnnStudioError("--resume continues the saved network: --arch and --layers cannot change it")
     model_options = record.experiment.model if record else _model_options(args)
-    options = _train_options(args, record.experiment.train if record else None, model_options.arch)
+    options = _train_options(args, record.experiment.train if record else None, model_options.preset)
     helper = _helper_worker(args)  # with --device workers, any worker but the chief (worker 0)
     out = _writable_target(args.out, ".keras", "--out") if args.out is not None and not helper else None
     name = given or (record.experiment.dataset if record else None)
@@ -381,10 +381,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         _refuse_other_shapes(args.resume, record.input_shape, len(record.class_names), name, dataset.input_shape,
                              dataset.num_classes)
         experiment = Experiment(record.experiment.model, options, name)
-        doing = f"continuing {experiment.model.arch} after {record.epochs_trained:g} epochs"
+        doing = f"continuing {printable(experiment.model.network_name, 120)} after {record.epochs_trained:g} epochs"
     else:
         experiment = Experiment(model_options, options, name)
-        doing = f"training {experiment.model.arch}"
+        doing = f"training {printable(experiment.model.network_name, 120)}"
     _err(f"{printable(dataset.describe(), 400)}; {doing} ({experiment.model.pooling} pooling, "
          f"{experiment.model.padding} padding) for {plural(options.epochs, 'epoch')} ({options.optimizer}, learning rate "
          f"{options.learning_rate:g} {options.lr_schedule}) on {execution.describe(options.batch_size)}")
@@ -560,7 +560,7 @@ def _execution(args: argparse.Namespace) -> Any:
     return execution
 
 
-def _train_options(args: argparse.Namespace, base: TrainOptions | None, arch: str = "lenet5") -> TrainOptions:
+def _train_options(args: argparse.Namespace, base: TrainOptions | None, arch: str | None = "lenet5") -> TrainOptions:
     """The training flags given; the others from ``base`` (a resumed model's latest settings) or the defaults.
 
     A new network's default learning rate is its architecture's (AlexNet's is 0.0001).
@@ -648,7 +648,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     design = _design(args)
     model = ModelOptions(arch=args.arch or "lenet5") if design is None else ModelOptions(design=design)
     train = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                         learning_rate=default_learning_rate(model.arch))
+                         learning_rate=default_learning_rate(model.preset))
     base = Experiment(model, train, given or "mnist")
     grid = study_grid(base, _split(args.pooling), _split(args.padding), _split(args.activation) or None)
     if dataset_key(base.dataset) in KNOWN_SHAPES:  # every combination must make a network before any trains
@@ -780,7 +780,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"{printable(args.model)}: a Keras model without a CNN Studio experiment record")
         return 0
     m, t = record.experiment.model, record.experiment.train
-    print(f"{printable(args.model)}\n  architecture {printable(m.arch)}, {m.pooling} pooling, padding {m.padding}, "
+    print(f"{printable(args.model)}\n  {'architecture' if m.design is None else 'network'} {printable(m.network_name)}, "
+          f"{m.pooling} pooling, padding {m.padding}, "
           f"activation {m.activation}")
     if m.design is not None:
         from cnnstudio.core.network.design_text import format_layers

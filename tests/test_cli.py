@@ -232,3 +232,16 @@ def test_an_nvidia_gpu_tensorflow_cannot_use_is_explained(tmp_path) -> None:
 ])
 def test_bad_device_settings_are_one_line(argv, reason, tmp_path) -> None:
     assert_one_line_error(cli(*argv, cwd=tmp_path), reason)
+
+
+def test_a_design_named_like_a_preset_is_still_a_design(tmp_path) -> None:
+    """Its name is the user's: a 4-layer design called AlexNet trained at AlexNet's rate (1/20) and was listed as AlexNet."""
+    design = tmp_path / "mine.cnn.json"
+    design.write_text(json.dumps({"format": "cnnstudio-design", "version": 1, "name": "AlexNet", "layers": [
+        {"kind": "conv", "filters": 6, "kernel": 5}, {"kind": "pool", "size": 2}, {"kind": "flatten"}]}))
+    out = tmp_path / "mine.keras"
+    trained = cli("train", "--dataset", "digits", "--arch", str(design), "--epochs", "1", "--out", str(out))
+    assert trained.returncode == 0, trained.stderr
+    assert "training the design 'AlexNet'" in trained.stderr and "learning rate 0.002 " in trained.stderr
+    info = cli("info", str(out))
+    assert info.returncode == 0 and "network the design 'AlexNet'" in info.stdout and "architecture" not in info.stdout

@@ -80,6 +80,16 @@ class ModelOptions:
     augment: bool = False  # random shifts/rotations/zoom (gray) or shift/flip/contrast (colour), training only
     design: Design | None = None
 
+    @property
+    def preset(self) -> str | None:
+        """The preset architecture built, or None for a design (whose name may be any, even a preset's)."""
+        return self.arch if self.design is None else None
+
+    @property
+    def network_name(self) -> str:
+        """What is built, for messages: the preset's name, or ``the design 'NAME'``."""
+        return self.arch if self.design is None else f"the design {self.design.name!r}"
+
     def __post_init__(self) -> None:
         if self.design is not None:
             from cnnstudio.core.network.design import Design  # no cycle: design.py imports this module

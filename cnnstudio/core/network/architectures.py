@@ -245,9 +245,10 @@ TEACHING_ARCHITECTURES: dict[str, ArchitectureInfo] = {
 PRESET_ARCHITECTURES: dict[str, ArchitectureInfo] = {**ARCHITECTURES, **TEACHING_ARCHITECTURES}
 
 
-def default_learning_rate(arch: str) -> float:
-    """The learning rate ``arch`` trains with unless one is given: its own, else :class:`TrainOptions`' default."""
-    info = PRESET_ARCHITECTURES.get(arch)
+def default_learning_rate(arch: str | None) -> float:
+    """The learning rate preset ``arch`` trains with unless one is given: its own, else :class:`TrainOptions`'
+    default (also for a design: None)."""
+    info = PRESET_ARCHITECTURES.get(arch) if arch is not None else None
     return info.learning_rate if info is not None and info.learning_rate is not None else TrainOptions.learning_rate
 
 
