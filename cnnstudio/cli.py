@@ -554,6 +554,13 @@ def _execution(args: argparse.Namespace) -> Any:
         execution = plan_execution(args.device, getattr(args, "mixed_precision", False), xla)
     except ValueError as exc:  # TF_CONFIG changed since --device was read
         raise CnnStudioError(f"--device {args.device}: {exc}") from exc
+    if execution.plan.kind == "multiworker":  # the workers wait for each other, silently, for as long as it takes
+        from cnnstudio.core.training.workers import worker_cluster
+
+        cluster = worker_cluster()
+        others = ", ".join(address for i, address in enumerate(cluster.workers) if i != cluster.index)
+        _err(f"notice: worker {cluster.index} of {len(cluster.workers)}: waiting for the other workers to join "
+             f"({printable(others, 300)}); start them now with the same command (Ctrl-C gives up)")
     start_workers(execution)  # MultiWorkerMirroredStrategy: made now, before anything else runs on TensorFlow
     for line in (*problems, *execution.notices):
         _err(f"notice: {printable(line, 400)}")

@@ -189,6 +189,9 @@ def test_two_workers_train_one_model_from_the_command_line(tmp_path, digits) -> 
     result = json.loads(chief.stdout)
     assert helper.stdout == ""
     assert "worker 1 of 2 done (test accuracy" in helper.stderr
+    # each says it waits for the others (the chief had said nothing at all while the second worker was missing)
+    assert "notice: worker 0 of 2: waiting for the other workers to join (" in chief.stderr
+    assert "notice: worker 1 of 2: waiting for the other workers to join (" in helper.stderr
     assert result["device"] == ("2 workers × CPU (MultiWorkerMirroredStrategy), global batch 64 = 32 × 2, float32")
     home = Path(os.environ["CNNSTUDIO_HOME"])
     runs = _runs(home)
