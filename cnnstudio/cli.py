@@ -627,6 +627,14 @@ def _writable_target(given: str, suffix: str, what: str) -> Path:
     return path
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (through links too); False where either does not exist."""
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def _dataset_argument(given: str | None) -> str | None:
     """A ``--dataset`` value; an empty one is refused rather than read as the current folder."""
     if given is not None and not given.strip():
@@ -662,6 +670,10 @@ def cmd_study(args: argparse.Namespace) -> int:
         for experiment in grid:
             shape_table(experiment.model, *dataset_shape(base.dataset))
     report = _writable_target(args.report, ".md", "--report") if args.report is not None else None
+    if report is not None:  # the curves go beside it: checked now too, not after the whole study
+        from cnnstudio.core.experiments.report import curves_path
+
+        _writable_target(str(curves_path(report)), ".png", "--report's curves")
     history = _run_history()
     progress = _StderrProgress()
 
@@ -852,6 +864,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.fill is not None and not 0.0 <= args.fill <= 255.0:
         raise CnnStudioError(f"--fill must be a pixel value from 0 to 255, not {args.fill}")
     open_image(args.image)  # a missing or non-image file is reported before TensorFlow loads
+    if _same_file(out, Path(args.image)):
+        raise CnnStudioError(f"--out {printable(args.out)} is the image being explained: give another file name")
 
     from cnnstudio.core.explain.attribution import conv_layer_names, explain
     from cnnstudio.core.explain.heat_image import save_heat_png

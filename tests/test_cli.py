@@ -245,3 +245,16 @@ def test_a_design_named_like_a_preset_is_still_a_design(tmp_path) -> None:
     assert "training the design 'AlexNet'" in trained.stderr and "learning rate 0.002 " in trained.stderr
     info = cli("info", str(out))
     assert info.returncode == 0 and "network the design 'AlexNet'" in info.stdout and "architecture" not in info.stdout
+
+
+def test_outputs_that_would_destroy_an_input_or_fail_late_are_refused_first(tmp_path) -> None:
+    image = tmp_path / "digit.png"
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(image)
+    before = image.read_bytes()
+    model = tmp_path / "m.keras"
+    model.write_bytes(b"not read: the output is refused before the model is opened")
+    assert_one_line_error(cli("explain", str(model), str(image), "--out", str(image)), "is the image being explained")
+    assert image.read_bytes() == before
+    (tmp_path / "r-curves.png").mkdir()  # where the study's curves would go: refused before any training
+    assert_one_line_error(cli("study", "--dataset", "digits", "--epochs", "1", "--report", str(tmp_path / "r.md")),
+                          "r-curves.png is a folder")

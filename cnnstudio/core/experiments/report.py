@@ -43,6 +43,11 @@ def markdown_table(entries: Sequence[RunEntry]) -> str:
     return "\n".join(lines)
 
 
+def curves_path(report: Path) -> Path:
+    """The PNG of the curves that goes beside the Markdown ``report``."""
+    return report.with_name(f"{report.stem}-curves.png")
+
+
 def write_report(entries: Sequence[RunEntry], path: str | Path) -> Path:
     """``path`` (Markdown) and ``<stem>-curves.png`` beside it; best value per column in bold."""
     path = Path(path)
@@ -50,7 +55,7 @@ def write_report(entries: Sequence[RunEntry], path: str | Path) -> Path:
         raise ModelFileError("there are no runs to report")
     first = entries[0].experiment
     train = first["train"]
-    png = path.with_name(f"{path.stem}-curves.png")
+    png = curves_path(path)
     text = "\n".join([
         f"# Study: {first['model']['arch']} on {first['dataset']}", "",
         f"Compared: {', '.join(differing_options([e.experiment for e in entries])) or 'nothing'}. "
