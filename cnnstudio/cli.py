@@ -766,7 +766,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from cnnstudio.core.training.trainer import evaluate
 
     model, record = load_model(args.model)
-    dataset = load_dataset(given)
+    dataset = load_dataset(given, progress=_DownloadProgress(given))  # Keras' own progress would go to stdout
     takes, outputs = tuple(model.input_shape[1:]), int(model.output_shape[-1])
     if takes != tuple(dataset.input_shape) or outputs < dataset.num_classes:
         raise CnnStudioError(f"the model takes {'×'.join(map(str, takes))} images in {outputs} classes but "
