@@ -394,3 +394,22 @@ def test_an_impossible_layer_is_named_once_with_its_row_and_kind() -> None:
     assert analysis.problem_row == row
     assert analysis.problem.startswith(f"layer {row + 1}, convolution '") and analysis.problem.count("layer") == 1
     assert "40×40" in analysis.problem and "32×32" in analysis.problem
+
+
+def test_a_saved_design_gets_the_permissions_of_any_new_file(tmp_path) -> None:
+    """Written through a temporary file (0600): the design must end as a new file would (0666 less the umask)."""
+    import os
+    import stat
+
+    from cnnstudio.core.network.design import save_design
+    from cnnstudio.core.network.design_presets import preset_design
+
+    old = os.umask(0o022)
+    try:
+        path = save_design(preset_design("lenet5", (28, 28, 1)), tmp_path / "mine.cnn.json")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        path.chmod(0o600)  # a replaced file keeps its own
+        save_design(preset_design("lenet5", (28, 28, 1)), path)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    finally:
+        os.umask(old)

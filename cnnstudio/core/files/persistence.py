@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from cnnstudio.core.atomic_write import file_mode_for
 from cnnstudio.core.errors import ModelFileError, printable
 from cnnstudio.core.files.model_record import ModelRecord
 from cnnstudio.core.files.model_signature import check_classifier
@@ -37,29 +38,6 @@ ZIP_ERRORS = (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError, z
 
 def _temp_prefix(path: Path) -> str:
     return f".{path.stem}{TEMP_MARK}"
-
-
-def _current_umask() -> int:
-    """The process umask, read without changing it where the system says (Linux); else set and restored."""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _mode_for(path: Path) -> int:
-    """Permissions for a saved file: the replaced file's, else what a new file gets (0666 less the umask)."""
-    try:
-        current = os.stat(path)
-    except OSError:
-        current = None
-    if current is not None and stat.S_ISREG(current.st_mode):
-        return stat.S_IMODE(current.st_mode) & 0o777
-    return 0o666 & ~_current_umask()
 
 
 def remove_stale_temporaries(path: str | Path, age: float = STALE_TEMP_AGE) -> list[Path]:
@@ -107,7 +85,7 @@ def save_model(model: Any, path: str | Path, record: ModelRecord | None) -> Path
         raise ModelFileError(f"cannot save {name}: folder {printable(path.parent)} does not exist")
     record_bytes = _checked_record(record, name) if record is not None else None
     remove_stale_temporaries(path)
-    mode = _mode_for(path)
+    mode = file_mode_for(path)
     try:
         handle, temp_name = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".keras", dir=path.parent)
     except OSError as exc:
