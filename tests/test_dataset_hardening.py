@@ -460,3 +460,14 @@ def test_an_image_name_too_long_to_look_up_is_one_line(tmp_path) -> None:
 
     with pytest.raises(DatasetError, match="cannot be read"):
         open_image(tmp_path / ("a" * 300 + ".png"))
+
+
+def test_a_blank_image_among_several_is_named(tmp_path) -> None:
+    from PIL import Image
+
+    from cnnstudio.core.data.digit_preprocessing import image_for_model
+
+    blank = tmp_path / "blank.png"
+    Image.new("L", (40, 40), 255).save(blank)
+    with pytest.raises(DatasetError, match=r"blank\.png: the image is blank: no ink found"):
+        image_for_model(blank, (28, 28, 1), digit_style=True)
