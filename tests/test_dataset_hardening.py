@@ -471,3 +471,13 @@ def test_a_blank_image_among_several_is_named(tmp_path) -> None:
     Image.new("L", (40, 40), 255).save(blank)
     with pytest.raises(DatasetError, match=r"blank\.png: the image is blank: no ink found"):
         image_for_model(blank, (28, 28, 1), digit_style=True)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_pipe_named_like_a_dataset_file_says_what_it_is(tmp_path) -> None:
+    from cnnstudio.core.data.datasets import load_dataset
+
+    pipe = tmp_path / "x.npz"
+    os.mkfifo(pipe)
+    with pytest.raises(DatasetError, match=r"x\.npz: not a regular file \(a pipe"):
+        load_dataset(str(pipe))

@@ -158,6 +158,8 @@ def load_dataset(name_or_path: str, progress: DownloadProgress | None = None) ->
             return load_npz(path)
         if path.is_dir():
             return load_idx_dataset(path) if is_idx_folder(path) else load_image_folder(path)
+        if path.exists() and not path.is_file():
+            raise DatasetError(f"{name_or_path}: not a regular file (a pipe, socket or device), so not a dataset")
         if path.exists():
             raise DatasetError(f"{name_or_path}: expected an .npz file or a folder, not {path.suffix or 'this file'}")
     except OSError as exc:  # permissions, vanished files and the like, anywhere while reading
