@@ -519,9 +519,7 @@ def _device_argument(text: str, workers: bool = False) -> str:
     from cnnstudio.core.training.workers import worker_cluster
 
     try:
-        if parse_device(text).kind == "workers":
-            if not workers:
-                raise ValueError("workers (several machines) is for train only: use cpu, gpu:N, all-gpus or auto")
+        if parse_device(text, workers).kind == "workers":
             worker_cluster()
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc

@@ -31,6 +31,7 @@ from cnnstudio.core.training.workers import multiworker_strategy
 
 MAX_GPU_INDEX = 255
 MIXED_PRECISION_CAPABILITY = (7, 0)  # Volta and later have tensor cores: float16 pays off there
+ONE_MACHINE_FORMS = "cpu, gpu, gpu:N (N = 0, 1, 2, …), all-gpus or auto"
 ACCEPTED_FORMS = "cpu, gpu, gpu:N (N = 0, 1, 2, …), all-gpus, auto or workers"
 RequestKind = Literal["cpu", "gpu", "all-gpus", "auto", "workers"]
 PlanKind = Literal["cpu", "gpu", "mirrored", "multiworker"]
@@ -85,14 +86,18 @@ class DevicePlan:
         return bool(self.devices) and all(device.lower().startswith("/gpu") for device in self.devices)
 
 
-def parse_device(text: str) -> DeviceRequest:
-    """``cpu``, ``gpu`` (gpu:0), ``gpu:N``, ``all-gpus``, ``auto`` or ``workers``; anything else: ``ValueError``.
+def parse_device(text: str, workers: bool = True) -> DeviceRequest:
+    """``cpu``, ``gpu`` (gpu:0), ``gpu:N``, ``all-gpus``, ``auto`` or (where ``workers``) ``workers``; anything
+    else: ``ValueError``.
 
     The forms are matched exactly (lower case, no spaces). The error message is one line that
-    reads well after ``--device``.
+    reads well after ``--device`` and lists the forms accepted there.
     """
+    forms = ACCEPTED_FORMS if workers else ONE_MACHINE_FORMS
+    if text == "workers" and not workers:
+        raise ValueError(f"workers (several machines) is for train only: use {forms}")
     if not isinstance(text, str):
-        raise ValueError(f"a device must be text ({ACCEPTED_FORMS}), not {type(text).__name__}")
+        raise ValueError(f"a device must be text ({forms}), not {type(text).__name__}")
     if text in ("cpu", "all-gpus", "auto", "workers"):
         return DeviceRequest(text)  # type: ignore[arg-type]
     if text == "gpu":
@@ -101,10 +106,10 @@ def parse_device(text: str) -> DeviceRequest:
     if match is not None:
         index = int(match.group(1))
         if index > MAX_GPU_INDEX:
-            raise ValueError(f"GPU number {index} is too large (at most {MAX_GPU_INDEX}): use {ACCEPTED_FORMS}")
+            raise ValueError(f"GPU number {index} is too large (at most {MAX_GPU_INDEX}): use {forms}")
         return DeviceRequest("gpu", index)
     shown = printable(repr(text), 60)
-    raise ValueError(f"unknown device {shown}: use {ACCEPTED_FORMS}")
+    raise ValueError(f"unknown device {shown}: use {forms}")
 
 
 def _gpus(devices: Sequence[DeviceInfo]) -> list[DeviceInfo]:
