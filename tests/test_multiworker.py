@@ -113,7 +113,7 @@ def test_the_command_line_checks_tf_config_at_once(capsys, monkeypatch) -> None:
                                                                   "cluster (0 to 1)")
     monkeypatch.setenv("TF_CONFIG", tf_config(TWO, 0))
     assert _cli_error(capsys, "study", "--device", "workers").endswith(
-        "argument --device: workers (several machines) is for train only: use cpu, gpu:N, all-gpus or auto")
+        "argument --device: workers (several machines) is for train only: use cpu, gpu, gpu:N (N = 0, 1, 2, …), all-gpus or auto")
     assert "is for train only" in _cli_error(capsys, "evaluate", "m.keras", "--device", "workers")
     assert "all-gpus, auto or workers" in _cli_error(capsys, "train", "--device", "worker")
 
