@@ -30,6 +30,9 @@ def test_grid_has_exactly_the_requested_runs_with_labels() -> None:
     assert all(e.train == BASE.train and e.dataset == BASE.dataset for e in grid)  # only the compared options differ
     with_activation = study_grid(BASE, ["max"], ["same"], ["relu", "tanh"])
     assert differing_options(with_activation) == ["activation"]
+    # a choice given twice, in any spelling, trains once
+    assert [(e.model.pooling, e.model.padding) for e in study_grid(BASE, ["max", "avg", "max", "average"],
+                                                                    ["2", "02"])] == [("max", "2"), ("avg", "2")]
 
 
 def test_study_runs_share_data_split_and_seed_and_stop_keeps_finished_runs(small, tmp_path) -> None:

@@ -32,11 +32,14 @@ STEADY_SECONDS_NOTE = ("Seconds per epoch after the first epoch, which also pays
 
 def study_grid(base: Experiment, poolings: Sequence[str], paddings: Sequence[str],
                activations: Sequence[str] | None = None) -> list[Experiment]:
-    """One experiment per combination; everything else is taken from ``base``."""
-    grid = []
+    """One experiment per distinct combination ("max,max" or "avg,average" trains once); everything else is taken
+    from ``base``."""
+    grid: list[Experiment] = []
     for pooling, padding, activation in itertools.product(poolings, paddings, activations or [base.model.activation]):
         model = dataclasses.replace(base.model, pooling=pooling, padding=padding, activation=activation)  # validated
-        grid.append(Experiment(model, dataclasses.replace(base.train), base.dataset))
+        experiment = Experiment(model, dataclasses.replace(base.train), base.dataset)
+        if experiment not in grid:
+            grid.append(experiment)
     if not grid:
         raise ConfigError("a study needs at least one pooling and one padding choice")
     return grid
