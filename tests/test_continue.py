@@ -228,3 +228,12 @@ def test_resume_on_a_dataset_of_another_shape_is_one_line_and_exit_2(colour_npz,
     lines = [line for line in result.stderr.splitlines() if not line.startswith(("E0000", "W0000", "I0000"))]
     assert result.returncode == 2 and len(lines) == 1, result.stderr
     assert "colour.keras takes 32×32×3 images in 3 classes, but digits has 28×28×1 images in 10 classes" in lines[0]
+
+
+def test_epoch_ends_that_do_not_match_the_history_say_both_counts() -> None:
+    from cnnstudio.core.files.model_record import epoch_ends_from_json
+
+    with pytest.raises(ValueError, match=r"^the history logs 0 epochs but the record has 1 epoch ends: they must match$"):
+        epoch_ends_from_json([1.0], 0)
+    with pytest.raises(ValueError, match=r"logs 1 epoch but the record has epoch ends as a dict"):
+        epoch_ends_from_json({}, 1)

@@ -13,7 +13,7 @@ from typing import Any
 
 from cnnstudio import __version__
 from cnnstudio.core.config import LR_SCHEDULES, OPTIMIZERS, Experiment, TrainOptions
-from cnnstudio.core.errors import ConfigError, ModelFileError, escape_controls, has_controls, printable
+from cnnstudio.core.errors import ConfigError, ModelFileError, escape_controls, has_controls, plural, printable
 from cnnstudio.core.files.model_signature import CHANNELS, MAX_CLASSES, MAX_SIDE, MIN_CLASSES, MIN_SIDE
 from cnnstudio.core.limits import MAX_CLASS_NAME
 from cnnstudio.core.network.architectures import PRESET_ARCHITECTURES, layer_specs
@@ -193,7 +193,8 @@ def epoch_ends_from_json(data: Any, epochs: int) -> list[float]:
     if data is None:
         return [float(i + 1) for i in range(epochs)]
     if not isinstance(data, list) or len(data) != epochs:
-        raise ValueError(f"epoch ends must be a list of {epochs} numbers, one per logged epoch")
+        given = f"{len(data):,} epoch ends" if isinstance(data, list) else f"epoch ends as a {type(data).__name__}"
+        raise ValueError(f"the history logs {plural(epochs, 'epoch')} but the record has {given}: they must match")
     ends = [_number(value, "an epoch end", maximum=1e9) for value in data]
     if any(later < earlier for earlier, later in zip(ends, ends[1:])):
         raise ValueError("epoch ends must not decrease")
