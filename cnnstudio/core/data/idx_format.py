@@ -89,7 +89,7 @@ def read_idx(path: Path, expected_magic: int) -> np.ndarray:
 def _find(folder: Path, split_words: tuple[str, ...], kind_words: tuple[str, ...]) -> Path | None:
     for path in sorted(folder.iterdir()):
         name = path.name.lower()
-        if path.is_file() and any(w in name for w in split_words) and any(w in name for w in kind_words):
+        if not path.is_dir() and any(w in name for w in split_words) and any(w in name for w in kind_words):
             return path
     return None
 
@@ -110,6 +110,8 @@ def load_idx_folder(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
                     f"{folder} has no {split_words[0]} {kind_words[0]} IDX file "
                     f"(expected a name like '{split_words[0]}-{kind_words[0]}-{kind_words[1]}-ubyte.gz')"
                 )
+            if not path.is_file():  # a pipe or a device would block or never end
+                raise DatasetError(f"{path}: not a regular file (a pipe, socket or device), so not an IDX file")
             pair.append((path, read_idx(path, magic)))
         (image_path, images), (label_path, labels) = pair
         if len(images) != len(labels):
