@@ -91,6 +91,17 @@ def test_calibration_is_measured_once_and_cached(tmp_path) -> None:
     assert json.loads(calibration_path(tmp_path).read_text())["format"] == "cnnstudio-calibration"
 
 
+def test_a_file_in_place_of_the_data_folder_is_named_as_such(tmp_path) -> None:
+    """CNNSTUDIO_HOME=/dev/null said "(File exists)": mkdir's words, the opposite of the problem."""
+    (tmp_path / "home").write_text("a file")
+
+    def fake_measure():
+        return "CPU", [Sample(400_000, 1536, 0.6)]
+
+    made, problem = calibrate(fake_measure, folder=tmp_path / "home")
+    assert made.device == "CPU" and problem.endswith("(a file, not a folder, is in its place)")
+
+
 def test_without_a_cache_nothing_is_calibrated(tmp_path) -> None:
     assert cached_calibration(tmp_path) == (None, None)
 

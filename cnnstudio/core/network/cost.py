@@ -189,8 +189,10 @@ def calibrate(measure: Callable[[], tuple[str, list[Sample]]] | None = None, *,
     try:
         save_calibration(calibration, folder)
     except OSError as exc:
-        return calibration, (f"the calibration could not be cached in {printable(str(calibration_path(folder)), 200)} "
-                             f"({exc.strerror or exc.__class__.__name__})")
+        place = calibration_path(folder)
+        why = ("a file, not a folder, is in its place" if any(p.exists() and not p.is_dir() for p in place.parents)
+               else exc.strerror or exc.__class__.__name__)  # mkdir's "File exists" would say the opposite
+        return calibration, f"the calibration could not be cached in {printable(str(place), 200)} ({why})"
     return calibration, None
 
 
