@@ -35,7 +35,7 @@ from cnnstudio.core.config import (
     TrainOptions,
 )
 from cnnstudio.core.data.datasets import BUILTIN_NAMES, DESCRIPTIONS
-from cnnstudio.core.errors import ConfigError
+from cnnstudio.core.errors import ConfigError, printable
 from cnnstudio.core.network.architectures import ARCHITECTURES, default_learning_rate
 from cnnstudio.core.network.design import Design
 from cnnstudio.ui.device_choice import DeviceChoice
@@ -65,10 +65,6 @@ def _select(combo: QComboBox, value: object) -> None:
 
 
 USE_DESIGN_TEXT = "Use the Design tab's layers"
-
-
-def _elided(text: str, most: int) -> str:
-    return text if len(text) <= most else text[: most - 1] + "…"
 
 
 class ConfigPanel(QWidget):
@@ -242,7 +238,7 @@ class ConfigPanel(QWidget):
         preset = not self.uses_design()
         name = self._design.name if self._design is not None and not preset else ""
         # the design in use, by name: the greyed architecture above is not what Train builds
-        self.use_design.setText(f"{USE_DESIGN_TEXT}: {_elided(name, 14)}" if name else USE_DESIGN_TEXT)
+        self.use_design.setText(f"{USE_DESIGN_TEXT}: {printable(name, 14)}" if name else USE_DESIGN_TEXT)
         self.arch.setEnabled(preset)
         self.pool_size.setEnabled(preset)  # each pooling layer of a design has its own window and stride
         self.pool_stride.setEnabled(preset)
