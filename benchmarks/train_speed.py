@@ -26,7 +26,10 @@ Variants (``--variants`` picks; default: app-gui keras-spe1 keras-spe16 keras-be
   keras-jit     steps_per_execution=16 and jit_compile=True (XLA)
   keras-tfdata  steps_per_execution=16, tf.data (shuffle, batch, prefetch) instead of NumPy arrays
   keras-best    steps_per_execution=16, jit_compile=True and tf.data with prefetch
-  keras-nodnn   keras-spe16 with TF_ENABLE_ONEDNN_OPTS=0 (TensorFlow's own CPU kernels instead of oneDNN's)
+  keras-nodnn   keras-spe16 with TF_ENABLE_ONEDNN_OPTS=0: TensorFlow's own CPU kernels instead of oneDNN's
+                (what TensorFlow picks by itself on a CPU without AVX-512 VNNI/BF16 or AMX; every other
+                keras-* variant sets TF_ENABLE_ONEDNN_OPTS=1, as the best script would)
+  app-nodnn     app-gui with TF_ENABLE_ONEDNN_OPTS=0 (ablation: what asking for oneDNN buys the app)
   torch         the classic PyTorch loop: DataLoader(batch_size=64, shuffle=True) over a TensorDataset
                 scaled to 0..1, Adam 1e-3, CrossEntropyLoss, torch.set_num_threads left at its default
 
@@ -91,6 +94,8 @@ APP_GUI = r"""
 import json, os, sys, tempfile, time
 from dataclasses import replace
 from pathlib import Path
+from cnnstudio.core.training.cpu_kernels import prefer_onednn_kernels
+prefer_onednn_kernels()  # what the app's entry point (cnnstudio.cli.main) does before TensorFlow is imported
 from PySide6.QtCore import QCoreApplication, QTimer
 from cnnstudio.core.config import Experiment, TrainOptions
 from cnnstudio.core.experiments.run_history import RunHistory
@@ -131,6 +136,8 @@ print(json.dumps({"ends": times["ends"], "run": run, "accuracy": result.test_acc
 
 APP_BARE = r"""
 import json, sys, time
+from cnnstudio.core.training.cpu_kernels import prefer_onednn_kernels
+prefer_onednn_kernels()  # what the app's entry point does before TensorFlow is imported
 from cnnstudio.core.config import Experiment, TrainOptions
 from cnnstudio.core.data.datasets import load_dataset
 from cnnstudio.core.experiments.runner import run_experiment
@@ -205,9 +212,13 @@ KERAS_OPTIONS = {
     "keras-best": {"spe": 16, "jit": True, "tfdata": True},
     "keras-nodnn": {"spe": 16, "jit": False, "tfdata": False},
 }
-VARIANT_ENV = {"keras-nodnn": {"TF_ENABLE_ONEDNN_OPTS": "0"}}  # TensorFlow's own kernels instead of oneDNN's
+ONEDNN = "TF_ENABLE_ONEDNN_OPTS"
+# the best plain Keras script asks for oneDNN's kernels; "0" gives TensorFlow's own. The app decides for itself.
+VARIANT_ENV = {**{name: {ONEDNN: "1"} for name in KERAS_OPTIONS}, "keras-nodnn": {ONEDNN: "0"},
+               "app-nodnn": {ONEDNN: "0"}}
 APP_OPTIONS = {
     "app-gui": {},
+    "app-nodnn": {},
     "app-noval": {"train": {"validation_split": 0.0}},
     "app-nockpt": {"no_checkpoint": True},
     "app-spe16": {"train": {"steps_per_execution": 16}},
@@ -231,7 +242,8 @@ def script(variant: str) -> tuple[str, list[str]]:
 
 def run(variant: str, mnist: str, epochs: int, home: str) -> dict:
     code, extra = script(variant)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CNNSTUDIO_HOME": home, "QT_QPA_PLATFORM": "offscreen",
+    inherited = {key: value for key, value in os.environ.items() if key != ONEDNN}  # each variant sets its own
+    env = {**inherited, "TF_CPP_MIN_LOG_LEVEL": "3", "CNNSTUDIO_HOME": home, "QT_QPA_PLATFORM": "offscreen",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
            **VARIANT_ENV.get(variant, {})}
     out = subprocess.run([sys.executable, "-c", code, mnist, str(epochs), *extra], capture_output=True, text=True,

@@ -909,6 +909,9 @@ def _tensorflow_environment() -> None:
     """TensorFlow settings that must be in place before it is imported, for the GUI and commands alike."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    from cnnstudio.core.training.cpu_kernels import prefer_onednn_kernels
+
+    prefer_onednn_kernels()  # about twice as fast on AVX2 CPUs, where TensorFlow leaves it off
 
 
 def _quiet_tensorflow() -> None:

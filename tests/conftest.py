@@ -25,6 +25,9 @@ os.environ.update(home_guard.isolated_environment(home_guard.session_home))
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+from cnnstudio.core.training.cpu_kernels import prefer_onednn_kernels  # noqa: E402 - as the app does, before TensorFlow
+
+prefer_onednn_kernels()
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 try:

@@ -23,6 +23,8 @@ def runtime_text(runtime: Any, execution: Any = None, notices: Sequence[str] = (
     lines = [f"TensorFlow {escape(runtime.tensorflow)}, Keras {escape(runtime.keras)}"
              + (f" ({escape(runtime.cuda)})" if getattr(runtime, "cuda", "") else ""),
              f"Devices TensorFlow sees: {escape(runtime.device)}"]
+    if getattr(runtime, "cpu_kernels", ""):
+        lines.append(f"CPU kernels: {escape(runtime.cpu_kernels)}")
     if execution is not None:
         lines += [f"Training runs on: {escape(execution.describe())}",
                   f"Replicas: {execution.plan.replicas} · precision policy: {escape(execution.policy)} · "

@@ -36,6 +36,7 @@ from cnnstudio.core.errors import CnnStudioError, DatasetError, ModelFileError, 
 from cnnstudio.core.experiments.run_history import RunEntry, RunHistory
 from cnnstudio.core.files.model_record import ModelRecord
 from cnnstudio.core.files.persistence import TEMP_MARK, save_model
+from cnnstudio.core.training.cpu_kernels import prefer_onednn_kernels
 from cnnstudio.core.training.progress import BatchProgress, EpochResult, StopFlag, TrainingListener
 from cnnstudio.core.training.stop_reason import RunEnd
 
@@ -141,6 +142,7 @@ def run_remote_task(index: int, experiment_data: dict[str, Any], dataset_name: s
     ``{"ok": False, "error": "one line"}``.
     """
     started = time.monotonic()
+    prefer_onednn_kernels()  # a fresh worker has not imported TensorFlow yet; the CLI's own process did this too
     node = socket.gethostname()
     listener = _QueueListener(queue, index)
     listener.send("start", node)

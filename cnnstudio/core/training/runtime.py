@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cnnstudio.core.training.cpu_kernels import ONEDNN_SWITCH, onednn_kernels_on
 from cnnstudio.core.training.devices import DeviceInfo
 
 
@@ -17,6 +18,7 @@ class RuntimeInfo:
     notices: tuple[str, ...] = ()  # problems met while preparing the devices (memory growth)
     cuda_version: str | None = None  # None when TensorFlow was not built with CUDA
     cudnn_version: str | None = None
+    onednn: bool | None = None  # whether TensorFlow runs oneDNN's CPU kernels; None when unknown
 
     @property
     def device(self) -> str:
@@ -28,6 +30,13 @@ class RuntimeInfo:
         if self.cuda_version is None:
             return ""
         return f"CUDA {self.cuda_version}" + (f", cuDNN {self.cudnn_version}" if self.cudnn_version else "")
+
+    @property
+    def cpu_kernels(self) -> str:
+        """Whose kernels TensorFlow runs on the CPU, or empty when unknown."""
+        if self.onednn is None:
+            return ""
+        return "oneDNN" if self.onednn else f"TensorFlow's own (oneDNN off; {ONEDNN_SWITCH}=1 turns it on)"
 
 
 def _build_info(tf: object) -> tuple[str | None, str | None]:
@@ -52,4 +61,5 @@ def runtime_info(devices: Sequence[DeviceInfo] | None = None, notices: Sequence[
         devices = list_devices()
     gpus = tuple(d.description for d in devices if d.kind.upper() == "GPU")
     cuda, cudnn = _build_info(tf)
-    return RuntimeInfo(tf.__version__, keras.__version__, gpus, tuple(devices), tuple(notices), cuda, cudnn)
+    return RuntimeInfo(tf.__version__, keras.__version__, gpus, tuple(devices), tuple(notices), cuda, cudnn,
+                       onednn_kernels_on())
