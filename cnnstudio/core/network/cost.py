@@ -60,10 +60,10 @@ class Calibration:
         return self.overhead_seconds_per_image + factor * macs / self.macs_per_second
 
 
-# A rough guess for an uncalibrated machine: a few CPU cores training with TensorFlow. Fitted to the
-# unloaded 2-core machine of docs/benchmarks.md: LeNet-5 trained at 0.19-0.24 ms an image (4.3-5.0 s
-# for an epoch of 20,429 images plus 2,270 validated); 3e10 and 5e-5, the first guess, said 2.0 s.
-ASSUMED = Calibration("this machine (not calibrated)", 2e10, 1.5e-4, "", "assumed, not measured")
+# A rough guess for an uncalibrated machine: a few CPU cores training with TensorFlow's oneDNN kernels.
+# Fitted to the unloaded 2-core machine of docs/benchmarks.md: LeNet-5's epoch (20,429 images trained,
+# 2,270 validated) took 3.3-3.5 s, and AlexNet-CIFAR trained at about 6.8 ms an image.
+ASSUMED = Calibration("this machine (not calibrated)", 2.5e10, 9e-5, "", "assumed, not measured")
 
 
 @dataclass(frozen=True)
