@@ -479,7 +479,7 @@ def test_a_pipe_named_like_a_dataset_file_says_what_it_is(tmp_path) -> None:
 
     pipe = tmp_path / "x.npz"
     os.mkfifo(pipe)
-    with pytest.raises(DatasetError, match=r"x\.npz: not a regular file \(a pipe"):
+    with pytest.raises(DatasetError, match=r"x\.npz: not a regular file \(a named pipe\), so not a dataset"):
         load_dataset(str(pipe))
 
 
@@ -488,5 +488,5 @@ def test_an_idx_file_that_is_a_pipe_is_called_a_pipe_not_missing(tmp_path) -> No
     from cnnstudio.core.data.idx_format import load_idx_folder
 
     os.mkfifo(tmp_path / "train-images-idx3-ubyte")
-    with pytest.raises(DatasetError, match=r"train-images-idx3-ubyte: not a regular file \(a pipe"):
+    with pytest.raises(DatasetError, match=r"train-images-idx3-ubyte: not a regular file \(a named pipe\), so not an IDX file"):
         load_idx_folder(tmp_path)

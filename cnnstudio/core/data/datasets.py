@@ -7,7 +7,6 @@ models rescale pixels themselves, so the same raw images work for training and p
 from __future__ import annotations
 
 import os
-import stat
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from cnnstudio.core.data.digit_preprocessing import eight_bit
 from cnnstudio.core.data.downloads import DownloadError, DownloadProgress, download_failure_reason, reporting_downloads
 from cnnstudio.core.data.idx_format import is_idx_folder, load_idx_folder
 from cnnstudio.core.errors import DatasetError, one_line
+from cnnstudio.core.files.regular_file import NotRegularFileError, check_regular_file, is_regular_file, open_regular_file
 from cnnstudio.core.limits import MAX_IMAGE_SIDE
 
 DIGIT_NAMES = [str(d) for d in range(10)]
@@ -154,14 +154,15 @@ def load_dataset(name_or_path: str, progress: DownloadProgress | None = None) ->
         raise DatasetError(f"no dataset given: use one of {', '.join(BUILTIN_NAMES)}, or the path of an IDX folder, "
                            "an .npz file or an image folder")
     try:
-        if path.is_file() and path.suffix.lower() == ".npz":
-            return load_npz(path)
         if path.is_dir():
             return load_idx_dataset(path) if is_idx_folder(path) else load_image_folder(path)
-        if path.exists() and not path.is_file():
-            raise DatasetError(f"{name_or_path}: not a regular file (a pipe, socket or device), so not a dataset")
         if path.exists():
+            check_regular_file(path)
+            if path.suffix.lower() == ".npz":
+                return load_npz(path)
             raise DatasetError(f"{name_or_path}: expected an .npz file or a folder, not {path.suffix or 'this file'}")
+    except NotRegularFileError as exc:
+        raise DatasetError(f"{name_or_path}: {exc}, so not a dataset") from exc
     except OSError as exc:  # permissions, vanished files and the like, anywhere while reading
         raise DatasetError(f"{name_or_path}: cannot be read ({one_line(exc, 160)})") from exc
     if path.is_absolute() or os.sep in str(name_or_path) or path.suffix:
@@ -266,8 +267,8 @@ def load_npz(path: Path) -> Dataset:
     Each member's header is read first: object arrays are refused (nothing is unpickled), and a
     declared size larger than the member or than the memory available is refused before allocating.
     """
-    try:
-        with zipfile.ZipFile(path) as archive:
+    try:  # opened without blocking, and only a regular file: a pipe swapped in cannot hang the reading
+        with open_regular_file(path) as file, zipfile.ZipFile(file) as archive:
             members = {Path(m).stem: m for m in archive.namelist() if m.endswith(".npy")}
             missing = [k for k in NPZ_KEYS if k not in members]
             if missing:
@@ -282,6 +283,8 @@ def load_npz(path: Path) -> Dataset:
                     arrays[k] = np.lib.format.read_array(handle, allow_pickle=False)
     except DatasetError:
         raise
+    except NotRegularFileError as exc:
+        raise DatasetError(f"{path}: {exc}, so not a dataset") from exc
     except Exception as exc:  # noqa: BLE001 - zip, zlib and .npy header defects of every kind
         raise DatasetError(f"{path.name} is not a readable .npz file ({one_line(exc, 120)})") from exc
     names = _npz_class_names(arrays["class_names"], path.name) if "class_names" in arrays else []
@@ -335,18 +338,11 @@ class _ImageLister:
                         if entry.is_dir(follow_symlinks=False):
                             if depth < MAX_FOLDER_DEPTH:
                                 pending.append((Path(entry.path), depth + 1))
-                        elif Path(entry.name).suffix.lower() in IMAGE_SUFFIXES and _regular_file(entry):
+                        elif Path(entry.name).suffix.lower() in IMAGE_SUFFIXES and is_regular_file(entry.path):
                             found.append(Path(entry.path))
             except OSError:
                 continue  # an unreadable sub-folder holds no images we could use
         return sorted(found)
-
-
-def _regular_file(entry: os.DirEntry) -> bool:
-    try:
-        return stat.S_ISREG(entry.stat().st_mode)  # follows a symbolic link to its file
-    except OSError:
-        return False
 
 
 def _listed_classes(root: Path, lister: _ImageLister) -> dict[str, list[Path]]:
@@ -366,8 +362,10 @@ def _listed_classes(root: Path, lister: _ImageLister) -> dict[str, list[Path]]:
 def _image_header(path: Path) -> tuple[int, int, bool]:
     """Width, height and whether gray, from the header alone (nothing decoded)."""
     try:
-        with Image.open(path) as image:
+        with open_regular_file(path) as file, Image.open(file) as image:
             return image.width, image.height, image.mode in ("1", "L", "I", "F", "LA", "I;16", "I;16B", "I;16L")
+    except NotRegularFileError as exc:
+        raise DatasetError(f"{path}: {exc}, so not an image file") from exc
     except Image.DecompressionBombError as exc:
         raise DatasetError(f"{path}: the image is too large ({one_line(exc, 120)})") from exc
     except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds for damaged headers
@@ -377,7 +375,7 @@ def _image_header(path: Path) -> tuple[int, int, bool]:
 def _read_image(path: Path, size: tuple[int, int], gray: bool) -> np.ndarray:
     """One image as H×W×C uint8 at ``size`` (width, height); its header is checked before decoding."""
     try:
-        with Image.open(path) as image:
+        with open_regular_file(path) as file, Image.open(file) as image:
             check_image_size(image.width, image.height, str(path))
             image.load()
             image = eight_bit(image).convert("L" if gray else "RGB")
@@ -386,6 +384,8 @@ def _read_image(path: Path, size: tuple[int, int], gray: bool) -> np.ndarray:
             pixels = np.asarray(image, dtype=np.uint8)
     except DatasetError:
         raise
+    except NotRegularFileError as exc:
+        raise DatasetError(f"{path}: {exc}, so not an image file") from exc
     except Image.DecompressionBombError as exc:
         raise DatasetError(f"{path}: the image is too large ({one_line(exc, 120)})") from exc
     except Exception as exc:  # noqa: BLE001 - truncated, damaged or foreign files of every kind

@@ -7,8 +7,6 @@ sketch or an image file is what makes a digit drawn small, large or in a corner 
 
 from __future__ import annotations
 
-import os
-import stat
 import warnings
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from PIL import Image, UnidentifiedImageError
 
 from cnnstudio.core.data.checks import MAX_IMAGE_PIXELS
 from cnnstudio.core.errors import DatasetError
+from cnnstudio.core.files.regular_file import FOLDER, NotRegularFileError, open_regular_file
 
 BOX = 20
 SIZE = 28
@@ -90,16 +89,20 @@ def open_image(path: str | Path) -> Image.Image:
     """A fully loaded image with 8-bit channels; a missing, foreign, damaged or too large file raises
     ``DatasetError`` saying which (images above ``MAX_IMAGE_PIXELS`` are refused before decoding)."""
     try:  # a pipe or a device (/dev/zero) would block or never end: only regular files are read
-        if Path(path).is_dir():
-            raise DatasetError(f"{path}: a folder, not an image file")
-        if Path(path).exists() and not stat.S_ISREG(os.stat(path).st_mode):
-            raise DatasetError(f"{path}: not a regular file (a pipe, socket or device), so not an image file")
+        file = open_regular_file(path)
+    except NotRegularFileError as exc:
+        raise DatasetError(f"{path}: a folder, not an image file" if exc.kind == FOLDER
+                           else f"{path}: {exc}, so not an image file") from exc
+    except FileNotFoundError as exc:
+        raise DatasetError(f"{path}: no such file") from exc
+    except PermissionError as exc:
+        raise DatasetError(f"{path}: permission denied") from exc
     except OSError as exc:
         raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc.__class__.__name__})") from exc
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), file:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(file) as image:
                 if image.width * image.height > MAX_IMAGE_PIXELS:
                     raise DatasetError(f"{path}: the image is too large ({image.width:,}×{image.height:,} pixels; "
                                        f"at most {MAX_IMAGE_PIXELS // 1_000_000} megapixels)")
@@ -107,10 +110,6 @@ def open_image(path: str | Path) -> Image.Image:
                 return eight_bit(image)
     except DatasetError:
         raise
-    except FileNotFoundError as exc:
-        raise DatasetError(f"{path}: no such file") from exc
-    except PermissionError as exc:
-        raise DatasetError(f"{path}: permission denied") from exc
     except UnidentifiedImageError as exc:
         raise DatasetError(f"{path}: {NOT_AN_IMAGE}") from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

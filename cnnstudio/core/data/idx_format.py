@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -12,6 +14,7 @@ import numpy as np
 
 from cnnstudio.core.data.checks import check_memory, shape_text
 from cnnstudio.core.errors import DatasetError
+from cnnstudio.core.files.regular_file import NotRegularFileError, open_regular_file
 
 IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
@@ -35,6 +38,13 @@ def _read_into(handle: BinaryIO, array: np.ndarray) -> int:
     return done
 
 
+def _unpacked(file: BinaryIO, path: Path) -> contextlib.AbstractContextManager[BinaryIO]:
+    """``file`` decompressed as it is read when ``path`` ends in ``.gz``, else ``file`` itself (left open)."""
+    if path.suffix == ".gz":
+        return gzip.GzipFile(fileobj=file, mode="rb")  # type: ignore[return-value]
+    return contextlib.nullcontext(file)
+
+
 def read_idx(path: Path, expected_magic: int) -> np.ndarray:
     """Read one IDX file of unsigned bytes; any defect raises ``DatasetError`` naming the file.
 
@@ -44,7 +54,8 @@ def read_idx(path: Path, expected_magic: int) -> np.ndarray:
     """
     what = "images" if expected_magic == IMAGES_MAGIC else "labels"
     try:
-        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as handle:
+        # a pipe or a device would block or never end: only a regular file is opened, without blocking
+        with open_regular_file(path) as file, _unpacked(file, path) as handle:
             head = _read_exactly(handle, 4)
             if len(head) < 4:
                 raise DatasetError(f"{path.name} is too short to be an IDX file ({len(head)} bytes)")
@@ -65,7 +76,7 @@ def read_idx(path: Path, expected_magic: int) -> np.ndarray:
             if 0 in dims:
                 raise DatasetError(f"{path.name} declares empty {what} of {shape_text(dims)}")
             if path.suffix != ".gz":
-                actual = path.stat().st_size - header
+                actual = os.fstat(file.fileno()).st_size - header
                 if actual != expected:
                     raise DatasetError(
                         f"{path.name} is truncated or padded: its header promises {shape_text(dims)} "
@@ -76,6 +87,8 @@ def read_idx(path: Path, expected_magic: int) -> np.ndarray:
             extra = _read_exactly(handle, 1)
     except DatasetError:
         raise
+    except NotRegularFileError as exc:
+        raise DatasetError(f"{path}: {exc}, so not an IDX file") from exc
     except (OSError, EOFError, zlib.error) as exc:
         raise DatasetError(f"cannot read {path.name}: {' '.join(str(exc).split())[:160] or exc.__class__.__name__}") from exc
     if got != expected or extra:
@@ -110,8 +123,6 @@ def load_idx_folder(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
                     f"{folder} has no {split_words[0]} {kind_words[0]} IDX file "
                     f"(expected a name like '{split_words[0]}-{kind_words[0]}-{kind_words[1]}-ubyte.gz')"
                 )
-            if not path.is_file():  # a pipe or a device would block or never end
-                raise DatasetError(f"{path}: not a regular file (a pipe, socket or device), so not an IDX file")
             pair.append((path, read_idx(path, magic)))
         (image_path, images), (label_path, labels) = pair
         if len(images) != len(labels):

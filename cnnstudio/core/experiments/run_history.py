@@ -11,7 +11,6 @@ import json
 import os
 import platform
 import re
-import stat
 import sys
 import time
 import uuid
@@ -23,6 +22,7 @@ from cnnstudio import __version__
 from cnnstudio.core.atomic_write import atomic_text
 from cnnstudio.core.config import Experiment
 from cnnstudio.core.files.model_record import TrainingSegment, epoch_ends_from_json, segments_from_json
+from cnnstudio.core.files.regular_file import NotRegularFileError, open_regular_file
 from cnnstudio.core.paths import data_dir, folder_problem
 from cnnstudio.core.training.stop_reason import RunEnd, StopReason
 
@@ -170,29 +170,18 @@ def read_entry_file(path: Path, limit: int = MAX_ENTRY_BYTES) -> bytes:
     Never follows a link and never blocks: a pipe, a device or ``/dev/zero`` behind a link is
     refused before anything is read, and a file that grows past the limit is not read to its end.
     """
-    info = os.lstat(path)
-    if not stat.S_ISREG(info.st_mode):
-        kind = "a link" if stat.S_ISLNK(info.st_mode) else "not a regular file"
-        raise ValueError(f"{kind}, not read")
-    if info.st_size > limit:
-        raise ValueError(f"{info.st_size:,} bytes, more than a run record's {limit:,}")
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
-    handle = os.open(path, flags)
     try:
-        if not stat.S_ISREG(os.fstat(handle).st_mode):  # replaced since the check above
-            raise ValueError("not a regular file, not read")
-        chunks, size = [], 0
-        while size <= limit:
-            chunk = os.read(handle, min(1 << 20, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    finally:
-        os.close(handle)
-    if size > limit:
+        handle = open_regular_file(path, follow_symlinks=False)
+    except NotRegularFileError as exc:
+        raise ValueError(f"{exc}, not read") from exc
+    with handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > limit:
+            raise ValueError(f"{size:,} bytes, more than a run record's {limit:,}")
+        data = handle.read(limit + 1)  # a file that grew meanwhile is read no further than this
+    if len(data) > limit:
         raise ValueError(f"more than a run record's {limit:,} bytes")
-    return b"".join(chunks)
+    return data
 
 
 def read_entry(path: Path) -> RunEntry:

@@ -23,6 +23,7 @@ from cnnstudio.core.atomic_write import file_mode_for
 from cnnstudio.core.errors import ModelFileError, printable
 from cnnstudio.core.files.model_record import ModelRecord
 from cnnstudio.core.files.model_signature import check_classifier
+from cnnstudio.core.files.regular_file import FOLDER, NotRegularFileError, check_regular_file, open_regular_file
 
 RECORD_MEMBER = "cnnstudio.json"
 KERAS_MEMBERS = ("config.json", "metadata.json")
@@ -197,25 +198,25 @@ def read_record(path: str | Path) -> ModelRecord | None:
         return _read_record(archive, printable(path.name))
 
 
-def _regular_file(path: Path, name: str) -> None:
-    """Refuse anything but a regular file (a FIFO, a device, a folder) before it is opened."""
-    try:
-        info = os.stat(path)
-    except FileNotFoundError as exc:
-        raise ModelFileError(f"{printable(path)}: no such file") from exc
-    except OSError as exc:
-        raise ModelFileError(f"{name}: cannot be read ({printable(exc.strerror or exc)})") from exc
-    if stat.S_ISDIR(info.st_mode):
-        raise ModelFileError(f"{printable(path)}: no such file (it is a folder)")
-    if not stat.S_ISREG(info.st_mode):
-        raise ModelFileError(f"{name}: not a regular file (a model file cannot be a device, pipe or socket)")
+def _unreadable(path: Path, name: str, exc: OSError | NotRegularFileError) -> ModelFileError:
+    """Why ``path`` cannot be opened as a model file, in one line."""
+    if isinstance(exc, NotRegularFileError):
+        if exc.kind == FOLDER:
+            return ModelFileError(f"{printable(path)}: no such file (it is a folder)")
+        return ModelFileError(f"{name}: {exc}, so not a model file")
+    if isinstance(exc, FileNotFoundError):
+        return ModelFileError(f"{printable(path)}: no such file")
+    return ModelFileError(f"{name}: cannot be read ({printable(exc.strerror or exc)})")
 
 
 @contextlib.contextmanager
 def _open_archive(path: Path) -> Iterator[zipfile.ZipFile]:
     """The file as a zip archive, checked to be a regular file with bounded members."""
     name = printable(path.name)
-    _regular_file(path, name)
+    try:  # a FIFO, a device or a folder is refused before the suffix is looked at
+        check_regular_file(path)
+    except (OSError, NotRegularFileError) as exc:
+        raise _unreadable(path, name, exc) from exc
     if path.suffix.lower() in (".h5", ".hdf5"):
         raise RefusedModelFile(
             f"{name}: legacy HDF5 models are refused because loading them can run code; "
@@ -223,13 +224,10 @@ def _open_archive(path: Path) -> Iterator[zipfile.ZipFile]:
             "it is a legacy HDF5 model, and loading those can run code; re-save it as .keras with the program "
             "that made it")
     try:  # non-blocking, and checked again once open: a file swapped for a pipe cannot hang us
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
-                     | getattr(os, "O_BINARY", 0))
-    except OSError as exc:
-        raise ModelFileError(f"{name}: cannot be read ({printable(exc.strerror or exc)})") from exc
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise ModelFileError(f"{name}: not a regular file (a model file cannot be a device, pipe or socket)")
+        handle = open_regular_file(path)
+    except (OSError, NotRegularFileError) as exc:
+        raise _unreadable(path, name, exc) from exc
+    with handle:
         if not zipfile.is_zipfile(handle):
             reason = "not a Keras model file (a .keras file is a zip archive)"
             raise _damaged(name, reason, f"{name}: {reason}")

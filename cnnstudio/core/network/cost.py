@@ -21,7 +21,6 @@ import json
 import math
 import os
 import platform
-import stat
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -30,6 +29,7 @@ from typing import Any
 
 from cnnstudio.core.atomic_write import atomic_text
 from cnnstudio.core.errors import has_controls, printable
+from cnnstudio.core.files.regular_file import NotRegularFileError, open_regular_file
 from cnnstudio.core.network.shape_table import ShapeTable
 
 BYTES_PER_VALUE = 4  # float32
@@ -270,10 +270,10 @@ def _check_calibration(value: Any) -> Calibration:
 def _read_cache(path: Path) -> dict[str, Any]:
     """The cache's machines (empty when there is no file); a damaged file raises ValueError."""
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):  # a pipe or device would block or never end
-            raise ValueError("is not a regular file")
-        with path.open("rb") as handle:
+        with open_regular_file(path) as handle:  # a pipe or device would block or never end
             raw = handle.read(MAX_CACHE_BYTES + 1)
+    except NotRegularFileError as exc:
+        raise ValueError(f"is {exc}") from exc
     except (FileNotFoundError, NotADirectoryError):  # nothing cached (yet), or no data folder at all
         return {}
     except OSError as exc:

@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import stat
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ from typing import Any
 from cnnstudio.core.atomic_write import atomic_text
 from cnnstudio.core.config import ACTIVATIONS, MAX_EXPLICIT_PADDING, POOLING_TYPES
 from cnnstudio.core.errors import ConfigError, has_controls, printable
+from cnnstudio.core.files.regular_file import NotRegularFileError, open_regular_file
 
 DESIGN_FORMAT = "cnnstudio-design"
 DESIGN_VERSION = 1
@@ -335,12 +334,11 @@ def load_design(path: str | Path) -> Design:
     path = Path(path)
     shown_path = printable(str(path), 200)
     try:
-        # opened without blocking and checked to be a regular file: a named pipe would wait forever
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(descriptor, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                raise DesignError(f"{shown_path}: not a regular file, so not a design")
+        # checked to be a regular file and opened without blocking: a named pipe would wait forever
+        with open_regular_file(path) as handle:
             raw = handle.read(MAX_FILE_BYTES + 1)
+    except NotRegularFileError as exc:
+        raise DesignError(f"{shown_path}: {exc}, so not a design") from exc
     except OSError as exc:
         raise DesignError(f"{shown_path}: cannot read the design ({exc.strerror or exc.__class__.__name__})") from exc
     if len(raw) > MAX_FILE_BYTES:
