@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from cnnstudio import cli
 from cnnstudio.core.config import Experiment, ModelOptions, TrainOptions
-from cnnstudio.core.errors import CnnStudioError, ConfigError
+from cnnstudio.core.errors import CnnStudioError, ConfigError, LayerError
 from cnnstudio.core.experiments.study import flat_settings, study_grid
 from cnnstudio.core.files.model_record import ModelRecord
 from cnnstudio.core.network import layer_specs as ls
@@ -394,6 +394,26 @@ def test_an_impossible_layer_is_named_once_with_its_row_and_kind() -> None:
     assert analysis.problem_row == row
     assert analysis.problem.startswith(f"layer {row + 1}, convolution '") and analysis.problem.count("layer") == 1
     assert "40×40" in analysis.problem and "32×32" in analysis.problem
+
+
+@pytest.mark.parametrize("raised,said", [
+    (lambda name: ConfigError(f"layer '{name}' looks odd"), "layer {row} (convolution): layer '{name}' looks odd"),
+    (lambda name: LayerError(name, "as described", "why not"), "layer {row}, convolution '{name}' (as described): why not"),
+])
+def test_an_impossible_layer_is_named_from_the_error_s_fields_never_its_text(monkeypatch, raised, said) -> None:
+    """Only a ``LayerError`` for this layer is merged into the row's name; other words are quoted whole."""
+    from cnnstudio.core.network.design_analysis import analyse
+    from cnnstudio.core.network.design_presets import preset_design
+
+    def refuse(spec: ls.Conv, shape: tuple) -> tuple:
+        raise raised(spec.name)
+
+    monkeypatch.setattr(ls.Conv, "output_shape", refuse)
+    layers = list(preset_design("lenet5", (28, 28, 1)).layers)
+    row = next(i for i, entry in enumerate(layers) if entry.kind == "conv")
+    analysis = analyse(layers, "d", ModelOptions(), (28, 28, 1), 10)
+    assert analysis.problem_row == row
+    assert analysis.problem == said.format(row=row + 1, name=analysis.design.layer_names()[row])
 
 
 def test_a_saved_design_gets_the_permissions_of_any_new_file(tmp_path) -> None:

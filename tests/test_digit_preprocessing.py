@@ -63,3 +63,18 @@ def test_unreadable_file(tmp_path) -> None:
     path.write_text("no image")
     with pytest.raises(DatasetError, match="x.png: not an image file"):
         image_for_model(path, (28, 28, 1), digit_style=True)
+
+
+@pytest.mark.parametrize("make,reason", [
+    (lambda path: path.write_text("no image"), "not an image file"),
+    (lambda path: None, "no such file"),
+    (lambda path: path.mkdir(), "a folder, not an image file"),
+    (lambda path: Image.new("L", (40, 40), 255).save(path), "the image is blank: no ink found"),
+])
+def test_a_digit_that_cannot_be_used_is_named_once(tmp_path, make, reason: str) -> None:
+    """Errors of reading the file name it already; those of the MNIST-style step get its name in front."""
+    path = tmp_path / "digit.png"
+    make(path)
+    with pytest.raises(DatasetError) as refused:
+        image_for_model(path, (28, 28, 1), digit_style=True)
+    assert str(refused.value).startswith(f"{path}: {reason}") and str(refused.value).count("digit.png") == 1

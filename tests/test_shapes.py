@@ -137,6 +137,29 @@ def test_impossible_configuration_compares_input_and_window_sizes(options: Model
     assert message.startswith(expected) and "-" not in message.replace("'same'", "").replace("LeNet-5", "")
 
 
+@pytest.mark.parametrize("spec,description,window", [
+    (ls.Conv("c1", filters=6, kernel=5), "6@5×5, stride 1, valid", "5×5 kernel"),
+    (ls.Pool("s2", kernel=16, stride=1), "max pool 16×16, stride 1, valid", "16×16 pooling window"),
+])
+def test_a_window_larger_than_its_input_is_a_layer_error_with_its_fields(spec, description: str, window: str) -> None:
+    """The layer's name, its settings and the bare reason travel as fields; the message reads as before."""
+    import pickle
+
+    from cnnstudio.core.errors import LayerError
+
+    with pytest.raises(LayerError) as info:
+        spec.output_shape((4, 4, 1))
+    error = info.value
+    assert isinstance(error, ConfigError)  # every ``except ConfigError`` still catches it
+    assert (error.layer, error.description) == (spec.name, description)
+    assert error.reason == (f"the 4×4 input is smaller than the {window}, so nothing would come out; "
+                            "use 'same' padding, a smaller kernel or pool, or larger images")
+    assert str(error) == f"layer '{spec.name}' ({description}): {error.reason}"
+    copy = pickle.loads(pickle.dumps(error))
+    assert (type(copy), str(copy), copy.layer, copy.description, copy.reason) == (
+        LayerError, str(error), error.layer, error.description, error.reason)
+
+
 def test_images_too_small_are_refused_with_the_smallest_size_that_works() -> None:
     from cnnstudio.core.network.shape_table import smallest_side
 

@@ -11,6 +11,24 @@ class ConfigError(CnnStudioError):
     """An option value or a combination of options that cannot make a network."""
 
 
+class LayerError(ConfigError):
+    """One layer of the network cannot work: ``layer`` is its name, ``description`` its settings in
+    words and ``reason`` why, without the layer; the message is "layer 'c1' (6@5×5, …): <reason>".
+
+    Callers that name the layer their own way (its row in a design) use the fields, not the text.
+    """
+
+    def __init__(self, layer: str, description: str, reason: str) -> None:
+        super().__init__(f"layer '{layer}' ({description}): {reason}")
+        self.layer = layer
+        self.description = description
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[LayerError], tuple[str, str, str]]:
+        """Pickled by its fields (a training process may hand it to another)."""
+        return self.__class__, (self.layer, self.description, self.reason)
+
+
 class DatasetError(CnnStudioError):
     """A dataset that cannot be found, downloaded or read."""
 

@@ -133,11 +133,10 @@ def image_for_model(path: str | Path, input_shape: tuple[int, int, int], digit_s
     """Pixels (0..255, H×W×C float32) ready for a model: MNIST-style for digit models, else resized."""
     height, width, channels = input_shape
     if digit_style:
+        pixels = read_gray(path)  # its errors name the file already
         try:
-            gray = mnist_style(read_gray(path)).astype(np.float32)
+            gray = mnist_style(pixels).astype(np.float32)
         except DatasetError as exc:  # say which of several images
-            if str(exc).startswith(f"{path}:"):
-                raise
             raise DatasetError(f"{path}: {exc}") from exc
         if gray.shape != (height, width):
             gray = np.asarray(Image.fromarray(gray, mode="F").resize((width, height), Image.BILINEAR))

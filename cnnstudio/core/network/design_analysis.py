@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cnnstudio.core.config import ModelOptions
-from cnnstudio.core.errors import ConfigError
+from cnnstudio.core.errors import ConfigError, LayerError
 from cnnstudio.core.network.architectures import layer_specs
 from cnnstudio.core.network.design import KIND_TITLES, Design, DesignError, LayerEntry
 from cnnstudio.core.network.layer_specs import Shape
@@ -69,10 +69,10 @@ def analyse(entries: Sequence[LayerEntry], name: str, options: ModelOptions, inp
         except ConfigError as exc:
             if owner is None:
                 return Analysis(design, _results(entries, outputs, params, macs, None), str(exc))
-            entry = entries[owner]
-            reason = str(exc)  # the builder's own words name its layer: "layer 'c1' (6@5×5, …): …"
-            said = f"layer {owner + 1}, {KIND_TITLES[entry.kind]} {reason.removeprefix('layer ')}" \
-                if reason.startswith(f"layer '{spec.name}'") else f"layer {owner + 1} ({KIND_TITLES[entry.kind]}): {reason}"
+            kind = KIND_TITLES[entries[owner].kind]
+            said = (f"layer {owner + 1}, {kind} '{exc.layer}' ({exc.description}): {exc.reason}"
+                    if isinstance(exc, LayerError) and exc.layer == spec.name  # the builder names this layer itself
+                    else f"layer {owner + 1} ({kind}): {exc}")
             return Analysis(design, _results(entries, outputs, params, macs, owner), said, owner)
         if owner is not None:
             outputs[owner] = out

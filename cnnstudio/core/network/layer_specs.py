@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from cnnstudio.core.errors import ConfigError
+from cnnstudio.core.errors import LayerError
 
 Shape = tuple[int, ...]
 
@@ -179,10 +179,10 @@ def _windowed_shape(spec: Conv | Pool, shape: Shape, channels: int) -> Shape:
     w = window_output(shape[1], spec.kernel, spec.stride, spec.padding)
     if h <= 0 or w <= 0:  # only 'valid' windows larger than the input get here
         window = "pooling window" if isinstance(spec, Pool) else "kernel"
-        raise ConfigError(
-            f"layer '{spec.name}' ({spec.describe()}): the {shape[0]}×{shape[1]} input is smaller than the "
-            f"{spec.kernel}×{spec.kernel} {window}, so nothing would come out; use 'same' padding, "
-            "a smaller kernel or pool, or larger images"
+        raise LayerError(
+            spec.name, spec.describe(),
+            f"the {shape[0]}×{shape[1]} input is smaller than the {spec.kernel}×{spec.kernel} {window}, so nothing "
+            "would come out; use 'same' padding, a smaller kernel or pool, or larger images"
         )
     return (h, w, channels)
 
