@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cnnstudio.core.files import regular_file
-from cnnstudio.core.files.regular_file import (
+from cnnstudio.core import regular_file
+from cnnstudio.core.regular_file import (
     DEVICE,
     FOLDER,
     NAMED_PIPE,

@@ -31,8 +31,8 @@ from cnnstudio.core.data.digit_preprocessing import eight_bit
 from cnnstudio.core.data.downloads import DownloadError, DownloadProgress, download_failure_reason, reporting_downloads
 from cnnstudio.core.data.idx_format import is_idx_folder, load_idx_folder
 from cnnstudio.core.errors import DatasetError, one_line
-from cnnstudio.core.files.regular_file import NotRegularFileError, check_regular_file, is_regular_file, open_regular_file
 from cnnstudio.core.limits import MAX_IMAGE_SIDE
+from cnnstudio.core.regular_file import NotRegularFileError, check_regular_file, is_regular_file, open_regular_file
 
 DIGIT_NAMES = [str(d) for d in range(10)]
 KERAS_DATASETS = {

@@ -15,7 +15,7 @@ from PIL import Image, UnidentifiedImageError
 
 from cnnstudio.core.data.checks import MAX_IMAGE_PIXELS
 from cnnstudio.core.errors import DatasetError
-from cnnstudio.core.files.regular_file import FOLDER, NotRegularFileError, open_regular_file
+from cnnstudio.core.regular_file import FOLDER, NotRegularFileError, open_regular_file
 
 BOX = 20
 SIZE = 28

@@ -14,7 +14,7 @@ import numpy as np
 
 from cnnstudio.core.data.checks import check_memory, shape_text
 from cnnstudio.core.errors import DatasetError
-from cnnstudio.core.files.regular_file import NotRegularFileError, open_regular_file
+from cnnstudio.core.regular_file import NotRegularFileError, open_regular_file
 
 IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension

@@ -22,8 +22,8 @@ from cnnstudio import __version__
 from cnnstudio.core.atomic_write import atomic_text
 from cnnstudio.core.config import Experiment
 from cnnstudio.core.files.model_record import TrainingSegment, epoch_ends_from_json, segments_from_json
-from cnnstudio.core.files.regular_file import NotRegularFileError, open_regular_file
 from cnnstudio.core.paths import data_dir, folder_problem
+from cnnstudio.core.regular_file import NotRegularFileError, open_regular_file
 from cnnstudio.core.training.stop_reason import RunEnd, StopReason
 
 ENTRY_FORMAT = "cnnstudio-run"

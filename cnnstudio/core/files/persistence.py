@@ -23,7 +23,7 @@ from cnnstudio.core.atomic_write import file_mode_for
 from cnnstudio.core.errors import ModelFileError, printable
 from cnnstudio.core.files.model_record import ModelRecord
 from cnnstudio.core.files.model_signature import check_classifier
-from cnnstudio.core.files.regular_file import FOLDER, NotRegularFileError, check_regular_file, open_regular_file
+from cnnstudio.core.regular_file import FOLDER, NotRegularFileError, check_regular_file, open_regular_file
 
 RECORD_MEMBER = "cnnstudio.json"
 KERAS_MEMBERS = ("config.json", "metadata.json")

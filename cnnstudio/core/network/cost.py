@@ -29,8 +29,8 @@ from typing import Any
 
 from cnnstudio.core.atomic_write import atomic_text
 from cnnstudio.core.errors import has_controls, printable
-from cnnstudio.core.files.regular_file import NotRegularFileError, open_regular_file
 from cnnstudio.core.network.shape_table import ShapeTable
+from cnnstudio.core.regular_file import NotRegularFileError, open_regular_file
 
 BYTES_PER_VALUE = 4  # float32
 TRAINING_FACTOR = 3  # forward + backward ≈ 3× the forward multiply-accumulates

@@ -33,7 +33,7 @@ from typing import Any
 from cnnstudio.core.atomic_write import atomic_text
 from cnnstudio.core.config import ACTIVATIONS, MAX_EXPLICIT_PADDING, POOLING_TYPES
 from cnnstudio.core.errors import ConfigError, has_controls, printable
-from cnnstudio.core.files.regular_file import NotRegularFileError, open_regular_file
+from cnnstudio.core.regular_file import NotRegularFileError, open_regular_file
 
 DESIGN_FORMAT = "cnnstudio-design"
 DESIGN_VERSION = 1
