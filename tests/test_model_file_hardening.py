@@ -7,7 +7,6 @@ import json
 import math
 import os
 import re
-import signal
 import stat
 import subprocess
 import sys
@@ -396,20 +395,6 @@ def test_total_unpacked_size_is_bounded_before_anything_is_unpacked(tmp_path, so
         check_model_file(sound)
 
 
-@pytest.fixture
-def alarm():
-    """Fail instead of hanging if opening blocks (a FIFO opened for reading waits for a writer)."""
-
-    def expired(*_args):
-        raise TimeoutError("opening the file blocked")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(20)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
-
-
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_a_fifo_is_refused_without_blocking(tmp_path, alarm) -> None:
     fifo = tmp_path / "pipe.keras"
@@ -536,7 +521,6 @@ def test_a_record_says_whether_its_dataset_is_a_path(name: str, is_path: bool) -
     record = ModelRecord.from_json(data)
     assert is_dataset_path(name) is is_path
     assert record.dataset_is_path is is_path and record.segments[0].dataset_is_path is is_path
-
 
 
 @pytest.mark.parametrize("version", [RECORD_VERSION + 1, 99, 0, "2", True])

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,23 +23,6 @@ from cnnstudio.core.regular_file import (
 
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
 needs_dev_null = pytest.mark.skipif(not Path("/dev/null").exists(), reason="needs /dev/null")
-
-
-@pytest.fixture
-def alarm() -> Iterator[None]:
-    """Fail a test that blocks (a pipe opened for reading) instead of hanging the suite."""
-    if not hasattr(signal, "SIGALRM"):
-        yield
-        return
-
-    def expired(signum: int, frame: object) -> None:
-        raise TimeoutError("blocked on a file that is not a regular file")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(20)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
 
 
 def _refused(path: Path, **options: bool) -> NotRegularFileError:
