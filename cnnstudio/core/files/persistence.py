@@ -23,7 +23,7 @@ from cnnstudio.core.atomic_write import file_mode_for
 from cnnstudio.core.errors import ModelFileError, printable
 from cnnstudio.core.files.model_record import ModelRecord
 from cnnstudio.core.files.model_signature import check_classifier
-from cnnstudio.core.regular_file import FOLDER, NotRegularFileError, check_regular_file, open_regular_file
+from cnnstudio.core.regular_file import FOLDER, NotRegularFileError, open_regular_file
 
 RECORD_MEMBER = "cnnstudio.json"
 KERAS_MEMBERS = ("config.json", "metadata.json")
@@ -213,21 +213,17 @@ def _unreadable(path: Path, name: str, exc: OSError | NotRegularFileError) -> Mo
 def _open_archive(path: Path) -> Iterator[zipfile.ZipFile]:
     """The file as a zip archive, checked to be a regular file with bounded members."""
     name = printable(path.name)
-    try:  # a FIFO, a device or a folder is refused before the suffix is looked at
-        check_regular_file(path)
-    except (OSError, NotRegularFileError) as exc:
-        raise _unreadable(path, name, exc) from exc
-    if path.suffix.lower() in (".h5", ".hdf5"):
-        raise RefusedModelFile(
-            f"{name}: legacy HDF5 models are refused because loading them can run code; "
-            "re-save it as .keras with the program that made it",
-            "it is a legacy HDF5 model, and loading those can run code; re-save it as .keras with the program "
-            "that made it")
-    try:  # non-blocking, and checked again once open: a file swapped for a pipe cannot hang us
+    try:  # a FIFO, a device or a folder is refused first; non-blocking, and checked again once open
         handle = open_regular_file(path)
     except (OSError, NotRegularFileError) as exc:
         raise _unreadable(path, name, exc) from exc
     with handle:
+        if path.suffix.lower() in (".h5", ".hdf5"):  # opened, never read
+            raise RefusedModelFile(
+                f"{name}: legacy HDF5 models are refused because loading them can run code; "
+                "re-save it as .keras with the program that made it",
+                "it is a legacy HDF5 model, and loading those can run code; re-save it as .keras with the program "
+                "that made it")
         if not zipfile.is_zipfile(handle):
             reason = "not a Keras model file (a .keras file is a zip archive)"
             raise _damaged(name, reason, f"{name}: {reason}")
