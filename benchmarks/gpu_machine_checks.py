@@ -111,7 +111,7 @@ from cnnstudio.core.files.persistence import save_model
 from cnnstudio.core.network.shape_table import shape_table
 from cnnstudio.core.training.devices import cpu_plan
 from cnnstudio.core.training.execution import Execution
-from cnnstudio.core.training.trainer import ASSUMED_GPU_FLOPS, MOST_STEPS_PER_EXECUTION_GPU, steps_per_execution_for
+from cnnstudio.core.training.trainer import ASSUMED_GPU, MOST_STEPS_PER_EXECUTION_GPU, steps_per_execution_for
 mnist, epochs, mixed, out = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "mixed", Path(sys.argv[4])
 steps = int(sys.argv[5])  # 0: the app's own choice; Keras' torch backend takes only 1
 model_options = ModelOptions(**json.loads(sys.argv[6]))
@@ -121,7 +121,7 @@ if steps == 0 and keras.backend.backend() == "jax":
     import jax
     if jax.devices()[0].platform == "gpu":  # the app's choice for a GPU plan (the plan here is the CPU's)
         table = shape_table(model_options, data.input_shape, data.num_classes)
-        steps = steps_per_execution_for(table, TrainOptions(**train).batch_size, ASSUMED_GPU_FLOPS,
+        steps = steps_per_execution_for(table, TrainOptions(**train).batch_size, ASSUMED_GPU,
                                         most=MOST_STEPS_PER_EXECUTION_GPU)
 experiment = Experiment(model_options, TrainOptions(**{**train, "epochs": epochs, "steps_per_execution": steps}), mnist)
 # JAX places the work on its default device (the GPU); the plan carries only the precision here

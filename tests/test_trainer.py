@@ -144,7 +144,7 @@ def test_steps_per_execution_is_large_for_small_nets_and_one_for_big_ones() -> N
 
 
 def test_a_gpu_gets_longer_compiled_calls_than_the_cpu_without_a_calibration() -> None:
-    """On an H100 LeNet-5 at batch 64 took 1.3 ms a step: 12 steps a call (the CPU's assumption) left it
+    """On an H100 LeNet-5 at batch 64 took 1.3 ms a step: 11 or 12 steps a call (the CPU's assumption) left it
     under-fed, 64 trained 20% faster (docs/benchmarks.md). A GPU plan assumes that speed; big nets stay at 1."""
     import dataclasses
 
@@ -156,15 +156,16 @@ def test_a_gpu_gets_longer_compiled_calls_than_the_cpu_without_a_calibration() -
     mirrored = Execution(dataclasses.replace(cpu.plan, kind="mirrored", devices=("/gpu:0", "/gpu:1")))
     two_cpus = Execution(dataclasses.replace(cpu.plan, kind="mirrored", devices=("/cpu:0", "/cpu:1")))
     assert assumed_speed(None) == assumed_speed(cpu) == assumed_speed(two_cpus)
-    assert assumed_speed(gpu) == assumed_speed(mirrored) and assumed_speed(gpu)[0] > assumed_speed(cpu)[0]
+    assert assumed_speed(gpu) == assumed_speed(mirrored)
+    assert assumed_speed(gpu)[0].macs_per_second > assumed_speed(cpu)[0].macs_per_second
     lenet = shape_table(ModelOptions(arch="lenet5"), (28, 28, 1), 10)
     alexnet = shape_table(ModelOptions(arch="alexnet", padding="same"), (28, 28, 1), 10)
 
     def steps(table, batch: int, execution: Execution) -> int:
-        flops, most = assumed_speed(execution)
-        return steps_per_execution_for(table, batch, flops, most=most)
+        speed, most = assumed_speed(execution)
+        return steps_per_execution_for(table, batch, speed, most)
 
-    assert (steps(lenet, 64, cpu), steps(lenet, 64, gpu)) == (12, 62)  # about the 64 measured best
+    assert (steps(lenet, 64, cpu), steps(lenet, 64, gpu)) == (11, 62)  # about the 64 measured best
     assert steps(lenet, 1, gpu) == MOST_STEPS_PER_EXECUTION_GPU  # bounded even when a step is almost free
     assert steps(alexnet, 256, gpu) < 8
 
@@ -361,7 +362,7 @@ def test_a_small_dataset_gets_enough_calls_an_epoch_for_a_live_curve(digits) -> 
 
     options = TrainOptions(batch_size=64)
     steps = steps_per_epoch(digits, options)
-    assert steps < 12 * MIN_UPDATES_PER_EPOCH  # 21 batches: LeNet-5's 12 a call would report twice an epoch
+    assert steps < 11 * MIN_UPDATES_PER_EPOCH  # 21 batches: LeNet-5's 11 a call would report twice an epoch
     small_data = new_model(Experiment(ModelOptions(), options, digits.name), digits)
     assert int(small_data.steps_per_execution) == steps // MIN_UPDATES_PER_EPOCH
     images = np.zeros((64 * 200, 28, 28, 1), np.uint8)
@@ -369,4 +370,4 @@ def test_a_small_dataset_gets_enough_calls_an_epoch_for_a_live_curve(digits) -> 
     large = Dataset("large", images, labels, images[:64], labels[:64], digits.class_names, digit_like=True)
     large_data = new_model(Experiment(ModelOptions(), options, large.name), large)
     table = shape_table(ModelOptions(), large.input_shape, large.num_classes)
-    assert int(large_data.steps_per_execution) == steps_per_execution_for(table, 64) == 12  # the size's own choice
+    assert int(large_data.steps_per_execution) == steps_per_execution_for(table, 64) == 11  # the size's own choice

@@ -22,7 +22,7 @@ from cnnstudio.core.config import Experiment, TrainOptions
 from cnnstudio.core.data.datasets import Dataset
 from cnnstudio.core.errors import ConfigError
 from cnnstudio.core.inspection import evaluate_details
-from cnnstudio.core.network.cost import Calibration
+from cnnstudio.core.network.cost import ASSUMED, Calibration
 from cnnstudio.core.network.model_builder import build_model
 from cnnstudio.core.network.shape_table import ShapeTable, shape_table
 from cnnstudio.core.training.callbacks import StudioCallback
@@ -34,10 +34,10 @@ from cnnstudio.core.training.timeline import Timeline, TimelineCallback
 
 TARGET_SECONDS_PER_EXECUTION = 0.1  # progress and stop checks several times a second
 MIN_UPDATES_PER_EPOCH = 8  # a small dataset's epoch still draws a live curve, not one point at its end
-ASSUMED_CPU_FLOPS = 2.0e10
-# a small network on a GPU is bound by its kernel launches, not by arithmetic: the app's LeNet-5 at
-# batch 64 took 1.3 ms a step on an H100, about 1e11 FLOP/s (docs/benchmarks.md, "On a GPU")
-ASSUMED_GPU_FLOPS = 1.0e11
+# A small network on a GPU is bound by its kernel launches, not by arithmetic: the app's LeNet-5 at
+# batch 64 took 1.3 ms a step on an H100, about 5e10 MAC/s (docs/benchmarks.md, "On a GPU"). On the
+# CPU the app assumes the cost estimate's own guess, ``cost.ASSUMED``.
+ASSUMED_GPU = Calibration("GPU (not calibrated)", 5.0e10, 0.0, "", "assumed from LeNet-5 on an H100")
 MOST_STEPS_PER_EXECUTION = 32  # on the CPU
 MOST_STEPS_PER_EXECUTION_GPU = 128  # measured on the H100: 64 steps a call trained 20% faster than 12
 COSINE_FLOOR = 0.05  # the cosine schedule ends at 5% of the learning rate
@@ -68,25 +68,22 @@ class TrainingResult:
         return self.test_accuracy is not None
 
 
-def steps_per_execution_for(table: ShapeTable, batch_size: int, flops_per_second: float = ASSUMED_CPU_FLOPS,
-                            calibration: Calibration | None = None, most: int = MOST_STEPS_PER_EXECUTION) -> int:
+def steps_per_execution_for(table: ShapeTable, batch_size: int, speed: Calibration = ASSUMED,
+                            most: int = MOST_STEPS_PER_EXECUTION) -> int:
     """Batches per compiled call (1 to ``most``), so that each call takes about 0.1 s: small nets get many, big ones 1.
 
     Fewer Python round trips per epoch make small nets faster; bounding the call time keeps
-    progress flowing and stop requests prompt. With a ``calibration`` of the device (measured by
-    ``cnnstudio summary --calibrate``) its speed is used, else ``flops_per_second``.
+    progress flowing and stop requests prompt. ``speed`` is the device's calibration (measured by
+    ``cnnstudio summary --calibrate``) or an assumed one (see ``assumed_speed``).
     """
-    if calibration is not None:
-        seconds_per_batch = calibration.seconds_per_image(table.macs) * batch_size
-    else:
-        seconds_per_batch = 6 * table.macs * batch_size / flops_per_second  # forward + backward ≈ 3× forward
+    seconds_per_batch = speed.seconds_per_image(table.macs) * batch_size
     return int(min(most, max(1, math.floor(TARGET_SECONDS_PER_EXECUTION / max(seconds_per_batch, 1e-9)))))
 
 
-def assumed_speed(execution: Execution | None) -> tuple[float, int]:
-    """The FLOP/s to assume and the most steps per call, for an execution's devices without a calibration."""
+def assumed_speed(execution: Execution | None) -> tuple[Calibration, int]:
+    """The speed to assume and the most steps per call, for an execution's devices without a calibration."""
     on_gpu = execution is not None and execution.plan.on_gpu
-    return (ASSUMED_GPU_FLOPS, MOST_STEPS_PER_EXECUTION_GPU) if on_gpu else (ASSUMED_CPU_FLOPS, MOST_STEPS_PER_EXECUTION)
+    return (ASSUMED_GPU, MOST_STEPS_PER_EXECUTION_GPU) if on_gpu else (ASSUMED, MOST_STEPS_PER_EXECUTION)
 
 
 def make_optimizer(options: TrainOptions, steps_per_epoch: int) -> keras.optimizers.Optimizer:
@@ -180,8 +177,8 @@ def _steps_per_execution(model: keras.Model | None, experiment: Experiment, data
         table = shape_table(experiment.model, dataset.input_shape, dataset.num_classes)
     except ConfigError:  # a model opened without its settings: keep what it was compiled with
         return allowed_steps_per_execution(replicas, int(getattr(model, "steps_per_execution", 1) or 1))
-    flops, most = assumed_speed(execution)
-    wanted = steps_per_execution_for(table, experiment.train.batch_size, flops, device_calibration(execution), most)
+    assumed, most = assumed_speed(execution)
+    wanted = steps_per_execution_for(table, experiment.train.batch_size, device_calibration(execution) or assumed, most)
     wanted = min(wanted, max(1, steps_per_epoch(dataset, experiment.train, replicas) // MIN_UPDATES_PER_EPOCH))
     return allowed_steps_per_execution(replicas, wanted)
 
