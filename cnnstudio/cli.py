@@ -818,15 +818,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from cnnstudio.core.data.datasets import digit_like
     from cnnstudio.core.data.digit_preprocessing import image_for_model, open_image
-    from cnnstudio.core.files.persistence import load_model
+    from cnnstudio.core.files.persistence import load_model, read_record
+
+    def prepared(input_shape: tuple[int, int, int], digit_style: bool) -> np.ndarray:
+        return np.stack([image_for_model(path, input_shape, digit_style) for path in args.images])
 
     for path in args.images:  # a missing or non-image file is reported before TensorFlow loads
         open_image(path)
-    model, record = load_model(args.model)
+    early = read_record(args.model)  # with a record, a blank image is refused before TensorFlow loads too
+    batch = prepared(early.input_shape, early.digit_like) if early else None
+    model, record = load_model(args.model)  # the model must agree with its record (input shape included)
     input_shape = tuple(model.input_shape[1:])
-    digit_style = record.digit_like if record else digit_like(input_shape, model.output_shape[-1])
     names = record.class_names if record else [str(i) for i in range(model.output_shape[-1])]
-    batch = np.stack([image_for_model(path, input_shape, digit_style) for path in args.images])
+    if batch is None:
+        batch = prepared(input_shape, digit_like(input_shape, model.output_shape[-1]))
     probabilities = np.asarray(model(batch, training=False))
     results = []
     for path, probs in zip(args.images, probabilities):
@@ -864,12 +869,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
     open_image(args.image)  # a missing or non-image file is reported before TensorFlow loads
     if _same_file(out, Path(args.image)):
         raise CnnStudioError(f"--out {printable(args.out)} is the image being explained: give another file name")
+    from cnnstudio.core.files.persistence import load_model, read_record
+
+    early = read_record(args.model)  # with a record, a blank image is refused before TensorFlow loads too
+    image = image_for_model(args.image, early.input_shape, early.digit_like) if early else None
 
     from cnnstudio.core.explain.attribution import conv_layer_names, explain
     from cnnstudio.core.explain.heat_image import save_heat_png
-    from cnnstudio.core.files.persistence import load_model
 
-    model, record = load_model(args.model)
+    model, record = load_model(args.model)  # the model must agree with its record (input shape included)
     input_shape = tuple(model.input_shape[1:])
     classes = int(model.output_shape[-1])
     names = record.class_names if record else [str(i) for i in range(classes)]
@@ -884,8 +892,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
             if value > side:
                 raise CnnStudioError(f"{flag} must be 1..{side} pixels for this model's "
                                      f"{input_shape[0]}×{input_shape[1]} images, not {value}")
-    digit_style = record.digit_like if record else digit_like(input_shape, classes)
-    image = image_for_model(args.image, input_shape, digit_style)
+    if image is None:
+        image = image_for_model(args.image, input_shape, digit_like(input_shape, classes))
     result = explain(model, image, args.method, args.class_index, args.layer, args.patch, args.stride,
                      samples=args.samples, noise=args.noise, fill=args.fill)
     assert result is not None  # nothing stops it here

@@ -148,6 +148,11 @@ def test_train_without_out_reports_the_kept_copy_and_predict_refuses_bad_images(
     blank = tmp_path / "blank.png"
     Image.new("L", (50, 50), 255).save(blank)
     assert_one_line_error(cli("predict", kept, str(blank)), "blank")
+    for command in (["predict", kept, str(blank)], ["explain", kept, str(blank), "--out", str(tmp_path / "h.png")]):
+        refused = subprocess.run(  # the record says how to prepare images: a blank one is refused before TensorFlow
+            [sys.executable, "-c", "import sys; from cnnstudio.cli import main; code = main(sys.argv[1:]); "
+             "print(code, 'tensorflow' in sys.modules)", *command], capture_output=True, text=True, timeout=300)
+        assert refused.stdout.split() == ["2", "False"] and "blank" in refused.stderr, refused
     notes = tmp_path / "notes.png"
     notes.write_text("not a picture at all")
     assert_one_line_error(cli("predict", kept, str(notes)), f"{notes}: not an image file (PNG, JPEG, BMP, GIF, TIFF")
