@@ -27,7 +27,7 @@ from cnnstudio.core.config import (
 )
 from cnnstudio.core.data.datasets import BUILTIN_NAMES
 from cnnstudio.core.errors import CnnStudioError, one_line, plural, printable
-from cnnstudio.core.logs import debug_enabled, open_native_log, setup_logging
+from cnnstudio.core.logs import debug_enabled, native_sink, setup_logging
 from cnnstudio.core.network.architectures import PRESET_ARCHITECTURES, default_learning_rate
 
 log = logging.getLogger("cnnstudio.cli")
@@ -934,13 +934,11 @@ def _quiet_tensorflow() -> None:
     _tensorflow_environment()
     if debug_enabled():
         return
-    import tempfile
-
     logging.captureWarnings(True)  # to the log file (or nowhere), not the terminal
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # e.g. retracing notes between runs of a study
     try:
         terminal = os.fdopen(os.dup(2), "w", buffering=1, encoding=sys.stderr.encoding, errors="replace")
-        native = open_native_log() or tempfile.TemporaryFile(prefix="cnnstudio-native-")
+        native = native_sink()
         os.dup2(native.fileno(), 2)
     except (OSError, AttributeError, ValueError):
         return

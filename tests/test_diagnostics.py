@@ -142,3 +142,19 @@ def test_native_output_of_a_command_goes_to_native_log() -> None:
     native = log_dir() / "native.log"
     assert "native library says hello" in native.read_text(encoding="utf-8")
     assert Path(native).read_text(encoding="utf-8").startswith("--- ")
+
+
+def test_the_windows_tensorflow_import_writes_its_native_chatter_to_native_log_only_while_it_runs() -> None:
+    """The window's terminal keeps Qt's messages before and after; what native code writes meanwhile is logged."""
+    code = ("import os, sys\nfrom cnnstudio.core import logs\nlogs.setup_logging(debug=False)\n"
+            "os.write(2, b'before\\n')\n"
+            "with logs.native_output_to_log():\n"
+            "    os.write(2, b'native library chatter\\n')\n"
+            "    print('python meanwhile', file=sys.stderr)\n"
+            "os.write(2, b'after\\n')\n")
+    result = run_python(code)
+    assert result.returncode == 0 and result.stderr == "before\nafter\n", result.stderr
+    native = (log_dir() / "native.log").read_text(encoding="utf-8")
+    assert "native library chatter\npython meanwhile\n" in native
+    debug = run_python(code, env={logs.DEBUG_VARIABLE: "1"})  # debugging leaves the terminal as it is
+    assert debug.stderr == "before\nnative library chatter\npython meanwhile\nafter\n", debug.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ def test_smoke_mode_exits_zero() -> None:
                             timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "smoke test passed" in result.stdout and "saved and reopened" in result.stdout
+    chatter = [line for line in result.stderr.splitlines() if re.match(r"[IWEF]\d{4} ", line)]
+    assert not chatter, chatter  # TensorFlow's start-up lines (oneDNN, CUDA drivers, cuInit) go to native.log
     home = Path(env["CNNSTUDIO_HOME"])
     assert len(list((home / "runs").glob("*.json"))) == 1
     assert "starting the window" in (home / "logs" / "cnnstudio.log").read_text(encoding="utf-8")

@@ -7,11 +7,15 @@ that cannot be created or written never stops the application: logging then goes
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import platform
 import sys
+import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import BinaryIO
@@ -38,6 +42,7 @@ class _QuietRotatingFileHandler(RotatingFileHandler):
 
 _handler: _QuietRotatingFileHandler | None = None
 _fallback: logging.NullHandler | None = None
+_native_lock = threading.Lock()  # one diversion of descriptor 2 at a time: each puts back what it found
 
 
 def debug_enabled() -> bool:
@@ -74,6 +79,42 @@ def open_native_log() -> BinaryIO | None:
     except OSError:
         return None
     return native
+
+
+def native_sink() -> BinaryIO:
+    """Where native output goes instead of the terminal: ``native.log``, or a temporary file without a log."""
+    return open_native_log() or tempfile.TemporaryFile(prefix="cnnstudio-native-")
+
+
+@contextlib.contextmanager
+def native_output_to_log() -> Iterator[None]:
+    """While the block runs, what native code writes to descriptor 2 goes to ``native.log``; then the terminal again.
+
+    For the window's TensorFlow import, whose start-up chatter (oneDNN, CUDA drivers, ``cuInit``)
+    would otherwise reach the terminal: Qt's own messages before and after still do. Meanwhile
+    Python's ``sys.stderr``, which shares the descriptor, goes there too. ``CNNSTUDIO_DEBUG=1``
+    changes nothing; a descriptor that cannot be copied leaves the terminal as it is.
+    """
+    if debug_enabled():
+        yield
+        return
+    with _native_lock:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, AttributeError, ValueError):
+            yield
+            return
+        sink = native_sink()
+        try:
+            os.dup2(sink.fileno(), 2)
+            yield
+        finally:
+            with contextlib.suppress(OSError, AttributeError, ValueError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.close()
 
 
 def setup_logging(debug: bool | None = None) -> Path | None:

@@ -62,14 +62,17 @@ def load_backend(_task: Task) -> Any:
 
     The runtime's notices say why an NVIDIA GPU present here is unusable, when one is.
     """
-    from cnnstudio.core.training.devices import list_devices
-    from cnnstudio.core.training.gpu_check import prepare_gpus
+    from cnnstudio.core.logs import native_output_to_log
 
-    problems = prepare_gpus()
-    import cnnstudio.core.experiments.runner  # noqa: F401 - the import is the point
-    from cnnstudio.core.training.runtime import runtime_info
+    with native_output_to_log():  # TensorFlow's start-up chatter goes to native.log, not the terminal
+        from cnnstudio.core.training.devices import list_devices
+        from cnnstudio.core.training.gpu_check import prepare_gpus
 
-    return runtime_info(list_devices(), problems)
+        problems = prepare_gpus()
+        import cnnstudio.core.experiments.runner  # noqa: F401 - the import is the point
+        from cnnstudio.core.training.runtime import runtime_info
+
+        return runtime_info(list_devices(), problems)
 
 
 class MainWindow(QMainWindow):
