@@ -26,7 +26,7 @@ from cnnstudio.core.config import (
     TrainOptions,
 )
 from cnnstudio.core.data.datasets import BUILTIN_NAMES
-from cnnstudio.core.errors import CnnStudioError, one_line, plural, printable
+from cnnstudio.core.errors import CnnStudioError, one_line, plural, printable, shown_epochs
 from cnnstudio.core.logs import debug_enabled, native_sink, setup_logging
 from cnnstudio.core.network.architectures import PRESET_ARCHITECTURES, default_learning_rate
 
@@ -381,7 +381,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         _refuse_other_shapes(args.resume, record.input_shape, len(record.class_names), name, dataset.input_shape,
                              dataset.num_classes)
         experiment = Experiment(record.experiment.model, options, name)
-        doing = f"continuing {printable(experiment.model.network_name, 120)} after {record.epochs_trained:g} epochs"
+        doing = (f"continuing {printable(experiment.model.network_name, 120)} after "
+                 f"{shown_epochs(record.epochs_trained)} epochs")
     else:
         experiment = Experiment(model_options, options, name)
         doing = f"training {printable(experiment.model.network_name, 120)}"
@@ -806,7 +807,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"  design {printable(m.design.name)!r}: {printable(format_layers(m.design), 2000)}")
     print(f"  dataset {printable(record.experiment.dataset)}: {'×'.join(map(str, record.input_shape))} images, "
           f"{len(record.class_names)} classes")
-    print(f"  trained {record.epochs_trained:g} epochs (batch {t.batch_size}, {t.optimizer} lr {t.learning_rate:g}, "
+    print(f"  trained {shown_epochs(record.epochs_trained)} epochs "
+          f"(batch {t.batch_size}, {t.optimizer} lr {t.learning_rate:g}, "
           f"seed {t.seed})")
     if record.test_accuracy is not None:
         print(f"  test accuracy {record.test_accuracy:.4f}, test loss {record.test_loss:.4f}")

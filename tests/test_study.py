@@ -190,6 +190,20 @@ def test_curves_take_explicit_x_positions_per_run() -> None:
         plot_curves(loss, accuracy, histories, ["a", "b"])
 
 
+def test_recorded_runs_are_plotted_at_their_own_epoch_ends() -> None:
+    """A run stopped at 1.17 epochs and its continuation (to 2.17) are drawn where they ended, not at 1, 2, 3."""
+    from cnnstudio.core.experiments.curves import plot_runs
+
+    stopped, continued = fake_entry("max", 0.9, 100), fake_entry("min", 0.95, 100)
+    stopped.epoch_ends = [1.0, 1.17]
+    continued.history = {key: [*values, values[-1]] for key, values in continued.history.items()}
+    continued.epoch_ends = [1.0, 1.17, 2.17]
+    loss, accuracy = _figure_axes()
+    plot_runs(loss, accuracy, [stopped, continued, fake_entry("avg", 0.9, 100)])
+    for axes in (loss, accuracy):
+        assert [list(line.get_xdata()) for line in axes.get_lines()] == [[1.0, 1.17], [1.0, 1.17, 2.17], [1.0, 2.0]]
+
+
 def test_curves_of_no_runs_say_so_and_replotting_clears() -> None:
     from cnnstudio.core.experiments.curves import plot_curves
 

@@ -391,8 +391,9 @@ def test_a_records_stopped_epochs_are_noted_in_the_log(qtbot) -> None:
     view = _shown(qtbot, TrainingView())
     history = {"loss": [0.5, 0.4, 0.3, 0.2], "accuracy": [0.8, 0.85, 0.9, 0.95]}
     record = ModelRecord(Experiment(), ["0", "1"], (28, 28, 1), history=history, seconds_per_epoch=[1.5, 0.5, 1.4, 0.2],
-                         epoch_ends=[1.0, 1.34, 2.34, 2.5])  # stopped in epoch 2, continued, stopped in epoch 4
+                         epoch_ends=[1.0, 1.34, 2.34, 2.5], test_accuracy=0.9)  # stopped in 2, continued, stopped in 4
     view.show_record(record)
+    assert view.status.text() == "2.5 epochs trained · test accuracy 0.9000"  # not the 4 epochs logged
     lines = view.log.toPlainText().splitlines()
     assert len(lines) == 4 and "stopped" not in lines[0] and "stopped" not in lines[2]
     assert lines[1].endswith("(epoch 2 stopped after 34% of its batches)")

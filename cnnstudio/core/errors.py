@@ -92,6 +92,11 @@ def printable(text: object, limit: int = 200) -> str:
     return shown if len(shown) <= limit else shown[: max(0, limit - 1)] + "…"
 
 
+def shown_epochs(epochs: float) -> int | float:
+    """Epochs trained as people read them: whole ones as an int (3), a stopped run's share to 2 places (2.17)."""
+    return int(epochs) if float(epochs).is_integer() else round(float(epochs), 2)
+
+
 def plural(count: int, word: str) -> str:
     """``"1 epoch"``, ``"3 epochs"``, ``"2 classes"``: a count and its noun, for messages."""
     return f"{count} {word}" if count == 1 else f"{count} {word}{'es' if word.endswith('s') else 's'}"

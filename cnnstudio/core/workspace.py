@@ -19,6 +19,7 @@ from typing import Any
 
 from cnnstudio.core.config import Experiment
 from cnnstudio.core.data.dataset_cache import DatasetCache
+from cnnstudio.core.errors import shown_epochs
 from cnnstudio.core.events import Event
 from cnnstudio.core.files.model_record import ModelRecord, is_dataset_path
 from cnnstudio.core.paths import data_dir
@@ -157,8 +158,7 @@ class InterruptedRun:
     def epochs_text(self) -> str:
         if self.epochs is None:
             return "its last finished epoch"
-        count = f"{self.epochs:g}" if float(self.epochs).is_integer() else f"{self.epochs:.2f}"
-        return f"its last finished epoch (epoch {count})"
+        return f"its last finished epoch (epoch {shown_epochs(self.epochs)})"
 
 
 def _process_alive(pid: int) -> bool:

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QProgressBar, QSplitter, QVBoxLayout, QWidget
 
+from cnnstudio.core.errors import shown_epochs
 from cnnstudio.core.files.model_record import ModelRecord
 from cnnstudio.core.training.progress import BatchProgress, EpochResult
 from cnnstudio.ui.widgets import stacked
@@ -140,7 +141,8 @@ class TrainingView(QWidget):
         self.progress.setValue(0)
         self.progress.setFormat("idle")
         if record is not None and record.test_accuracy is not None:
-            self.status.setText(f"{len(self.epoch_x)} epochs trained · test accuracy {record.test_accuracy:.4f}")
+            epochs = shown_epochs(record.epochs_trained)
+            self.status.setText(f"{epochs} epochs trained · test accuracy {record.test_accuracy:.4f}")
         self._dirty = True
 
     def start_run(self, record: ModelRecord | None) -> None:

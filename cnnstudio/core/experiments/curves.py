@@ -130,8 +130,14 @@ def legend_entries(entries: Sequence[RunEntry]) -> tuple[str, list[str]]:
 def plot_runs(loss_axes: Any, accuracy_axes: Any, entries: Sequence[RunEntry],
               xs: Sequence[Sequence[float] | None] | None = None, **options: Any) -> list[str]:
     """:func:`plot_curves` for recorded runs, the legend naming what differs between them (see
-    :func:`legend_entries`); returns each run's :func:`run_labels` label."""
+    :func:`legend_entries`); returns each run's :func:`run_labels` label.
+
+    Without ``xs`` each run's values sit at its own epoch ends: a stopped run's last value at its
+    share of an epoch (1.17), a continued run's after the epochs it started from.
+    """
     labels = run_labels(entries)
+    if xs is None:
+        xs = [list(entry.epoch_ends) or None for entry in entries]
     title, names = legend_entries(entries)
     plot_curves(loss_axes, accuracy_axes, [entry.history for entry in entries], labels, xs, legend_title=title,
                 legend_labels=names, **options)

@@ -17,7 +17,7 @@ from typing import Any
 
 from cnnstudio.core.config import Experiment
 from cnnstudio.core.data.datasets import Dataset
-from cnnstudio.core.errors import ConfigError
+from cnnstudio.core.errors import ConfigError, shown_epochs
 from cnnstudio.core.experiments.run_history import RunEntry, RunHistory
 from cnnstudio.core.network.design_text import format_layers
 from cnnstudio.core.training.progress import StopFlag, TrainingListener
@@ -128,11 +128,6 @@ def run_study(experiments: Sequence[Experiment], dataset: Dataset, *, history: R
         if on_run_done is not None:
             on_run_done(index, outcome)
     return outcomes
-
-
-def shown_epochs(epochs: float) -> int | float:
-    """Epochs trained as a table shows them: whole ones as an int (3), a stopped run's share to 2 places (0.86)."""
-    return int(epochs) if float(epochs).is_integer() else round(float(epochs), 2)
 
 
 def study_rows(entries: Sequence[RunEntry]) -> list[dict[str, Any]]:
