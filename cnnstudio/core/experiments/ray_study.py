@@ -22,6 +22,7 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import secrets
 import socket
 import tempfile
@@ -247,6 +248,7 @@ def _connect(ray: Any, address: str) -> bool:
 
 
 RAY_FORMS = "local, auto, host:port or ray://host:port"
+HOST = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]")  # a name, an IPv4 address or a bracketed IPv6 one
 
 
 def ray_address_problem(address: str) -> str | None:
@@ -255,7 +257,7 @@ def ray_address_problem(address: str) -> str | None:
     if text in ("local", "auto"):
         return None
     host, _, port = text.removeprefix("ray://").rpartition(":")
-    if host and port.isdigit() and 0 < int(port) < 65536 and not any(c.isspace() for c in host):
+    if HOST.fullmatch(host) and port.isdigit() and 0 < int(port) < 65536:
         return None
     return f"not a Ray address ({RAY_FORMS})"
 
