@@ -539,3 +539,22 @@ def test_an_unexpected_failure_says_where_its_traceback_is_logged(qtbot, monkeyp
     assert expected.informativeText() == ""  # an expected problem's one line says it all
     unexpected.close()
     expected.close()
+
+
+def test_an_unreadable_dataset_is_reported_once_not_again_at_every_edit(qtbot, make_window, tmp_path) -> None:
+    """Other edits keep the banner without reading the dataset again; choosing it again (mended) reads it."""
+    window = make_window(wait_for_backend=False)
+    failures: list[str] = []
+    window.preview.dataset_failed.connect(lambda reason, _details: failures.append(reason))
+    empty = tmp_path / "no images here"
+    empty.mkdir()
+    window.panel.add_dataset_path(str(empty))
+    qtbot.waitUntil(lambda: len(failures) == 1, timeout=WAIT_MS)
+    _one_line_message(window, "no images here")
+    for epochs in (2, 3, 4):  # each edit refreshes at once; reading again would say "Reading dataset …"
+        window.panel.epochs.setValue(epochs)
+        assert window.architecture_view.problem.text().startswith("This dataset cannot be used: ")
+    assert len(failures) == 1 and not window.preview.config_ok and not window.train_button.isEnabled()
+    window.panel.add_dataset_path(str(empty))  # chosen again: read again
+    qtbot.waitUntil(lambda: len(failures) == 2, timeout=WAIT_MS)
+    _one_line_message(window)

@@ -71,6 +71,7 @@ class ConfigPanel(QWidget):
     """Edits an :class:`Experiment`; ``changed`` fires on every edit."""
 
     changed = Signal()
+    dataset_chosen = Signal()  # a dataset from disk was chosen (again): worth reading again even if it failed
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -275,20 +276,32 @@ class ConfigPanel(QWidget):
     def dataset_name(self) -> str:
         return str(self.dataset.currentData())
 
+    def _dialog_start(self) -> str:
+        """Where the dataset dialogs open: beside the dataset from disk in use, else the home folder."""
+        name = self.dataset_name()
+        if name in BUILTIN_NAMES:
+            return str(Path.home())
+        path = Path(name)
+        return str(path if path.is_dir() else path.parent)
+
     def choose_dataset_folder(self) -> None:
         path = QFileDialog.getExistingDirectory(
-            self, "Dataset folder: MNIST-format IDX files, or one sub-folder of images per class")
+            self, "Dataset folder: MNIST-format IDX files, or one sub-folder of images per class", self._dialog_start())
         if path:
             self.add_dataset_path(path)
 
     def choose_dataset_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Dataset file with x_train, y_train, x_test, y_test", "",
-                                              "NumPy archives (*.npz)")
+        path, _ = QFileDialog.getOpenFileName(self, "Dataset file with x_train, y_train, x_test, y_test",
+                                              self._dialog_start(), "NumPy archives (*.npz)")
         if path:
             self.add_dataset_path(path)
 
     def add_dataset_path(self, path: str) -> None:
-        """Offer a dataset from disk in the list and select it."""
+        """Offer a dataset from disk in the list and select it: the user's choice, so it is read again."""
+        self._offer_dataset_path(path)
+        self.dataset_chosen.emit()
+
+    def _offer_dataset_path(self, path: str) -> None:
         if self.dataset.findData(path) < 0:
             self.dataset.addItem(f"{Path(path).name or path} (from disk)", path)
             self.dataset.setItemData(self.dataset.count() - 1, path, Qt.ToolTipRole)
@@ -336,9 +349,7 @@ class ConfigPanel(QWidget):
             self.dropout.setValue(-0.05 if m.dropout is None else m.dropout)
             self.batch_norm.setChecked(m.batch_norm)
             self.augment.setChecked(m.augment)
-            if self.dataset.findData(experiment.dataset) < 0:
-                self.add_dataset_path(experiment.dataset)
-            _select(self.dataset, experiment.dataset)
+            self._offer_dataset_path(experiment.dataset)
             self.epochs.setValue(t.epochs)
             self.batch_size.setValue(t.batch_size)
             _select(self.optimizer, t.optimizer)

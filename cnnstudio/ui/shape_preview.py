@@ -46,9 +46,11 @@ class ShapePreview(QObject):
         self.panel, self.view, self.workspace, self.design_view = panel, view, workspace, design_view
         self.config_ok = False
         self._pending: set[str] = set()
+        self._unreadable: tuple[str, str] | None = None  # the dataset that failed to read, and why: not retried
         self._calibration: Any = None
         self._calibration_read = False
         panel.changed.connect(self.refresh)
+        panel.dataset_chosen.connect(self.retry_dataset)
 
     def calibration(self) -> Any:
         """This machine's cached speed calibration (read once), or None."""
@@ -106,13 +108,17 @@ class ShapePreview(QObject):
         what = f"Design '{model.design.name}'" if model.design is not None else architecture(model.arch).title
         title = f"<b>{what}</b> on <i>{shown}</i>"
         shape = self.workspace.datasets.shape(name)
+        if shape is None and self._unreadable is not None and self._unreadable[0] == name:
+            self._show_unreadable(title, self._unreadable[1])  # said once; other edits do not read it again
+            return
         if shape is None:
             self.view.show_pending(title, f"Reading dataset {name}…")
             self._set_ok(False)
             if name not in self._pending:
                 self._pending.add(name)
                 datasets = self.workspace.datasets
-                start_task(lambda _t: datasets.get(name), succeeded=self._read, failed=self._failed,
+                start_task(lambda _t: datasets.get(name), succeeded=self._read,
+                           failed=lambda reason, details: self._failed(name, title, reason, details),
                            name="read-dataset")
             return
         try:
@@ -134,8 +140,17 @@ class ShapePreview(QObject):
         self.dataset_read.emit(dataset.describe())
         self.refresh()
 
-    def _failed(self, reason: str, details: str) -> None:
+    def _failed(self, name: str, title: str, reason: str, details: str) -> None:
         self._pending.clear()
-        self.view.show_problem("Dataset", reason)
-        self._set_ok(False)
+        self._unreadable = (name, reason)
+        self._show_unreadable(title, reason)
         self.dataset_failed.emit(reason, details)
+
+    def _show_unreadable(self, title: str, reason: str) -> None:
+        self.view.show_problem(title, reason, prefix="This dataset cannot be used: ")
+        self._set_ok(False)
+
+    def retry_dataset(self) -> None:
+        """The user chose a dataset again (perhaps mended): read it again, even the one that failed."""
+        self._unreadable = None
+        self.refresh()
