@@ -558,3 +558,9 @@ def test_an_unreadable_dataset_is_reported_once_not_again_at_every_edit(qtbot, m
     window.panel.add_dataset_path(str(empty))  # chosen again: read again
     qtbot.waitUntil(lambda: len(failures) == 2, timeout=WAIT_MS)
     _one_line_message(window)
+
+
+def test_remembered_options_nested_too_deeply_are_forgotten_not_fatal(settings) -> None:
+    """A settings store edited by hand (or by another program) cannot stop the window from starting."""
+    settings.store.setValue("experiment/last", "[" * 50_000 + "]" * 50_000)
+    assert settings.experiment() is None

@@ -50,6 +50,7 @@ def test_a_cluster_of_workers_is_read() -> None:
     (None, r"^workers needs the TF_CONFIG environment variable, e.g\. TF_CONFIG='\{\"cluster\""),
     ("  ", r"^workers needs the TF_CONFIG environment variable"),
     ("{cluster: 1", r"^TF_CONFIG is not JSON \(JSONDecodeError: Expecting property name"),
+    ("[" * 50_000 + "]" * 50_000, r"^TF_CONFIG is not JSON \(JSONNestingError: nested too deeply\)"),
     ("[1, 2]", r"^TF_CONFIG has no \"cluster\" object"),
     (json.dumps({"task": {"type": "worker", "index": 0}}), r"^TF_CONFIG has no \"cluster\" object"),
     (json.dumps({"cluster": {"worker": []}, "task": {"type": "worker", "index": 0}}), r"cluster has no workers"),

@@ -22,6 +22,7 @@ from cnnstudio.core.data.dataset_cache import DatasetCache
 from cnnstudio.core.errors import shown_epochs
 from cnnstudio.core.events import Event
 from cnnstudio.core.files.model_record import ModelRecord, is_dataset_path
+from cnnstudio.core.json_input import parse_json
 from cnnstudio.core.paths import data_dir
 
 log = logging.getLogger("cnnstudio.workspace")
@@ -249,7 +250,7 @@ class Recovery:
         try:
             if marker.stat().st_size > MARKER_LIMIT:
                 return None
-            data = json.loads(marker.read_text(encoding="utf-8"))
+            data = parse_json(marker.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
         return data if isinstance(data, dict) else None

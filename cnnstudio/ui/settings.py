@@ -8,6 +8,7 @@ from PySide6.QtCore import QByteArray, QSettings
 
 from cnnstudio.core.config import Experiment
 from cnnstudio.core.errors import ConfigError
+from cnnstudio.core.json_input import parse_json
 from cnnstudio.core.training.devices import parse_device
 
 MAX_RECENT = 8
@@ -30,7 +31,7 @@ class Settings:
         """The options last used, or None when absent or unreadable."""
         text = self.store.value("experiment/last")
         try:
-            return Experiment.from_dict(json.loads(text)) if isinstance(text, str) else None
+            return Experiment.from_dict(parse_json(text)) if isinstance(text, str) else None
         except (ValueError, ConfigError):
             return None
 

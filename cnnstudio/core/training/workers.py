@@ -7,13 +7,13 @@ other operation, so :func:`multiworker_strategy` makes it once per process and h
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from cnnstudio.core.errors import one_line, printable
+from cnnstudio.core.json_input import parse_json
 from cnnstudio.core.training.tensorflow_module import tensorflow_module
 
 TF_CONFIG_EXAMPLE = ("""'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", """
@@ -48,7 +48,7 @@ def parse_tf_config(text: str | None) -> WorkerCluster:
     if text is None or not text.strip():
         raise ValueError(f"workers needs the TF_CONFIG environment variable, e.g. TF_CONFIG={TF_CONFIG_EXAMPLE}")
     try:
-        config = json.loads(text)
+        config = parse_json(text)
     except ValueError as exc:
         raise ValueError(f"TF_CONFIG is not JSON ({printable(one_line(exc), 200)}): give e.g. {TF_CONFIG_EXAMPLE}") from None
     cluster = config.get("cluster") if isinstance(config, dict) else None
