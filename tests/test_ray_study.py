@@ -154,6 +154,7 @@ def test_local_starts_ray_for_the_study_and_stops_it_after(tmp_path, ray_folder,
     monkeypatch.setenv("RAY_TMPDIR", ray_folder)
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
     monkeypatch.delenv("RAY_AUTH_MODE", raising=False)  # Ray's default: token authentication, announced
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")  # a cluster named for other programs: "local" ignores it
     announced = []
     handler = logging.Handler(logging.WARNING)
     handler.emit = announced.append
@@ -167,7 +168,7 @@ def test_local_starts_ray_for_the_study_and_stops_it_after(tmp_path, ray_folder,
 
     assert [r.error for r in results] == [None] and len(history.entries()[0]) == 1
     assert announced == []  # Ray's "Token authentication is enabled" line stays off stderr
-    assert not ray.is_initialized()
+    assert not ray.is_initialized() and os.environ["RAY_ADDRESS"] == "127.0.0.1:1"
     assert os.path.isdir(os.path.join(ray_folder, "ray"))  # its files went where RAY_TMPDIR says
 
 

@@ -227,6 +227,17 @@ def _without_token_notice() -> Iterator[None]:
         logger.setLevel(level)
 
 
+@contextlib.contextmanager
+def _without_variable(name: str) -> Iterator[None]:
+    """The environment variable ``name`` unset while the block runs, then as it was."""
+    value = os.environ.pop(name, None)
+    try:
+        yield
+    finally:
+        if value is not None:
+            os.environ[name] = value
+
+
 def _connect(ray: Any, address: str) -> bool:
     """Start or join Ray as ``address`` says; True when this call connected (and must disconnect)."""
     if ray.is_initialized():  # already started or joined (a test, or the app): used as it is
@@ -236,8 +247,8 @@ def _connect(ray: Any, address: str) -> bool:
     if address not in ("local", "auto") and (problem := unreachable(address)) is not None:
         raise CnnStudioError(problem)  # Ray itself would keep trying for minutes
     try:
-        if address == "local":
-            with _without_token_notice():
+        if address == "local":  # a new instance here, whatever cluster RAY_ADDRESS names
+            with _without_token_notice(), _without_variable("RAY_ADDRESS"):
                 ray.init(num_cpus=usable_cpus(), **quiet)
         else:
             ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
@@ -257,7 +268,7 @@ def ray_address_problem(address: str) -> str | None:
     if text in ("local", "auto"):
         return None
     host, _, port = text.removeprefix("ray://").rpartition(":")
-    if HOST.fullmatch(host) and port.isdigit() and 0 < int(port) < 65536:
+    if HOST.fullmatch(host) and port.isascii() and port.isdigit() and 0 < int(port) < 65536:
         return None
     return f"not a Ray address ({RAY_FORMS})"
 
