@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -959,7 +961,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_gui(smoke_test=args.smoke_test, report_startup=args.report_startup)
     _quiet_tensorflow()
+    _end_like_ctrl_c()
     return run_command(args, log_path)
+
+
+def _end_like_ctrl_c() -> None:
+    """SIGTERM (``kill``, ``timeout``, a service manager) and SIGHUP (a closed terminal) end a command as Ctrl-C does:
+    the run stops, its finished epochs are kept, no temporary file is left, and the exit code is 130."""
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(number, interrupt)
 
 
 def run_command(args: argparse.Namespace, log_path: Path | None = None) -> int:

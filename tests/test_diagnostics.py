@@ -158,3 +158,17 @@ def test_the_windows_tensorflow_import_writes_its_native_chatter_to_native_log_o
     assert "native library chatter\npython meanwhile\n" in native
     debug = run_python(code, env={logs.DEBUG_VARIABLE: "1"})  # debugging leaves the terminal as it is
     assert debug.stderr == "before\nnative library chatter\npython meanwhile\nafter\n", debug.stderr
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGHUP"])
+def test_a_command_ended_by_sigterm_or_sighup_stops_as_ctrl_c_does(signal_name) -> None:
+    """``kill``, ``timeout`` and a closed terminal interrupt a command the same way Ctrl-C does: one line, exit 130."""
+    code = ("import os, signal, time, cnnstudio.cli as cli\n"
+            "def command(args):\n"
+            f"    os.kill(os.getpid(), signal.{signal_name})\n"
+            "    time.sleep(60)\n"
+            "    return 0\n"
+            "cli.COMMANDS['info'] = command\n"
+            "raise SystemExit(cli.main(['info', 'x']))")
+    result = run_python(code, timeout=60)
+    assert (result.returncode, result.stderr) == (130, "cnnstudio info: interrupted\n"), result

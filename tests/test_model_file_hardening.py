@@ -464,7 +464,9 @@ def test_overwriting_keeps_the_existing_files_mode(tmp_path, small_model, umask,
 
 # 5. leftovers of killed saves --------------------------------------------------------------------
 
-def test_stale_temporary_files_of_this_target_are_removed_and_nothing_else(tmp_path, small_model) -> None:
+def test_stale_temporary_files_in_the_targets_folder_are_removed_and_nothing_else(tmp_path, small_model) -> None:
+    """Any target's: the run history saves each run's model once under its own name, so a leftover's name never
+    recurs (a save killed by SIGTERM left one there for good)."""
     old = time.time() - 2 * 3600
     names = {
         ".m.cnnstudio-tmp-abcd_123.keras": True,  # ours, for m.keras, two hours old: a killed save's
@@ -472,7 +474,7 @@ def test_stale_temporary_files_of_this_target_are_removed_and_nothing_else(tmp_p
         ".m.abcd1234.keras": False,  # the old naming, which a user's file could have
         ".m.cnnstudio-tmp-abc.keras": False,  # not 8 random characters
         ".m.cnnstudio-tmp-ABCD1234.keras": False,  # mkstemp never uses capitals
-        ".other.cnnstudio-tmp-abcd1234.keras": False,  # another target's
+        ".20261126-234251-d54042.cnnstudio-tmp-e19u5n9x.keras": True,  # another target's (a run's copy)
         ".m.cnnstudio-tmp-abcd1234.keras.bak": False,
         "m.cnnstudio-tmp-abcd1234.keras": False,
     }

@@ -42,15 +42,16 @@ def _temp_prefix(path: Path) -> str:
 
 
 def remove_stale_temporaries(path: str | Path, age: float = STALE_TEMP_AGE) -> list[Path]:
-    """Delete leftovers of killed saves to ``path``: our temporary files for its name, older than ``age`` s.
+    """Delete leftovers of killed saves in ``path``'s folder: our temporary files older than ``age`` s.
 
     Only regular files of this user named exactly as :func:`save_model` names its temporary files
-    for this target (``.<stem>.cnnstudio-tmp-XXXXXXXX.keras``) are touched. Younger ones may belong
+    (``.<stem>.cnnstudio-tmp-XXXXXXXX.keras``) are touched, whatever their target's name: the run
+    history saves each run's model once, under a name of its own, so a leftover's name never recurs. Younger ones may belong
     to a save still in progress (a checkpoint of another window or process), so they are kept: no
     save of a CNN Studio model takes an hour. Returns the files deleted.
     """
     path = Path(path)
-    pattern = re.compile(re.escape(_temp_prefix(path)) + r"[a-z0-9_]{8}\.keras")
+    pattern = re.compile(r"\..+" + re.escape(TEMP_MARK) + r"[a-z0-9_]{8}\.keras")
     now, uid, removed = time.time(), getattr(os, "getuid", lambda: None)(), []
     try:
         entries = list(os.scandir(path.parent))
