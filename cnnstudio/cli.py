@@ -606,7 +606,7 @@ def _writable_target(given: str, suffix: str, what: str) -> Path:
     if not given.strip():
         raise CnnStudioError(f"{what}: no file name given")
     path = Path(given).expanduser()
-    if suffix and path.suffix.lower() != suffix:
+    if suffix and (path.suffix if suffix == ".keras" else path.suffix.lower()) != suffix:  # Keras: ".keras" only
         raise CnnStudioError(f"{what} {printable(given)}: the file name must end in {suffix}")
     if len(os.fsencode(path.name)) > NAME_MAX_BYTES:
         raise CnnStudioError(f"{what} {printable(given, 80)}: the file name is longer than {NAME_MAX_BYTES} bytes")

@@ -55,6 +55,7 @@ def test_summary_text_and_cifar_shape() -> None:
     (("train", "--epochs", "0"), "epochs must be"),
     (("info", "missing.keras"), "no such file"),
     (("predict", "missing.keras", "x.png"), "no such file"),
+    (("train", "--epochs", "1", "--out", "x.KERAS"), "--out x.KERAS: the file name must end in .keras"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, needle) -> None:
     assert_one_line_error(cli(*args), needle)

@@ -194,6 +194,29 @@ def test_an_uncompiled_model_loads_and_can_be_evaluated(tmp_path) -> None:
     assert math.isfinite(loss) and loss >= 0 and 0.0 <= accuracy <= 1.0
 
 
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_a_model_with_non_finite_weights_is_refused_on_load(tmp_path, bad) -> None:
+    """Its predictions would mean nothing; oneDNN's kernels even turn NaN weights into a confident 100%."""
+    model = _classifier()
+    kernel = model.layers[1].kernel
+    values = np.array(kernel.numpy())
+    values[0, 0, 0, 0] = bad
+    kernel.assign(values)
+    path = tmp_path / "diverged.keras"
+    model.save(path)
+    with pytest.raises(ModelFileError, match=r"^diverged\.keras: weight .*kernel holds NaN or infinite values"):
+        load_model(path)
+
+
+def test_a_model_file_named_in_capitals_is_refused_in_one_line_before_keras(tmp_path) -> None:
+    path = tmp_path / "model.KERAS"
+    _classifier().save(tmp_path / "model.keras")
+    (tmp_path / "model.keras").rename(path)
+    with pytest.raises(ModelFileError, match=r"^model\.KERAS: Keras opens model files only under a name ending in "
+                                             r"\.keras \(lowercase\): rename it$"):
+        load_model(path)
+
+
 def test_the_cli_reports_a_non_classifier_in_one_line(tmp_path) -> None:
     import keras
 
@@ -492,6 +515,14 @@ def test_stale_temporary_files_in_the_targets_folder_are_removed_and_nothing_els
     assert left == {name for name, stale in names.items() if not stale} | {"m.keras", "elsewhere", link.name}
     assert target.read_bytes() == b"keep me"
     assert remove_stale_temporaries(tmp_path / "m.keras", age=0) == [tmp_path / ".m.cnnstudio-tmp-fresh123.keras"]
+
+
+def test_a_model_saves_under_the_longest_file_name_the_folder_takes(tmp_path, small_model) -> None:
+    """The temporary file's name (the target's, marked) would pass 255 bytes: its stem is cut, the target's is not."""
+    target = tmp_path / ("é" * 120 + "b" * 9 + ".keras")  # 255 bytes in UTF-8
+    assert len(os.fsencode(target.name)) == 255
+    save_model(small_model, target, None)
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
 
 
 def test_a_failed_save_leaves_no_temporary_file_and_its_name_is_recognisable(tmp_path, small_model,

@@ -33,12 +33,15 @@ MAX_JSON_MEMBER = 16 * 2**20  # bytes of config.json, metadata.json or cnnstudio
 MAX_MEMBERS = 1000  # a .keras archive has four or five
 MAX_TOTAL_SIZE = 4 * 2**30  # bytes of all members together, as unpacked (weights included)
 TEMP_MARK = ".cnnstudio-tmp-"  # a save in progress writes ".<stem>.cnnstudio-tmp-<8 random chars>.keras"
+TEMP_STEM_BYTES = 200  # of the target's stem in a temporary name: with the rest it stays within 255 bytes
 STALE_TEMP_AGE = 3600.0  # seconds: an older temporary file of ours is the leftover of a killed save
 ZIP_ERRORS = (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError, zlib.error)  # RecursionError too
 
 
 def _temp_prefix(path: Path) -> str:
-    return f".{path.stem}{TEMP_MARK}"
+    """``.<stem>.cnnstudio-tmp-``, the stem cut to ``TEMP_STEM_BYTES``: a temporary name fits wherever its target's does."""
+    stem = os.fsencode(path.stem)[:TEMP_STEM_BYTES].decode("utf-8", errors="ignore")
+    return f".{stem}{TEMP_MARK}"
 
 
 def remove_stale_temporaries(path: str | Path, age: float = STALE_TEMP_AGE) -> list[Path]:
@@ -304,6 +307,9 @@ def load_model(path: str | Path) -> tuple[Any, ModelRecord | None]:
     path = Path(path)
     record = check_model_file(path)
     name = printable(path.name)
+    if path.suffix != ".keras":
+        raise ModelFileError(f"{name}: Keras opens model files only under a name ending in .keras (lowercase): "
+                             "rename it")
     import keras
 
     try:
@@ -311,4 +317,17 @@ def load_model(path: str | Path) -> tuple[Any, ModelRecord | None]:
     except Exception as exc:  # noqa: BLE001 - whatever Keras says, the user gets one line
         raise ModelFileError(f"{name}: Keras could not load it ({printable(' '.join(str(exc).split()))})") from exc
     check_classifier(model, record, path.name)
+    _check_finite_weights(model, name)
     return model, record
+
+
+def _check_finite_weights(model: Any, name: str) -> None:
+    """Refuse a model whose weights hold NaN or infinity: its outputs are meaningless (oneDNN's kernels can even turn
+    them into confident ones). CNN Studio never saves one: a diverged run's last finite weights are put back."""
+    import numpy as np
+
+    for weight in model.weights:
+        values = np.asarray(weight.numpy())
+        if values.dtype.kind in "fc" and not np.isfinite(values).all():
+            raise ModelFileError(f"{name}: weight {printable(weight.path, 80)} holds NaN or infinite values, so the "
+                                 "model's predictions would mean nothing")
