@@ -227,6 +227,10 @@ def test_design_files_save_atomically_and_load(tmp_path) -> None:
     design = preset_design("alexnet_cifar", (32, 32, 3))
     path = save_design(design, tmp_path / "mine")
     assert path.name == "mine.cnn.json" and load_design(path) == design
+    notepad = tmp_path / "notepad.cnn.json"  # saved with a UTF-8 byte-order mark, as Windows Notepad may
+    notepad.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert load_design(notepad) == design
+    notepad.unlink()
     assert [p.name for p in tmp_path.iterdir()] == ["mine.cnn.json"]
     (tmp_path / "big.cnn.json").write_bytes(b" " * 1_000_001)
     (tmp_path / "bad.cnn.json").write_text('{"format": "cnnstudio-design",')

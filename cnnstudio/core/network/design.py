@@ -344,7 +344,7 @@ def load_design(path: str | Path) -> Design:
     if len(raw) > MAX_FILE_BYTES:
         raise DesignError(f"{shown_path}: larger than {MAX_FILE_BYTES:,} bytes, so not a design")
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte-order mark (Windows Notepad) is not the JSON
     except UnicodeDecodeError as exc:
         raise DesignError(f"{shown_path}: not UTF-8 text, so not a design") from exc
     return read_design_text(text, shown_path)
