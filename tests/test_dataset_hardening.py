@@ -328,6 +328,17 @@ def test_a_sixteen_bit_digit_is_not_blank(tmp_path) -> None:
     assert digit.max() > 200 and digit[:, :4].max() == 0
 
 
+def test_a_32_bit_image_of_8_bit_values_is_not_blank(tmp_path) -> None:
+    """A TIFF stored as 32-bit integers ("I") but holding 0..255: dividing by 257 as for 16 bits would erase it."""
+    canvas = Image.new("L", (112, 112), 255)
+    ImageDraw.Draw(canvas).line([(56, 15), (56, 95)], fill=0, width=10)
+    path = tmp_path / "digit32.tiff"
+    Image.fromarray(np.asarray(canvas, dtype=np.int32)).save(path)
+    assert Image.open(path).mode == "I"
+    digit = image_for_model(path, (28, 28, 1), digit_style=True)
+    assert digit.max() > 200 and digit[:, :4].max() == 0
+
+
 @pytest.mark.parametrize("width,height", [(10_000, 6_000), (20_000, 20_000)])
 def test_a_huge_single_image_is_refused_in_one_line(tmp_path, width: int, height: int) -> None:
     path = png_header_only(tmp_path / "huge.png", width, height)

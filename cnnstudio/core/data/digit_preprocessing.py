@@ -65,8 +65,9 @@ def eight_bit(image: Image.Image) -> Image.Image:
     """The image with 8-bit channels: 16- and 32-bit gray ("I;16", "I") and float ("F") scaled to 0..255.
 
     Pillow's own conversion clips such pixels at 255, which turns a 16-bit digit into a blank page.
-    Whole numbers up to 65,535 are divided by 257 (the full 16-bit range); larger values and floats
-    above 255 are scaled by their maximum; floats within 0..1 are multiplied by 255.
+    Pixels already within 0..255 are kept (a 32-bit TIFF of 8-bit values); other whole numbers up to
+    65,535 are divided by 257 (the full 16-bit range); larger values and floats above 255 are scaled
+    by their maximum; floats within 0..1 are multiplied by 255.
     """
     if image.mode not in ("I", "F") and not image.mode.startswith("I;16"):
         return image
@@ -75,7 +76,7 @@ def eight_bit(image: Image.Image) -> Image.Image:
     low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
     if image.mode == "F" and low >= 0 and high <= 1:
         factor = 255.0
-    elif high <= 255 and low >= 0 and image.mode == "F":
+    elif high <= 255 and low >= 0:
         factor = 1.0
     elif high <= 65535:
         factor = 1 / 257
