@@ -965,6 +965,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_command(args, log_path)
 
 
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says memory ran out: Python's ``MemoryError`` or TensorFlow's ``ResourceExhaustedError`` (OOM)."""
+    tensorflow = sys.modules.get("tensorflow")
+    exhausted = getattr(getattr(tensorflow, "errors", None), "ResourceExhaustedError", None)
+    return isinstance(exc, MemoryError) or (isinstance(exhausted, type) and isinstance(exc, exhausted))
+
+
 def _end_like_ctrl_c() -> None:
     """SIGTERM (``kill``, ``timeout``, a service manager) and SIGHUP (a closed terminal) end a command as Ctrl-C does:
     the run stops, its finished epochs are kept, no temporary file is left, and the exit code is 130."""
@@ -991,6 +998,11 @@ def run_command(args: argparse.Namespace, log_path: Path | None = None) -> int:
         _err(f"cnnstudio {args.command}: interrupted")
         return 130
     except Exception as exc:  # noqa: BLE001 - the contract is one line (the traceback goes to the log)
+        if _out_of_memory(exc):  # too big a network or batch for this machine: the user's to change
+            log.warning("cnnstudio %s: out of memory", args.command, exc_info=True)
+            _err(f"cnnstudio {args.command}: not enough memory for this network and batch size (use a smaller "
+                 f"network, batch or images): {printable(one_line(exc, 200), 300)}")
+            return EXIT_BAD_INPUT
         log.exception("cnnstudio %s: internal error", args.command)
         where = f" (details in {log_path})" if log_path else ""
         _err(f"cnnstudio {args.command}: internal error: {printable(one_line(exc, 300), 400)}{where}")

@@ -172,3 +172,18 @@ def test_a_command_ended_by_sigterm_or_sighup_stops_as_ctrl_c_does(signal_name) 
             "raise SystemExit(cli.main(['info', 'x']))")
     result = run_python(code, timeout=60)
     assert (result.returncode, result.stderr) == (130, "cnnstudio info: interrupted\n"), result
+
+
+@pytest.mark.parametrize("raised", ["MemoryError()", "tensorflow.errors.ResourceExhaustedError(None, None, 'OOM when "
+                                                     "allocating tensor with shape[4294967296,65536]')"])
+def test_running_out_of_memory_is_the_users_to_change_not_an_internal_error(raised) -> None:
+    code = ("import cnnstudio.cli as cli\n"
+            "def command(args):\n"
+            "    import tensorflow  # after main() has quieted its start-up lines, as in a real command\n"
+            f"    raise {raised}\n"
+            "cli.COMMANDS['info'] = command\n"
+            "raise SystemExit(cli.main(['info', 'x']))")
+    result = run_python(code)
+    assert result.returncode == 2 and "internal error" not in result.stderr, result.stderr
+    assert result.stderr.startswith("cnnstudio info: not enough memory for this network and batch size")
+    assert len(result.stderr.splitlines()) == 1
