@@ -410,12 +410,17 @@ def test_stopping_a_study_keeps_the_finished_runs(qtbot, make_window) -> None:
     window = make_window()
     set_options(window, epochs=100)
     _choose_study(window, {"max", "avg", "min"}, {"valid"})
+    window.study_view.status.setText("Study finished: 2 runs")  # the last study's
     window.study_view.run_button.click()
+    assert window.study_view.status.text() == "Running 3 runs…"  # not the last study's line
+    assert window.training_view.progress.format() == "Study: 3 runs…"
     qtbot.waitUntil(lambda: bool(window.training_view.batch_x), timeout=WAIT_MS)
     with qtbot.waitSignal(window.training_finished, timeout=WAIT_MS):
         window.study_view.stop_button.click()
     assert "Study stopped: 1 of 3 runs recorded" in window.study_view.status.text()
     assert window.runs_view.proxy.rowCount() == 1
+    label = window.study_view.table.item(0, 0)
+    assert label.text().endswith(" (stopped)") and "not compared" in label.toolTip()
 
 
 def test_runs_view_skips_damaged_entries(make_window, qtbot) -> None:

@@ -239,7 +239,8 @@ def test_stop_cancels_a_study_on_ray(qtbot, make_window, monkeypatch) -> None:
 @pytest.mark.parametrize(("address", "accepted"), [
     ("local", True), ("auto", True), (" 10.0.0.5:6379 ", True), ("ray://head.example:10001", True), ("[::1]:6379", True),
     ("", False), ("head.example", False), ("ray://head:port", False), ("host:99999", False), ("my host:1", False),
-    ("http://127.0.0.1:1", False), ("user@head:6379", False), ("head/x:6379", False), ("ray://:1", False), ("host:\u00b2", False)])
+    ("http://127.0.0.1:1", False), ("user@head:6379", False), ("head/x:6379", False), ("ray://:1", False),
+    ("host:\u00b2", False)])
 def test_ray_addresses(address, accepted) -> None:
     from cnnstudio.core.experiments.ray_study import ray_address_problem
 

@@ -322,3 +322,16 @@ def test_a_stopped_runs_epochs_are_shown_as_trained() -> None:
     rows = study_rows([stopped, whole])
     assert [row["epochs"] for row in rows] == [1.86, 2]
     assert [cell_text("epochs", row["epochs"]) for row in rows] == ["1.86", "2"]
+
+
+def test_a_run_the_user_stopped_is_marked_and_left_out_of_the_best_values() -> None:
+    from cnnstudio.core.experiments.study import best_values, study_rows
+    from cnnstudio.core.training.stop_reason import StopReason
+
+    stopped, early, whole = fake_entry("max", 0.99, 10), fake_entry("avg", 0.2, 100), fake_entry("min", 0.9, 200)
+    stopped.stop_reason = StopReason.REQUESTED.value
+    early.stop_reason = StopReason.EARLY_STOPPING.value  # ended by its own rule: compared
+    rows = study_rows([stopped, early, whole])
+    assert [row["stopped"] for row in rows] == [True, False, False]
+    best = best_values(rows)
+    assert best["test_accuracy"] == 0.9 and best["params"] == 100  # neither the stopped run's 0.99 nor its 10

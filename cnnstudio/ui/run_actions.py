@@ -102,10 +102,11 @@ class RunActions(QObject):
         if not self._may_read(experiments[0].dataset):
             return
         self.activity_changed.emit(Activity.TRAINING)
-        self.study_view.study_started(len(experiments))
         address = self.study_view.ray_address()
-        execution = self.devices.run_starting(f"Study: {len(experiments)} runs" + (f" on Ray ({address})…" if address
-                                              else "…"), notices=address is None)
+        where = f" on Ray ({address})" if address else ""
+        self.study_view.study_started(len(experiments), where)
+        self.training_view.show_note(f"Study: {len(experiments)} runs{where}…", "Its progress is in the Study tab.", done=False)
+        execution = self.devices.run_starting(f"Study: {len(experiments)} runs{where}…", notices=address is None)
         self.trainer.study(experiments, execution, address)
 
     def stop(self) -> None:

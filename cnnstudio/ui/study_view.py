@@ -191,13 +191,15 @@ class StudyView(QWidget):
             self.run_requested.emit(experiments)
 
     # progress from the main window ------------------------------------------------------------
-    def study_started(self, total: int) -> None:
+    def study_started(self, total: int, where: str = "") -> None:
+        """A study of ``total`` runs begins (``where``: e.g. " on Ray (auto)"); the last study's results go."""
         self.running = True
         self.entries = []
         self.show_results()
         self.progress.setRange(0, total)
         self.progress.setValue(0)
         self.progress.setFormat(f"0 of {total} runs done")
+        self.status.setText(f"Running {total} runs{where}…")
         self._update()
 
     def run_started(self, index: int, total: int, experiment: Experiment) -> None:
@@ -224,7 +226,10 @@ class StudyView(QWidget):
         for i, row in enumerate(rows):
             for j, (key, _title) in enumerate(RESULT_COLUMNS):
                 value = row[key]
-                item = QTableWidgetItem(cell_text(key, value))
+                item = QTableWidgetItem(cell_text(key, value) + (" (stopped)" if key == "label" and row["stopped"]
+                                                                else ""))
+                if key == "label" and row["stopped"]:
+                    item.setToolTip(f"{row['stop_reason']}: not compared for the best values")
                 if key != "label":
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 if key in best and value == best[key]:

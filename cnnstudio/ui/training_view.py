@@ -172,10 +172,10 @@ class TrainingView(QWidget):
             self.status.setText(line)
         return line
 
-    def show_note(self, progress_text: str, status: str) -> None:
-        """Work that did not end in this view's own outcome (e.g. a study) finished: say so, not stale progress."""
+    def show_note(self, progress_text: str, status: str, done: bool = True) -> None:
+        """Work shown elsewhere (e.g. a study) began or (``done``) finished: say so, not stale progress."""
         self.progress.setRange(0, 1)
-        self.progress.setValue(1)
+        self.progress.setValue(1 if done else 0)
         self.progress.setFormat(progress_text)
         self.status.setText(status)
 

@@ -21,6 +21,7 @@ from cnnstudio.core.errors import ConfigError, shown_epochs
 from cnnstudio.core.experiments.run_history import RunEntry, RunHistory
 from cnnstudio.core.network.design_text import format_layers
 from cnnstudio.core.training.progress import StopFlag, TrainingListener
+from cnnstudio.core.training.stop_reason import StopReason
 
 COMPARED = ("arch", "pooling", "padding", "activation", "pool_size", "pool_stride", "dropout", "batch_norm", "augment")
 RESULT_COLUMNS = (("label", "Run"), ("test_accuracy", "Test accuracy"), ("test_loss", "Test loss"),
@@ -145,6 +146,7 @@ def study_rows(entries: Sequence[RunEntry]) -> list[dict[str, Any]]:
             "steady_seconds_per_epoch": steady_seconds_per_epoch(seconds),
             "epochs": shown_epochs(entry.epochs_trained),
             "stop_reason": entry.end.message if entry.end.reason.early else None, "id": entry.id,
+            "stopped": entry.end.reason is StopReason.REQUESTED,  # cut short by the user: no fair comparison
         })
     return rows
 
@@ -153,11 +155,11 @@ def best_values(rows: Sequence[dict[str, Any]], picks: dict[str, Callable] | Non
     """The best value of each column (``BEST``: highest accuracy, lowest loss, size and time).
 
     A column has a best only where at least two runs have a value in it and they differ (runs that
-    all have the same size have no best size); tied runs share it.
+    all have the same size have no best size); tied runs share it. Runs the user stopped take no part.
     """
     best = {}
     for key, pick in (BEST if picks is None else picks).items():
-        values = [row[key] for row in rows if row.get(key) is not None]
+        values = [row[key] for row in rows if row.get(key) is not None and not row.get("stopped")]
         if len(values) > 1 and len(set(values)) > 1:
             best[key] = pick(values)
     return best
