@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg, NavigationToolbar2QT
+from matplotlib.backends.backend_qtagg import NavigationToolbar2QT
 from matplotlib.figure import Figure
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QShowEvent
@@ -31,6 +31,7 @@ from cnnstudio.core.explain.attribution import Attribution, conv_layer_names, ex
 from cnnstudio.core.explain.heat_image import draw_heat
 from cnnstudio.ui.background import Task, start_task
 from cnnstudio.ui.class_labels import MAX_LISTED, ClassNames, plot_text
+from cnnstudio.ui.figure_canvas import FigureCanvas
 
 METHODS = {"gradcam": "Grad-CAM", "saliency": "Saliency (gradient)", "smoothgrad": "SmoothGrad",
            "occlusion": "Occlusion"}
@@ -84,7 +85,7 @@ class AttributionView(QWidget):
         # "compressed": the square picture and its colour bar stay together, centred in the canvas
         # ("constrained" keeps the bar at the far right and leaves the spare width on the picture's left)
         self.figure = Figure(figsize=(7, 3.4), layout="compressed")
-        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas = FigureCanvas(self.figure)
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
         layout.addWidget(self.message)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg, NavigationToolbar2QT
+from matplotlib.backends.backend_qtagg import NavigationToolbar2QT
 from matplotlib.figure import Figure
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from cnnstudio.core.experiments.curves import plot_runs
 from cnnstudio.core.experiments.run_history import RunEntry
+from cnnstudio.ui.figure_canvas import FigureCanvas
 
 
 class CurvesPlot(QWidget):
@@ -17,7 +18,7 @@ class CurvesPlot(QWidget):
         super().__init__(parent)
         self.figure = Figure(figsize=(7, 3.2), layout="constrained")  # the labels and the legend always fit
         self.loss_axes, self.accuracy_axes = self.figure.subplots(1, 2)
-        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas = FigureCanvas(self.figure)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(NavigationToolbar2QT(self.canvas, self))

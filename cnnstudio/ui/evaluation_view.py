@@ -7,7 +7,6 @@ import html
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon
@@ -29,6 +28,7 @@ from cnnstudio.core.errors import printable
 from cnnstudio.core.experiments.curves import placeholder
 from cnnstudio.core.inspection import Evaluation
 from cnnstudio.ui.class_labels import MAX_CLASS_ROWS, MAX_LISTED, ClassNames, plot_text
+from cnnstudio.ui.figure_canvas import FigureCanvas
 from cnnstudio.ui.images import gray_pixmap
 from cnnstudio.ui.widgets import read_only_table, stacked
 
@@ -61,7 +61,7 @@ class EvaluationView(QWidget):
         self.figure.subplots_adjust(left=0.14, right=0.98, top=0.92, bottom=0.12)
         self.axes = self.figure.add_subplot(1, 1, 1)
         placeholder(self.axes, MATRIX_HINT)
-        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas = FigureCanvas(self.figure)
         self.canvas.setMinimumSize(340, 340)
         self.canvas.mpl_connect("button_press_event", self._clicked)
         self.gallery_title = QLabel("Click a cell of the confusion matrix to see its images.")

@@ -133,7 +133,8 @@ class MainWindow(QMainWindow):
         self.train_button, self.stop_button, self.continue_button = QPushButton("Train"), QPushButton("Stop"), \
             QPushButton("Continue")
         self.train_button.setToolTip("Build a new network from these options and train it (on a worker thread).")
-        self.stop_button.setToolTip("End the run after the batch in progress; the model is kept. "
+        self.stop_button.setToolTip("End the run within about a tenth of a second, after the batches in progress "
+                                    "(small networks run several per compiled call); the model is kept. "
                                     "Pressed while the model is tested, it skips the test.")
         self.continue_button.setToolTip("Train the current model for more epochs with these training options "
                                         "(the network and dataset stay as they are).")

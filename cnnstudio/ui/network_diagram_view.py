@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from cnnstudio.core.network.diagram import draw_network, drawn_blocks
 from cnnstudio.core.network.shape_table import ShapeTable
+from cnnstudio.ui.figure_canvas import FigureCanvas
 
 REDRAW_MS = 60  # edits in quick succession (typing a number, undo held down) draw once
 
@@ -21,7 +21,7 @@ class NetworkDiagramView(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.figure = Figure(figsize=(8, 2.6))
-        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas = FigureCanvas(self.figure)
         self.canvas.setMinimumHeight(170)
         self.canvas.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
         self.export_button = QPushButton("Export…")

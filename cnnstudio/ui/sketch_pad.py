@@ -6,7 +6,6 @@ import time
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from PySide6.QtCore import QPointF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPainterPath, QPaintEvent, QPen
@@ -28,6 +27,7 @@ from cnnstudio.core.errors import CnnStudioError
 from cnnstudio.core.experiments.curves import placeholder
 from cnnstudio.core.inspection import probabilities, shift_probe
 from cnnstudio.ui.class_labels import MAX_CLASS_ROWS, TOP_CLASSES, ClassNames, output_count, plot_text
+from cnnstudio.ui.figure_canvas import FigureCanvas
 from cnnstudio.ui.images import gray_pixmap
 
 CANVAS = 280
@@ -180,7 +180,7 @@ class SketchPadView(QWidget):
         self.status.setWordWrap(True)
         self.figure = Figure(figsize=(4, 2.2), layout="constrained")  # the title and axis labels always fit
         self.probe_axes = self.figure.add_subplot(1, 1, 1)
-        self.probe_canvas = FigureCanvasQTAgg(self.figure)
+        self.probe_canvas = FigureCanvas(self.figure)
         self.probe_canvas.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
         self.probe_result: tuple | None = None  # (shifts, predicted class, horizontal, vertical) for probed_input
         self.probed_input: np.ndarray | None = None

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg, NavigationToolbar2QT
+from matplotlib.backends.backend_qtagg import NavigationToolbar2QT
 from matplotlib.figure import Figure
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QProgressBar, QSplitter, QVBoxLayout, QWidget
@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QLabel, QPlainTextEdit, QProgressBar, QSplitter, Q
 from cnnstudio.core.errors import shown_epochs
 from cnnstudio.core.files.model_record import ModelRecord
 from cnnstudio.core.training.progress import BatchProgress, EpochResult
+from cnnstudio.ui.figure_canvas import FigureCanvas
 from cnnstudio.ui.widgets import stacked
 
 REDRAW_MS = 250
@@ -80,7 +81,7 @@ class TrainingView(QWidget):
         super().__init__(parent)
         self.figure = Figure(figsize=(7, 4.5), layout="constrained")  # room for the labels and the legend below
         self.loss_axes, self.accuracy_axes = self.figure.subplots(1, 2)
-        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas = FigureCanvas(self.figure)
         self.toolbar = NavigationToolbar2QT(self.canvas, self)
         self.progress = QProgressBar()
         self.progress.setFormat("idle")
