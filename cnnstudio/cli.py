@@ -322,7 +322,7 @@ class _StderrProgress:
         remaining = r.epochs - r.epoch - 1
         # The first epoch includes compiling, so the estimate waits for the second one when there is a third.
         if remaining > 0 and self.seen == (1 if remaining + self.seen < 3 else 2) and not r.partial:
-            sys.stderr.write(f"estimated time for the remaining {remaining:,} epochs: about "
+            sys.stderr.write(f"estimated time for the remaining {plural(remaining, 'epoch')}: about "
                              f"{_duration(remaining * r.seconds)} at {r.seconds:.1f} s per epoch\n")
         sys.stderr.flush()
 

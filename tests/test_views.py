@@ -159,6 +159,11 @@ def study_view(qtbot):
     return view
 
 
+def test_an_empty_study_says_how_to_fill_it_not_the_runs_tabs_words(study_view) -> None:
+    texts = [t.get_text() for t in study_view.plot.loss_axes.texts]
+    assert texts == ["Run a study to see its runs' curves here"]
+
+
 def test_study_results_highlight_the_core_best_values(study_view) -> None:
     from cnnstudio.core.experiments.study import best_values, study_rows
 

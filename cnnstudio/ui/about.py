@@ -21,7 +21,7 @@ def runtime_text(runtime: Any, execution: Any = None, notices: Sequence[str] = (
     if not runtime:
         return "TensorFlow is still loading."
     lines = [f"TensorFlow {escape(runtime.tensorflow)}, Keras {escape(runtime.keras)}"
-             + (f" ({escape(runtime.cuda)})" if getattr(runtime, "cuda", "") else ""),
+             + (f" (built with {escape(runtime.cuda)})" if getattr(runtime, "cuda", "") else ""),
              f"Devices TensorFlow sees: {escape(runtime.device)}"]
     if getattr(runtime, "cpu_kernels", ""):
         lines.append(f"CPU kernels: {escape(runtime.cpu_kernels)}")

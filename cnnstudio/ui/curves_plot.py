@@ -8,14 +8,15 @@ from matplotlib.backends.backend_qtagg import NavigationToolbar2QT
 from matplotlib.figure import Figure
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from cnnstudio.core.experiments.curves import plot_runs
+from cnnstudio.core.experiments.curves import EMPTY_TEXT, plot_runs
 from cnnstudio.core.experiments.run_history import RunEntry
 from cnnstudio.ui.figure_canvas import FigureCanvas
 
 
 class CurvesPlot(QWidget):
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None, empty_text: str = EMPTY_TEXT):
         super().__init__(parent)
+        self.empty_text = empty_text  # what the empty plot says
         self.figure = Figure(figsize=(7, 3.2), layout="constrained")  # the labels and the legend always fit
         self.loss_axes, self.accuracy_axes = self.figure.subplots(1, 2)
         self.canvas = FigureCanvas(self.figure)
@@ -28,5 +29,5 @@ class CurvesPlot(QWidget):
 
     def show_runs(self, entries: Sequence[RunEntry], xs: Sequence[Sequence[float] | None] | None = None) -> None:
         """Overlay the runs' curves; ``xs`` optionally gives each run's x positions (default epochs 1..n)."""
-        self.labels = plot_runs(self.loss_axes, self.accuracy_axes, entries, xs)
+        self.labels = plot_runs(self.loss_axes, self.accuracy_axes, entries, xs, empty_text=self.empty_text)
         self.canvas.draw_idle()

@@ -108,7 +108,7 @@ class StudyView(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)  # the run's label takes the room
         seconds = [key for key, _title in RESULT_COLUMNS].index("steady_seconds_per_epoch")
         self.table.horizontalHeaderItem(seconds).setToolTip(STEADY_SECONDS_NOTE)
-        self.plot = CurvesPlot()
+        self.plot = CurvesPlot(empty_text="Run a study to see its runs' curves here")
         self.splitter = splitter = QSplitter(Qt.Vertical)
         splitter.addWidget(self.table)
         splitter.addWidget(self.plot)
