@@ -6,6 +6,7 @@ Every subcommand exits 0 on success; bad input exits 2 with one line on stderr (
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -36,6 +37,7 @@ log = logging.getLogger("cnnstudio.cli")
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a pipeline writer stopped by its reader
 NAME_MAX_BYTES = 255  # of one file name, on the usual file systems (ext4, APFS, NTFS)
 
 
@@ -993,6 +995,10 @@ def run_command(args: argparse.Namespace, log_path: Path | None = None) -> int:
         log.warning("cnnstudio %s: %s", args.command, exc, exc_info=debug)
         _err(f"cnnstudio {args.command}: {printable(one_line(exc), 600)}")
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # the reader stopped reading (`cnnstudio summary | head`): nothing more to say
+        with contextlib.suppress(OSError, ValueError):  # nor at exit, when Python flushes what is left
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         log.info("cnnstudio %s: interrupted", args.command)
         _err(f"cnnstudio {args.command}: interrupted")

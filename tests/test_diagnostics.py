@@ -187,3 +187,20 @@ def test_running_out_of_memory_is_the_users_to_change_not_an_internal_error(rais
     assert result.returncode == 2 and "internal error" not in result.stderr, result.stderr
     assert result.stderr.startswith("cnnstudio info: not enough memory for this network and batch size")
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_reader_that_stops_reading_ends_a_command_quietly() -> None:
+    """`cnnstudio summary | head`: no 'internal error', no traceback, the exit status a shell expects (141)."""
+    code = ("import cnnstudio.cli as cli\n"
+            "def command(args):\n"
+            "    for i in range(200_000):\n"
+            "        print('a long table line', i)\n"
+            "    return 0\n"
+            "cli.COMMANDS['info'] = command\n"
+            "raise SystemExit(cli.main(['info', 'x']))")
+    base = {name: value for name, value in os.environ.items() if name != logs.DEBUG_VARIABLE}
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=base)
+    assert process.stdout.readline().startswith(b"a long table line 0")
+    process.stdout.close()  # far more than a pipe holds is still to come
+    _out, err = process.communicate(timeout=120)
+    assert (process.returncode, err.decode()) == (141, "")

@@ -201,3 +201,15 @@ def test_an_impossible_network_keeps_the_rows_before_its_first_impossible_layer(
     assert table.rows[-1].output_shape == (1, 1, 6)  # the 16×16 pool left one pixel
     whole, none = rows_before_problem(ModelOptions(arch="lenet5"), (28, 28, 1), 10)
     assert none is None and whole == shape_table(ModelOptions(arch="lenet5"), (28, 28, 1), 10)
+
+
+def test_the_terminal_table_keeps_huge_numbers_and_long_names_apart() -> None:
+    """Columns widen to their widest cell: 281,474,976,776,192 parameters do not run into the MACs beside them."""
+    from cnnstudio.core.network.design_text import parse_layers
+
+    design = parse_layers("resize 1024, conv 4096 3 same, flatten, dense 65536")
+    text = shape_table(ModelOptions(design=design), (28, 28, 1), 10).format()
+    dense = next(line for line in text.splitlines() if line.startswith("dense1"))
+    assert dense.split()[3:5] == ["281,474,976,776,192", "281,474,976,710,656"]
+    header, first = text.splitlines()[:2]
+    assert header.index("params") + len("params") == first.index("0") + 1  # right-aligned under its header

@@ -59,11 +59,15 @@ class ShapeTable:
     def format(self) -> str:
         """A plain-text table for terminals."""
         fields = self.receptive_fields()
-        lines = [f"{'layer':<14}{'kind':<20}{'output shape':<16}{'params':>12}{'MACs':>16}{'RF':>6}  detail"]
-        lines.append(f"{'input':<14}{'Input':<20}{_shape(self.input_shape):<16}{0:>12,}{0:>16,}{1:>6}")
-        for r, rf in zip(self.rows, fields, strict=True):
-            lines.append(f"{r.name:<14}{r.kind:<20}{_shape(r.output_shape):<16}{r.params:>12,}{r.macs:>16,}"
-                         f"{_field_text(rf):>6}  {r.detail}")
+        cells = [("layer", "kind", "output shape", "params", "MACs", "RF", "detail"),
+                 ("input", "Input", _shape(self.input_shape), "0", "0", "1", "")]
+        cells += [(r.name, r.kind, _shape(r.output_shape), f"{r.params:,}", f"{r.macs:,}", _field_text(rf), r.detail)
+                  for r, rf in zip(self.rows, fields, strict=True)]
+        # columns as wide as their widest cell (at least the usual widths): large numbers never run together
+        widths = [max(least, *(len(row[i]) + gap for row in cells))
+                  for i, (least, gap) in enumerate(((14, 1), (20, 1), (16, 1), (12, 2), (16, 2), (6, 2)))]
+        lines = [f"{row[0]:<{widths[0]}}{row[1]:<{widths[1]}}{row[2]:<{widths[2]}}{row[3]:>{widths[3]}}"
+                 f"{row[4]:>{widths[4]}}{row[5]:>{widths[5]}}  {row[6]}".rstrip() for row in cells]
         frames = sorted({rf.frame for rf in fields if rf is not None and rf.frame != INPUT_FRAME})
         note = f" ('*': pixels of the image resized by '{frames[-1]}')" if frames else ""
         lines.append(f"RF: receptive field side in input pixels{note}; all: every input pixel")
