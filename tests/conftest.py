@@ -74,6 +74,33 @@ def _null_device_guard():
         pytest.fail(f"{os.devnull} was replaced or removed by this test (it was put back)")
 
 
+_REAL_CREATE_CONNECTION = socket.create_connection
+_REAL_CONNECT = socket.socket.connect
+
+
+@pytest.fixture
+def this_machine(monkeypatch: pytest.MonkeyPatch):
+    """Connections to this machine's own servers (loopback, or a host given to the returned ``allow(host)``), for a
+    test's own servers: still no network."""
+    hosts = {"127.0.0.1", "::1", "localhost"}
+
+    def check(address) -> None:
+        if not isinstance(address, tuple) or address[0] not in hosts:
+            raise OSError("network access is disabled in tests")
+
+    def create_connection(address, *args, **kwargs):
+        check(address)
+        return _REAL_CREATE_CONNECTION(address, *args, **kwargs)
+
+    def connect(self, address):
+        check(address)
+        return _REAL_CONNECT(self, address)
+
+    monkeypatch.setattr(socket, "create_connection", create_connection)
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    return hosts.add
+
+
 @pytest.fixture(autouse=True)
 def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never reach the network: any attempt to connect fails at once."""

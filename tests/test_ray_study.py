@@ -131,6 +131,69 @@ def test_an_address_that_does_not_answer_is_one_line_at_once() -> None:
     assert unreachable("cluster-head").startswith("not a Ray address: 'cluster-head'")
 
 
+def _serving(reply: bytes | None):
+    """A one-connection TCP server on a free loopback port that sends ``reply`` (None: stays silent) and holds on."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def serve() -> None:
+        connection, _ = server.accept()
+        with connection:
+            if reply is not None:
+                connection.sendall(reply)
+            done.wait(30)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server, done
+
+
+@pytest.mark.parametrize(("reply", "refused"), [(None, True), (b"SSH-2.0-OpenSSH_9.6\r\n", True),
+                                                (b"\x00\x00\x06\x04\x00\x00\x00\x00\x00", False)])
+def test_a_port_where_something_other_than_ray_listens_is_refused_before_ray_waits_on_it(reply, refused,
+                                                                                       this_machine) -> None:
+    """ray.init would wait for good on a silent or foreign server; an HTTP/2 (gRPC) server's SETTINGS frame passes."""
+    server, done = _serving(reply)
+    address = f"127.0.0.1:{server.getsockname()[1]}"
+    try:
+        problem = unreachable(address, timeout=2)
+    finally:
+        done.set()
+        server.close()
+    if refused:
+        assert problem.startswith(f"something answers at {address}, but not Ray (no gRPC reply within 2 s)")
+    else:
+        assert problem is None
+
+
+def test_auto_checks_the_cluster_ray_address_names_before_joining_it(monkeypatch, this_machine) -> None:
+    from types import SimpleNamespace
+
+    from cnnstudio.core.experiments.ray_study import _connect
+
+    def init(**_kwargs):
+        raise AssertionError("ray.init must not be reached: it would wait for good")
+
+    server, done = _serving(None)
+    address = f"127.0.0.1:{server.getsockname()[1]}"
+    monkeypatch.setenv("RAY_ADDRESS", address)
+    try:
+        with pytest.raises(CnnStudioError, match=rf"^something answers at {address}, but not Ray .*\(from RAY_ADDRESS\)$"):
+            _connect(SimpleNamespace(is_initialized=lambda: False, init=init), "auto")
+    finally:
+        done.set()
+        server.close()
+
+
+def test_a_real_ray_head_passes_the_check(local_ray, this_machine) -> None:
+    """The local instance's head, on this machine's own address: its GCS answers as gRPC does."""
+    address = ray.get_runtime_context().gcs_address
+    this_machine(address.rpartition(":")[0])
+    assert unreachable(address) is None
+
+
 def test_a_stop_request_cancels_the_remaining_runs(tmp_path, local_ray) -> None:
     """Four runs on two CPUs; stop when the first progress arrives: nothing still running is recorded."""
     history, stop = RunHistory(tmp_path / "runs"), StopFlag()

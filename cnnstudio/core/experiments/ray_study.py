@@ -47,6 +47,10 @@ QUEUE_SIZE = 10_000  # progress messages waiting for the driver; more are droppe
 GENTLE_WAIT = 5.0  # seconds a plainly cancelled task has to end before its worker is killed too
 CANCEL_WAIT = 30.0  # seconds to wait for cancelled tasks to end before returning
 CONNECT_TIMEOUT = 5.0  # seconds to wait for a cluster's address to answer at all
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"  # what a gRPC client sends first
+HTTP2_EMPTY_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # length 0, type SETTINGS, no flags, stream 0
+HTTP2_FRAME_HEADER = 9  # bytes: length (3), type (1), flags (1), stream (4)
+HTTP2_SETTINGS = 0x4  # the frame type a server's connection preface starts with
 
 RunStart = Callable[[int, Experiment], None]
 RunDone = Callable[[int, "RayRunResult"], None]
@@ -244,8 +248,10 @@ def _connect(ray: Any, address: str) -> bool:
         return False
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
-    if address not in ("local", "auto") and (problem := unreachable(address)) is not None:
-        raise CnnStudioError(problem)  # Ray itself would keep trying for minutes
+    # "auto" joins the cluster RAY_ADDRESS names, when it names one
+    target = os.environ.get("RAY_ADDRESS", "").strip() if address == "auto" else address
+    if target not in ("", "local", "auto") and (problem := unreachable(target)) is not None:
+        raise CnnStudioError(problem + (" (from RAY_ADDRESS)" if target != address else ""))  # Ray would wait on
     try:
         if address == "local":  # a new instance here, whatever cluster RAY_ADDRESS names
             with _without_token_notice(), _without_variable("RAY_ADDRESS"):
@@ -274,14 +280,28 @@ def ray_address_problem(address: str) -> str | None:
 
 
 def unreachable(address: str, timeout: float = CONNECT_TIMEOUT) -> str | None:
-    """Why nothing answers at a ``host:port`` or ``ray://host:port`` address (one line), or None when it does."""
+    """Why no Ray answers at a ``host:port`` or ``ray://host:port`` address (one line), or None when one does.
+
+    Ray's head (its GCS) and its client server speak gRPC, so an HTTP/2 server's first frame, SETTINGS,
+    must answer HTTP/2's connection preface: another program on that port would leave ``ray.init``
+    waiting for good.
+    """
     if ray_address_problem(address) is not None or address.strip() in ("local", "auto"):
         return f"not a Ray address: {address!r:.100} (use {RAY_FORMS})"
     host, _, port = address.strip().removeprefix("ray://").rpartition(":")
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+        connection = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
     except OSError as exc:
         return f"cannot reach the Ray cluster at {address}: {exc.strerror or one_line(exc, 120)}"
+    answer = b""
+    with connection:
+        with contextlib.suppress(OSError):  # a timeout too: the answer stays short
+            connection.sendall(HTTP2_PREFACE + HTTP2_EMPTY_SETTINGS)
+            while len(answer) < HTTP2_FRAME_HEADER and (part := connection.recv(HTTP2_FRAME_HEADER - len(answer))):
+                answer += part
+    if len(answer) < HTTP2_FRAME_HEADER or answer[3] != HTTP2_SETTINGS:
+        return (f"something answers at {address}, but not Ray (no gRPC reply within {timeout:g} s): give the head's "
+                "GCS port (6379 unless it was started with another) or ray://host:10001 for Ray Client")
     return None
 
 
