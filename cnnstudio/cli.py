@@ -524,8 +524,8 @@ def _device_argument(text: str, workers: bool = False) -> str:
     from cnnstudio.core.training.workers import worker_cluster
 
     try:
-        if parse_device(text, workers).kind == "workers":
-            worker_cluster()
+        if parse_device(text, workers).kind == "workers" and (problem := worker_cluster().listen_problem()):
+            raise ValueError(problem)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
     return text

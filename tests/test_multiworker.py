@@ -119,6 +119,18 @@ def test_the_command_line_checks_tf_config_at_once(capsys, monkeypatch) -> None:
     assert "all-gpus, auto or workers" in _cli_error(capsys, "train", "--device", "worker")
 
 
+def test_a_workers_port_taken_by_another_program_is_one_line_before_tensorflow(capsys, monkeypatch) -> None:
+    """TensorFlow would say only "Could not start gRPC server", as an internal error, once the strategy is made."""
+    import socket
+
+    with socket.create_server(("", 0)) as taken:
+        port = taken.getsockname()[1]
+        monkeypatch.setenv("TF_CONFIG", tf_config([f"localhost:{port}", "localhost:1"], 0))
+        assert _cli_error(capsys, "train", "--device", "workers") == (
+            f"cnnstudio train: error: argument --device: worker 0 cannot listen on localhost:{port}: Address already in "
+            "use (another program uses the port: choose a free one in TF_CONFIG)")
+
+
 def test_resume_is_refused_over_workers(tmp_path, monkeypatch, capsys) -> None:
     from cnnstudio.cli import _helper_worker, build_parser
     from cnnstudio.core.errors import CnnStudioError

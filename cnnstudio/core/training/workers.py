@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,20 @@ class WorkerCluster:
     def chief(self) -> bool:
         """Worker 0 keeps the model, the run history and the results; the others only train."""
         return self.index == 0
+
+    def listen_problem(self) -> str | None:
+        """Why this worker cannot listen on its own port (another program has it), or None.
+
+        TensorFlow would only say "Could not start gRPC server" once the strategy is made.
+        """
+        address = self.workers[self.index]
+        try:
+            with socket.create_server(("", int(address.rpartition(":")[2]))):
+                return None
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else exc.__class__.__name__
+            return (f"worker {self.index} cannot listen on {address}: {reason} "
+                    "(another program uses the port: choose a free one in TF_CONFIG)")
 
 
 _HOST_PORT = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})")
@@ -97,7 +112,9 @@ def multiworker_strategy(tf_module: Any = None) -> Any:
     same strategy. Keras 3.15 needs two mends to ``fit`` with it (see :func:`_mended_strategy_class`).
     """
     if not _MULTIWORKER:
-        worker_cluster()  # a clear ValueError before TensorFlow's own
+        cluster = worker_cluster()  # a clear ValueError before TensorFlow's own
+        if (problem := cluster.listen_problem()) is not None:
+            raise ValueError(problem)
         _MULTIWORKER.append(_mended_strategy_class(tensorflow_module(tf_module))())
     return _MULTIWORKER[0]
 
