@@ -563,7 +563,8 @@ def _execution(args: argparse.Namespace) -> Any:
         cluster = worker_cluster()
         others = ", ".join(address for i, address in enumerate(cluster.workers) if i != cluster.index)
         _err(f"notice: worker {cluster.index} of {len(cluster.workers)}: waiting for the other workers to join "
-             f"({printable(others, 300)}); start them now with the same command (Ctrl-C gives up)")
+             f"({printable(others, 300)}); start them now with the same command (TensorFlow's wait ignores "
+             f"Ctrl-C: `kill -9 {os.getpid()}` gives up)")
     start_workers(execution)  # MultiWorkerMirroredStrategy: made now, before anything else runs on TensorFlow
     for line in (*problems, *execution.notices):
         _err(f"notice: {printable(line, 400)}")
