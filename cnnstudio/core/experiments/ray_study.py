@@ -22,7 +22,6 @@ import contextlib
 import functools
 import logging
 import os
-import re
 import secrets
 import socket
 import tempfile
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cnnstudio.core.addresses import host_and_port
 from cnnstudio.core.config import Experiment
 from cnnstudio.core.errors import CnnStudioError, DatasetError, ModelFileError, one_line
 from cnnstudio.core.experiments.run_history import RunEntry, RunHistory
@@ -265,7 +265,6 @@ def _connect(ray: Any, address: str) -> bool:
 
 
 RAY_FORMS = "local, auto, host:port or ray://host:port"
-HOST = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]")  # a name, an IPv4 address or a bracketed IPv6 one
 
 
 def ray_address_problem(address: str) -> str | None:
@@ -273,8 +272,7 @@ def ray_address_problem(address: str) -> str | None:
     text = address.strip()
     if text in ("local", "auto"):
         return None
-    host, _, port = text.removeprefix("ray://").rpartition(":")
-    if HOST.fullmatch(host) and port.isascii() and port.isdigit() and 0 < int(port) < 65536:
+    if host_and_port(text.removeprefix("ray://")) is not None:
         return None
     return f"not a Ray address ({RAY_FORMS})"
 
@@ -288,9 +286,8 @@ def unreachable(address: str, timeout: float = CONNECT_TIMEOUT) -> str | None:
     """
     if ray_address_problem(address) is not None or address.strip() in ("local", "auto"):
         return f"not a Ray address: {address!r:.100} (use {RAY_FORMS})"
-    host, _, port = address.strip().removeprefix("ray://").rpartition(":")
     try:
-        connection = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
+        connection = socket.create_connection(host_and_port(address.strip().removeprefix("ray://")), timeout=timeout)
     except OSError as exc:
         return f"cannot reach the Ray cluster at {address}: {exc.strerror or one_line(exc, 120)}"
     answer = b""

@@ -8,11 +8,11 @@ other operation, so :func:`multiworker_strategy` makes it once per process and h
 from __future__ import annotations
 
 import os
-import re
 import socket
 from dataclasses import dataclass
 from typing import Any
 
+from cnnstudio.core.addresses import host_and_port
 from cnnstudio.core.errors import one_line, printable
 from cnnstudio.core.json_input import parse_json
 from cnnstudio.core.training.tensorflow_module import tensorflow_module
@@ -42,15 +42,12 @@ class WorkerCluster:
         """
         address = self.workers[self.index]
         try:
-            with socket.create_server(("", int(address.rpartition(":")[2]))):
+            with socket.create_server(("", host_and_port(address)[1])):
                 return None
         except OSError as exc:
             reason = os.strerror(exc.errno) if exc.errno else exc.__class__.__name__
             return (f"worker {self.index} cannot listen on {address}: {reason} "
                     "(another program uses the port: choose a free one in TF_CONFIG)")
-
-
-_HOST_PORT = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})")
 
 
 def parse_tf_config(text: str | None) -> WorkerCluster:
@@ -77,8 +74,7 @@ def parse_tf_config(text: str | None) -> WorkerCluster:
     if not isinstance(workers, list) or not workers:
         raise ValueError("TF_CONFIG's cluster has no workers: give \"worker\": [\"host1:port\", \"host2:port\", …]")
     for address in workers:
-        match = _HOST_PORT.fullmatch(address) if isinstance(address, str) else None
-        if match is None or not 0 < int(match.group(1)) < 65536:
+        if not isinstance(address, str) or host_and_port(address) is None:
             raise ValueError(f"TF_CONFIG worker {printable(repr(address), 60)} is not host:port (port 1-65535)")
     if len(workers) < 2:
         raise ValueError("TF_CONFIG names one worker: workers trains over two or more (on one machine use cpu, "
