@@ -981,9 +981,10 @@ def _end_like_ctrl_c() -> None:
     def interrupt(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
 
-    for name in ("SIGTERM", "SIGHUP"):
-        number = getattr(signal, name, None)
-        if number is not None and threading.current_thread() is threading.main_thread():
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        return
+    for name in ("SIGTERM", "SIGHUP"):  # Windows has neither
+        if (number := getattr(signal, name, None)) is not None:
             signal.signal(number, interrupt)
 
 

@@ -514,7 +514,7 @@ def test_stale_temporary_files_in_the_targets_folder_are_removed_and_nothing_els
     left = {p.name for p in tmp_path.iterdir()}
     assert left == {name for name, stale in names.items() if not stale} | {"m.keras", "elsewhere", link.name}
     assert target.read_bytes() == b"keep me"
-    assert remove_stale_temporaries(tmp_path / "m.keras", age=0) == [tmp_path / ".m.cnnstudio-tmp-fresh123.keras"]
+    assert remove_stale_temporaries(tmp_path, age=0) == [tmp_path / ".m.cnnstudio-tmp-fresh123.keras"]
 
 
 def test_a_model_saves_under_the_longest_file_name_the_folder_takes(tmp_path, small_model) -> None:

@@ -44,20 +44,19 @@ def _temp_prefix(path: Path) -> str:
     return f".{stem}{TEMP_MARK}"
 
 
-def remove_stale_temporaries(path: str | Path, age: float = STALE_TEMP_AGE) -> list[Path]:
-    """Delete leftovers of killed saves in ``path``'s folder: our temporary files older than ``age`` s.
+def remove_stale_temporaries(folder: str | Path, age: float = STALE_TEMP_AGE) -> list[Path]:
+    """Delete leftovers of killed saves in ``folder``: our temporary files older than ``age`` s.
 
     Only regular files of this user named exactly as :func:`save_model` names its temporary files
     (``.<stem>.cnnstudio-tmp-XXXXXXXX.keras``) are touched, whatever their target's name: the run
-    history saves each run's model once, under a name of its own, so a leftover's name never recurs. Younger ones may belong
-    to a save still in progress (a checkpoint of another window or process), so they are kept: no
-    save of a CNN Studio model takes an hour. Returns the files deleted.
+    history saves each run's model once, under a name of its own, so a leftover's name never
+    recurs. Younger ones may belong to a save still in progress (a checkpoint of another window or
+    process), so they are kept: no save of a CNN Studio model takes an hour. Returns the files deleted.
     """
-    path = Path(path)
     pattern = re.compile(r"\..+" + re.escape(TEMP_MARK) + r"[a-z0-9_]{8}\.keras")
     now, uid, removed = time.time(), getattr(os, "getuid", lambda: None)(), []
     try:
-        entries = list(os.scandir(path.parent))
+        entries = list(os.scandir(folder))
     except OSError:
         return removed
     for entry in entries:
@@ -89,7 +88,7 @@ def save_model(model: Any, path: str | Path, record: ModelRecord | None) -> Path
     if not path.parent.is_dir():
         raise ModelFileError(f"cannot save {name}: folder {printable(path.parent)} does not exist")
     record_bytes = _checked_record(record, name) if record is not None else None
-    remove_stale_temporaries(path)
+    remove_stale_temporaries(path.parent)
     mode = file_mode_for(path)
     try:
         handle, temp_name = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".keras", dir=path.parent)
