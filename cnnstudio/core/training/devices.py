@@ -90,14 +90,19 @@ def parse_device(text: str, workers: bool = True) -> DeviceRequest:
     """``cpu``, ``gpu`` (gpu:0), ``gpu:N``, ``all-gpus``, ``auto`` or (where ``workers``) ``workers``; anything
     else: ``ValueError``.
 
-    The forms are matched exactly (lower case, no spaces). The error message is one line that
-    reads well after ``--device`` and lists the forms accepted there.
+    ASCII case does not matter, and TensorFlow's own spellings are understood (``GPU:0``,
+    ``/gpu:0``, ``/device:GPU:0``, ``/physical_device:GPU:0``, ``cpu:0``); no spaces. The error
+    message is one line that reads well after ``--device`` and lists the forms accepted there.
     """
     forms = ACCEPTED_FORMS if workers else ONE_MACHINE_FORMS
-    if text == "workers" and not workers:
-        raise ValueError(f"workers (several machines) is for train only: use {forms}")
     if not isinstance(text, str):
         raise ValueError(f"a device must be text ({forms}), not {type(text).__name__}")
+    shown = printable(repr(text), 60)
+    text = _tensorflow_spelling_removed(text.lower()) if text.isascii() else text
+    if text == "workers" and not workers:
+        raise ValueError(f"workers (several machines) is for train only: use {forms}")
+    if text == "cpu:0":
+        return DeviceRequest("cpu")
     if text in ("cpu", "all-gpus", "auto", "workers"):
         return DeviceRequest(text)  # type: ignore[arg-type]
     if text == "gpu":
@@ -108,8 +113,15 @@ def parse_device(text: str, workers: bool = True) -> DeviceRequest:
         if index > MAX_GPU_INDEX:
             raise ValueError(f"GPU number {index} is too large (at most {MAX_GPU_INDEX}): use {forms}")
         return DeviceRequest("gpu", index)
-    shown = printable(repr(text), 60)
     raise ValueError(f"unknown device {shown}: use {forms}")
+
+
+def _tensorflow_spelling_removed(text: str) -> str:
+    """``/physical_device:gpu:0``, ``/device:gpu:0`` and ``/gpu:0`` (TensorFlow's names) as ``gpu:0``."""
+    for prefix in ("/physical_device:", "/device:", "/"):
+        if text.startswith(prefix) and text[len(prefix):].startswith(("cpu:", "gpu:")):
+            return text[len(prefix):]
+    return text
 
 
 def _gpus(devices: Sequence[DeviceInfo]) -> list[DeviceInfo]:
