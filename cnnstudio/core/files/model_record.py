@@ -59,8 +59,10 @@ def _number(value: Any, what: str, minimum: float = 0.0, maximum: float = math.i
             return number
         if math.isfinite(number) and minimum <= number <= maximum:
             return number
-    upper = f" and at most {maximum:g}" if math.isfinite(maximum) else ""
-    raise ValueError(f"{what} must be a finite number of at least {minimum:g}{upper}, not {_shown(value)}")
+    bounds = [f"at least {minimum:g}"] if math.isfinite(minimum) else []
+    bounds += [f"at most {maximum:g}"] if math.isfinite(maximum) else []
+    shown_bounds = "".join(f" {'of' if i == 0 else 'and'} {bound}" for i, bound in enumerate(bounds))
+    raise ValueError(f"{what} must be a finite number{shown_bounds}{' or NaN' if nan else ''}, not {_shown(value)}")
 
 
 def _whole(value: Any, what: str, minimum: int, maximum: int) -> int:
