@@ -82,11 +82,13 @@ def _design_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _model_arguments(parser: argparse.ArgumentParser) -> None:
     _design_arguments(parser)
-    parser.add_argument("--pooling", default="max", choices=POOLING_TYPES, help="pooling type")
-    parser.add_argument("--padding", default="valid", help="valid | same | N (zero border of N pixels)")
+    parser.add_argument("--pooling", default="max", choices=POOLING_TYPES, help="pooling type (default: max)")
+    parser.add_argument("--padding", default="valid",
+                        help="valid | same | N (a zero border of N pixels) (default: valid)")
     parser.add_argument("--pool-size", type=int, help="pooling window (default: the architecture's)")
     parser.add_argument("--pool-stride", type=int, help="pooling stride (default: the architecture's)")
-    parser.add_argument("--activation", default="relu", choices=ACTIVATIONS)
+    parser.add_argument("--activation", default="relu", choices=ACTIVATIONS,
+                        help="activation of the convolutions and hidden dense layers (default: relu)")
     parser.add_argument("--dropout", type=float, help="dropout rate of the dense layers (default: the architecture's)")
     parser.add_argument("--batch-norm", action="store_true", help="batch normalization after each convolution")
 
@@ -133,14 +135,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     study = commands.add_parser("study", help="train one network per pooling × padding (× activation) choice, fairly")
     _design_arguments(study)
-    study.add_argument("--pooling", default=",".join(POOLING_TYPES), help=f"comma-separated: {','.join(POOLING_TYPES)}")
-    study.add_argument("--padding", default=",".join(PADDING_MODES), help=f"comma-separated: {','.join(PADDING_MODES)},N")
-    study.add_argument("--activation", help="comma-separated activations to compare too (default: relu only)")
+    study.add_argument("--pooling", default=",".join(POOLING_TYPES),
+                       help=f"pooling types to compare, comma-separated, from {','.join(POOLING_TYPES)} "
+                       "(default: all three)")
+    study.add_argument("--padding", default=",".join(PADDING_MODES),
+                       help=f"paddings to compare, comma-separated: {', '.join(PADDING_MODES)} or N (a zero border "
+                       f"of N pixels) (default: {','.join(PADDING_MODES)})")
+    study.add_argument("--activation", help=f"activations to compare too, comma-separated, from {','.join(ACTIVATIONS)}"
+                       " (default: relu only)")
     study.add_argument("--dataset", help="dataset name or path (default: mnist, or the built-in digits when it "
                        "cannot be downloaded)")
-    study.add_argument("--epochs", type=int, default=3)
-    study.add_argument("--batch-size", type=int, default=64)
-    study.add_argument("--seed", type=int, default=0)
+    study.add_argument("--epochs", type=int, default=3, help="epochs per run (default: 3)")
+    study.add_argument("--batch-size", type=int, default=64, help="batch size of every run (default: 64)")
+    study.add_argument("--seed", type=int, default=0,
+                       help="random seed, the same for every run so that they compare fairly (default: 0)")
     study.add_argument("--report", metavar="FILE.md", help="write a Markdown report (and a PNG of the curves beside it)")
     _execution_arguments(study)
     study.add_argument("--ray", type=_ray_argument, metavar="local|auto|ADDRESS",
@@ -150,25 +158,26 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--json", action="store_true", help="end with one JSON line: a list with one object per run")
 
     evaluate = commands.add_parser("evaluate", help="test a saved model on a dataset")
-    evaluate.add_argument("model")
+    evaluate.add_argument("model", help="a model file saved by CNN Studio (.keras)")
     evaluate.add_argument("--dataset", help="dataset name or path (default: the one it was trained on)")
     evaluate.add_argument("--device", type=_device_argument, default="auto", metavar="cpu|gpu:N|auto",
                           help="where to evaluate (default: auto, the best single device; all-gpus: the first)")
-    evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
 
     info = commands.add_parser("info", help="show what a saved model is and how it was trained")
-    info.add_argument("model")
-    info.add_argument("--json", action="store_true")
+    info.add_argument("model", help="a model file saved by CNN Studio (.keras); TensorFlow is not loaded")
+    info.add_argument("--json", action="store_true", help="print one JSON object")
 
     predict = commands.add_parser("predict", help="classify image files (digits are preprocessed like MNIST)")
-    predict.add_argument("model")
-    predict.add_argument("images", nargs="+")
-    predict.add_argument("--json", action="store_true")
+    predict.add_argument("model", help="a model file saved by CNN Studio (.keras)")
+    predict.add_argument("images", nargs="+", help="one or more image files (PNG, JPEG, BMP, ...)")
+    predict.add_argument("--json", action="store_true", help="print one JSON list with one object per image")
 
     explain = commands.add_parser("explain", help="draw which pixels one prediction depends on (a heat map PNG)")
-    explain.add_argument("model")
-    explain.add_argument("image")
-    explain.add_argument("--method", choices=("gradcam", "saliency", "smoothgrad", "occlusion"), default="gradcam")
+    explain.add_argument("model", help="a model file saved by CNN Studio (.keras)")
+    explain.add_argument("image", help="the image file to explain")
+    explain.add_argument("--method", choices=("gradcam", "saliency", "smoothgrad", "occlusion"), default="gradcam",
+                         help="Grad-CAM, gradient saliency, SmoothGrad or occlusion (default: gradcam)")
     explain.add_argument("--class", dest="class_index", type=int, metavar="N",
                          help="the class to explain (default: the predicted one)")
     explain.add_argument("--layer", help="the convolution layer for gradcam (default: the last one)")

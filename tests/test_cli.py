@@ -267,3 +267,16 @@ def test_outputs_that_would_destroy_an_input_or_fail_late_are_refused_first(tmp_
     (tmp_path / "r-curves.png").mkdir()  # where the study's curves would go: refused before any training
     assert_one_line_error(cli("study", "--dataset", "digits", "--epochs", "1", "--report", str(tmp_path / "r.md")),
                           "r-curves.png is a folder")
+
+
+def test_every_option_of_every_command_says_what_it_does() -> None:
+    """``--help`` is how a user learns the commands: no option is listed without a description."""
+    import argparse
+
+    from cnnstudio.cli import build_parser
+
+    parser = build_parser()
+    commands = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+    bare = [f"{name} {(action.option_strings or [action.dest])[0]}"
+            for name, command in commands.choices.items() for action in command._actions if not action.help]
+    assert bare == []
