@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from cnnstudio.core.errors import one_line
 from cnnstudio.core.experiments.run_history import RunEntry, RunHistory
 from cnnstudio.core.experiments.study import STEADY_SECONDS_NOTE, cell_text, study_rows
+from cnnstudio.core.files.model_record import is_dataset_path
 from cnnstudio.core.logs import log
 from cnnstudio.ui.background import start_task
 from cnnstudio.ui.curves_plot import CurvesPlot
@@ -79,8 +80,8 @@ class RunsModel(QAbstractTableModel):
             return str(value)[:16]  # to the minute: the seconds only widen the column
         if key == "study":
             return str(value).removeprefix("study ")  # the column says so; the full name is in the tooltip
-        if key == "dataset":
-            return Path(str(value)).name or str(value)  # a folder's name; the full path is in the tooltip
+        if key == "dataset" and is_dataset_path(str(value)):  # "…/mnist", not "mnist", the built-in dataset's name
+            return f"…/{Path(str(value)).name}" if Path(str(value)).name else str(value)  # full path: the tooltip
         return cell_text(key, value) if key in NUMERIC else str(value)
 
     def data(self, index: QModelIndex, role: int = Qt.DisplayRole) -> Any:
