@@ -204,6 +204,18 @@ def test_recorded_runs_are_plotted_at_their_own_epoch_ends() -> None:
         assert [list(line.get_xdata()) for line in axes.get_lines()] == [[1.0, 1.17], [1.0, 1.17, 2.17], [1.0, 2.0]]
 
 
+def test_forty_runs_each_get_their_own_look_beyond_the_ten_colours() -> None:
+    from matplotlib.colors import to_hex
+
+    from cnnstudio.core.experiments.curves import plot_curves
+
+    loss, accuracy = _figure_axes()
+    plot_curves(loss, accuracy, [{"loss": [1.0, 0.5]}] * 41, [f"run {i}" for i in range(41)])
+    looks = [(to_hex(line.get_color()), line.get_marker(), line.get_linestyle()) for line in loss.get_lines()]
+    assert len(set(looks[:40])) == 40  # the 11th run is not drawn like the 1st
+    assert looks[40] == looks[0] and looks[10][0] == looks[0][0] and looks[10][1:] != looks[0][1:]
+
+
 def test_curves_of_no_runs_say_so_and_replotting_clears() -> None:
     from cnnstudio.core.experiments.curves import plot_curves
 

@@ -64,6 +64,16 @@ def _add_legend(figure: Any, handles: Sequence[Any], labels: Sequence[str], titl
                   **options)
 
 
+# matplotlib's ten default colours, then again with other markers and dashes: the 11th run differs from the 1st
+_MARKERS = (("o", "-"), ("s", "--"), ("^", ":"), ("D", "-."))
+
+
+def line_style(index: int) -> dict[str, str]:
+    """The colour, marker and line style of the ``index``-th run: 40 runs tell apart, then they repeat."""
+    marker, linestyle = _MARKERS[index // 10 % len(_MARKERS)]
+    return {"color": f"C{index % 10}", "marker": marker, "linestyle": linestyle}
+
+
 def plot_curves(loss_axes: Any, accuracy_axes: Any, histories: Sequence[Mapping[str, Sequence[float]]],
                 labels: Sequence[str], xs: Sequence[Sequence[float] | None] | None = None, *,
                 empty_text: str = EMPTY_TEXT, markersize: float = 3, legend_title: str | None = None,
@@ -108,7 +118,7 @@ def plot_curves(loss_axes: Any, accuracy_axes: Any, histories: Sequence[Mapping[
             values = curve_values(history, metric)
             x = list(xs[i]) if xs is not None and xs[i] is not None else list(range(1, len(values) + 1))
             n = min(len(x), len(values))
-            handles += axes.plot(x[:n], values[:n], "o-", label=label, markersize=markersize)
+            handles += axes.plot(x[:n], values[:n], **line_style(i), label=label, markersize=markersize)
             shown += x[:n]
         if shown and max(shown) - min(shown) < 1:  # one epoch: a sensible range around it, not ±4 %
             axes.set_xlim(min(shown) - 0.5, max(shown) + 0.5)
