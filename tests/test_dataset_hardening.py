@@ -383,6 +383,18 @@ def test_fifos_and_symlink_loops_are_skipped(tmp_path) -> None:
     assert len(dataset.x_train) + len(dataset.x_test) == 8 and time.monotonic() - started < 10
 
 
+def test_a_linked_class_folder_is_followed_once_and_links_inside_it_are_not(tmp_path) -> None:
+    elsewhere = image_folder(tmp_path / "collection")  # cat/ and dog/, 4 images each
+    extra = image_folder(tmp_path / "more", per_class=3)
+    root = tmp_path / "picked"
+    root.mkdir()
+    (root / "cat").symlink_to(elsewhere / "cat", target_is_directory=True)
+    (root / "dog").symlink_to(elsewhere / "dog", target_is_directory=True)
+    (elsewhere / "dog" / "more").symlink_to(extra / "dog", target_is_directory=True)  # not followed
+    dataset = load_dataset(str(root))
+    assert dataset.class_names == ["cat", "dog"] and len(dataset.x_train) + len(dataset.x_test) == 8
+
+
 def test_a_huge_tree_is_not_walked(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(datasets, "MAX_FOLDER_ENTRIES", 50)
     root = image_folder(tmp_path / "pets")

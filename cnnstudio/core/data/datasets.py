@@ -298,7 +298,11 @@ MAX_FOLDER_DEPTH = 6  # folders below a class folder that are still searched for
 
 
 def _class_folders(root: Path) -> list[Path]:
-    """Sub-folders of ``root`` (hidden ones skipped); more than MAX_CLASSES of them is refused."""
+    """Sub-folders of ``root`` (hidden ones skipped); more than MAX_CLASSES of them is refused.
+
+    A class folder may be a symbolic link to a folder elsewhere (a common way to pick classes from a
+    larger collection without copying it); it is followed, once: links inside it are not.
+    """
     folders = []
     with os.scandir(root) as entries:
         for entry in entries:
