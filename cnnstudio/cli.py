@@ -829,6 +829,15 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _preparation(record: Any) -> tuple[Any, ...] | None:
+    """What a model's record says about preparing its input images (None without a record).
+
+    ``predict`` and ``explain`` read the record before TensorFlow loads, to refuse a bad image early,
+    and again with the model; the images are prepared again if the two reads disagree.
+    """
+    return None if record is None else (tuple(record.input_shape), record.digit_like)
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -846,8 +855,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     model, record = load_model(args.model)  # the model must agree with its record (input shape included)
     input_shape = tuple(model.input_shape[1:])
     names = record.class_names if record else [str(i) for i in range(model.output_shape[-1])]
-    if batch is None:
-        batch = prepared(input_shape, digit_like(input_shape, model.output_shape[-1]))
+    if batch is None or _preparation(record) != _preparation(early):  # the file changed in between
+        batch = prepared(input_shape, record.digit_like if record else digit_like(input_shape, model.output_shape[-1]))
     probabilities = np.asarray(model(batch, training=False))
     results = []
     for path, probs in zip(args.images, probabilities):
@@ -908,8 +917,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
             if value > side:
                 raise CnnStudioError(f"{flag} must be 1..{side} pixels for this model's "
                                      f"{input_shape[0]}×{input_shape[1]} images, not {value}")
-    if image is None:
-        image = image_for_model(args.image, input_shape, digit_like(input_shape, classes))
+    if image is None or _preparation(record) != _preparation(early):  # the file changed in between
+        image = image_for_model(args.image, input_shape,
+                                record.digit_like if record else digit_like(input_shape, classes))
     result = explain(model, image, args.method, args.class_index, args.layer, args.patch, args.stride,
                      samples=args.samples, noise=args.noise, fill=args.fill)
     assert result is not None  # nothing stops it here
