@@ -315,25 +315,35 @@ def _load_dataset(given: str | None, default: str = "mnist") -> Any:
 
 
 class _StderrProgress:
-    """Prints training progress on stderr: a line per epoch, a carriage-return line per update."""
+    """Prints training progress on stderr: a line per epoch, a carriage-return line per update.
 
-    def __init__(self) -> None:
-        self.tty, self.seen = sys.stderr.isatty(), 0
+    With ``runs`` (a study whose runs overlap, on Ray), :meth:`on_run` says which run the next lines
+    are about, and each line starts with its number ("run 2/6  epoch 1/3 …").
+    """
+
+    def __init__(self, runs: int | None = None) -> None:
+        self.tty, self.runs, self.run = sys.stderr.isatty(), runs, ""
+        self.seen: dict[str, int] = {}  # epochs seen, per run
+
+    def on_run(self, index: int) -> None:
+        if self.runs is not None:
+            self.run = f"run {index + 1}/{self.runs}  "
 
     def on_batch(self, p) -> None:  # noqa: ANN001
         if self.tty:
-            sys.stderr.write(f"\repoch {p.epoch + 1}/{p.epochs}  batch {p.step}/{p.steps}  "
+            sys.stderr.write(f"\r{self.run}epoch {p.epoch + 1}/{p.epochs}  batch {p.step}/{p.steps}  "
                              f"loss {p.logs.get('loss', float('nan')):.4f}  acc {p.logs.get('accuracy', 0):.4f}  ")
             sys.stderr.flush()
 
     def on_epoch(self, r) -> None:  # noqa: ANN001
         metrics = "  ".join(f"{k} {v:.4f}" for k, v in r.metrics.items())
-        sys.stderr.write(("\r" if self.tty else "") + f"epoch {r.epoch + 1}/{r.epochs}  {r.seconds:.1f}s  {metrics}\n")
-        self.seen += 1
+        sys.stderr.write(("\r" if self.tty else "") + f"{self.run}epoch {r.epoch + 1}/{r.epochs}  {r.seconds:.1f}s  "
+                         f"{metrics}\n")
+        seen = self.seen[self.run] = self.seen.get(self.run, 0) + 1
         remaining = r.epochs - r.epoch - 1
         # The first epoch includes compiling, so the estimate waits for the second one when there is a third.
-        if remaining > 0 and self.seen == (1 if remaining + self.seen < 3 else 2) and not r.partial:
-            sys.stderr.write(f"estimated time for the remaining {plural(remaining, 'epoch')}: about "
+        if remaining > 0 and seen == (1 if remaining + seen < 3 else 2) and not r.partial:
+            sys.stderr.write(f"{self.run}estimated time for the remaining {plural(remaining, 'epoch')}: about "
                              f"{_duration(remaining * r.seconds)} at {r.seconds:.1f} s per epoch\n")
         sys.stderr.flush()
 
@@ -688,7 +698,7 @@ def cmd_study(args: argparse.Namespace) -> int:
 
         _writable_target(str(curves_path(report)), ".png", "--report's curves")
     history = _run_history()
-    progress = _StderrProgress()
+    progress = _StderrProgress(len(grid) if args.ray is not None else None)  # Ray's runs overlap: lines say whose
 
     def started(index: int, experiment: Experiment) -> None:
         m = experiment.model

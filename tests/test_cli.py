@@ -280,3 +280,24 @@ def test_every_option_of_every_command_says_what_it_does() -> None:
     bare = [f"{name} {(action.option_strings or [action.dest])[0]}"
             for name, command in commands.choices.items() for action in command._actions if not action.help]
     assert bare == []
+
+
+def test_overlapping_study_runs_print_whose_epoch_each_line_is(capsys) -> None:
+    """On Ray a study's runs train at once: every progress line names its run, and each run gets its own estimate."""
+    from cnnstudio.cli import _StderrProgress
+    from cnnstudio.core.training.progress import EpochResult
+
+    progress = _StderrProgress(runs=3)
+    for run, epoch in ((1, 0), (0, 0), (1, 1), (0, 1)):
+        progress.on_run(run)
+        progress.on_epoch(EpochResult(epoch, 3, {"loss": 0.5}, 2.0))
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["run 2/3  epoch 1/3  2.0s  loss 0.5000", "run 1/3  epoch 1/3  2.0s  loss 0.5000",
+                     "run 2/3  epoch 2/3  2.0s  loss 0.5000",
+                     "run 2/3  estimated time for the remaining 1 epoch: about 2 s at 2.0 s per epoch",
+                     "run 1/3  epoch 2/3  2.0s  loss 0.5000",
+                     "run 1/3  estimated time for the remaining 1 epoch: about 2 s at 2.0 s per epoch"]
+    alone = _StderrProgress()  # one run at a time: no prefix, whatever on_run says
+    alone.on_run(4)
+    alone.on_epoch(EpochResult(0, 1, {"loss": 0.5}, 2.0))
+    assert capsys.readouterr().err == "epoch 1/1  2.0s  loss 0.5000\n"
