@@ -270,7 +270,8 @@ class SketchPadView(QWidget):
         """What the status line says when the model can read a drawing."""
         if self.trained_on == "digits":
             return ("This model learned from the small built-in 'digits' set (1,797 images): it will read sketches "
-                    "poorly. Train on MNIST (the default dataset) for a model that reads your drawings well.")
+                    "poorly. Train on MNIST (the default dataset) for a model that reads your drawings well; "
+                    "offline, pick a folder of MNIST's IDX files with Open… → Folder in the Data box.")
         return "Draw a digit with the mouse: the model reads it as you draw."
 
     def _usable(self) -> str | None:
