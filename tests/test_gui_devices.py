@@ -79,13 +79,28 @@ def test_remembered_gpu_missing_here_falls_back_with_a_notice(qtbot, make_window
     message = window.statusBar().currentMessage()
     assert notice in message and "mixed precision runs only on a GPU" in message
     choice = window.panel.device_choice
-    assert choice.device.currentText() == "gpu:3 (not found)" and not choice.mixed.isEnabled()
+    assert choice.device.currentText() == "GPU 3 (not found: using the CPU)" and not choice.mixed.isEnabled()
     assert window.device_label.text().startswith("CPU, batch ") and ", float32 ·" in window.device_label.text()
     assert notice in _about_text(window, monkeypatch)
 
     _pick(choice.device, "cpu")  # the user's own pick: a device that exists, float16 off as the box shows
     assert settings.device() == "cpu" and not settings.mixed_precision()
     assert window.panel.device_choice.execution().notices == ()
+
+
+def test_a_remembered_device_reads_as_a_device_while_loading_and_when_missing(qtbot) -> None:
+    from cnnstudio.ui.device_choice import DeviceChoice
+
+    choice = DeviceChoice()
+    qtbot.addWidget(choice)
+    choice.set_choice("gpu:1", False, None)  # TensorFlow still loading: not "Automatic", which it is not
+    assert choice.device.currentText() == "GPU 1 (looking for it…)" and choice.choice() == "gpu:1"
+    choice.set_devices([CPU, OLD_GPU, NEW_GPU])
+    assert choice.device.currentText() == "GPU 1: NVIDIA A100-SXM4-40GB, compute 8.0"
+    assert "GPU 1 (looking for it…)" not in [text for _value, text in _items(choice.device)]
+    choice.set_choice("all-gpus", False, None)
+    choice.set_devices([CPU, OLD_GPU])  # one GPU left: "All GPUs" falls back to it
+    assert choice.device.currentText() == "All GPUs (not found: using GPU 0)"
 
 
 def test_an_unusable_nvidia_gpu_is_explained_in_the_status_bar_and_about(qtbot, make_window, monkeypatch,
@@ -272,7 +287,7 @@ def test_many_ray_failures_are_listed_in_one_message() -> None:
 
 
 @pytest.mark.parametrize(("stored", "read"), [("gpu:2", "gpu:2"), ("all-gpus", "all-gpus"), ("cpu", "cpu"),
-                                              ("workers", "auto"), ("GPU:1", "auto"), ("", "auto")])
+                                              ("workers", "auto"), ("GPU:1", "gpu:1"), ("tpu:0", "auto"), ("", "auto")])
 def test_settings_remember_only_devices_the_gui_offers(settings, stored, read) -> None:
     settings.store.setValue("devices/device", stored)
     assert settings.device() == read

@@ -2,8 +2,9 @@
 
 Until TensorFlow has loaded the device list holds only Automatic and CPU; :meth:`set_devices` then
 adds one entry per GPU (and "All GPUs" for two or more). A remembered choice that names a device
-no longer present stays listed as "(not found)": :func:`plan_execution` falls back and says so (a
-remembered float16 wish too, until the user picks a device that cannot have it).
+no longer present stays listed as "GPU 3 (not found: using the CPU)": :func:`plan_execution` falls
+back and says so (a remembered float16 wish too, until the user picks a device that cannot have
+it). Until the list is known it shows as "GPU 3 (looking for it…)".
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ def device_items(devices: Sequence[DeviceInfo] | None) -> list[tuple[str, str]]:
     if len(gpus) >= 2:
         items.append(("all-gpus", f"All GPUs ({len(gpus)}, MirroredStrategy)"))
     return items
+
+
+def request_label(request: str) -> str:
+    """A device request as the list shows it: ``gpu:3`` as "GPU 3", ``all-gpus`` as "All GPUs"."""
+    if request.startswith("gpu:"):
+        return f"GPU {request.removeprefix('gpu:')}"
+    return {"all-gpus": "All GPUs", "cpu": "CPU", "auto": "Automatic"}.get(request, request)
 
 
 class DeviceChoice(QGroupBox):
@@ -102,14 +110,23 @@ class DeviceChoice(QGroupBox):
     # display --------------------------------------------------------------------------------
     def _fill(self) -> None:
         items = device_items(self._devices)
-        if self._devices is not None and self._wanted not in dict(items):
-            items.append((self._wanted, f"{self._wanted} (not found)"))
+        if self._wanted not in dict(items):  # remembered, and not (or not yet) listed
+            items.append((self._wanted, self._unlisted_label()))
         with QSignalBlocker(self.device):
             self.device.clear()
             for value, label in items:
                 self.device.addItem(label, value)
             self.device.setCurrentIndex(max(0, self.device.findData(self._wanted)))
         self._show_mixed()
+
+    def _unlisted_label(self) -> str:
+        """"GPU 3 (not found: using the CPU)", or "GPU 3 (looking for it…)" while TensorFlow loads."""
+        name = request_label(self._wanted)
+        if self._devices is None:
+            return f"{name} (looking for it…)"
+        plan = self.execution().plan
+        instead = f"GPU {plan.devices[0].rsplit(':', 1)[-1]}" if plan.on_gpu else "the CPU"
+        return f"{name} (not found: using {instead})"
 
     def _show_mixed(self) -> None:
         allowed = self.execution().plan.mixed_precision_allowed
