@@ -29,6 +29,7 @@ Variants (``--variants`` picks; default: app-gui keras-spe1 keras-spe16 keras-be
   keras-nodnn   keras-spe16 with TF_ENABLE_ONEDNN_OPTS=0: TensorFlow's own CPU kernels instead of oneDNN's
                 (what TensorFlow picks by itself on a CPU without AVX-512 VNNI/BF16 or AMX; every other
                 keras-* variant sets TF_ENABLE_ONEDNN_OPTS=1, as the best script would)
+  app-mixed     app-gui with Mixed precision ticked: bfloat16 on a CPU with AVX-512 BF16 or AMX (fails elsewhere)
   app-nodnn     app-gui with TF_ENABLE_ONEDNN_OPTS=0 (ablation: what asking for oneDNN buys the app)
   torch         the classic PyTorch loop: DataLoader(batch_size=64, shuffle=True) over a TensorDataset
                 scaled to 0..1, Adam 1e-3, CrossEntropyLoss, torch.set_num_threads left at its default
@@ -121,7 +122,13 @@ controller.batch.connect(lambda _p: batches.__setitem__(0, batches[0] + 1))
 controller.run_finished.connect(finished)
 controller.failed.connect(failed)
 controller.finished.connect(app.quit)
-QTimer.singleShot(0, lambda: controller.train(experiment))
+execution = None
+if options.get("mixed_precision"):  # the Runs on group's Mixed precision box ticked (bfloat16 on such a CPU)
+    from cnnstudio.core.training.execution import plan_execution
+    execution = plan_execution("auto", mixed_precision=True)
+    if not execution.mixed_precision:
+        sys.exit("; ".join(execution.notices))
+QTimer.singleShot(0, lambda: controller.train(experiment, execution=execution))
 app.exec()
 from cnnstudio.ui.background import wait_for_threads
 wait_for_threads(60_000)  # the worker thread may still be ending: a QThread destroyed while running aborts
@@ -222,6 +229,7 @@ APP_OPTIONS = {
     "app-noval": {"train": {"validation_split": 0.0}},
     "app-nockpt": {"no_checkpoint": True},
     "app-spe16": {"train": {"steps_per_execution": 16}},
+    "app-mixed": {"mixed_precision": True},
 }
 VARIANTS = [*APP_OPTIONS, "app-bare", *KERAS_OPTIONS, "torch"]
 DEFAULT_VARIANTS = ["app-gui", "keras-spe1", "keras-spe16", "keras-best", "torch"]

@@ -69,9 +69,17 @@ def run_gui(smoke_test: bool = False, report_startup: bool = False) -> int:
     from cnnstudio.core.workspace import Recovery
     from cnnstudio.ui.main_window import MainWindow
 
-    if smoke_test:  # it neither offers the user's interrupted run (no one would answer) nor leaves its own
+    if smoke_test:  # it leaves the user's things alone: no interrupted run offered (no one would answer), and
+        # its own settings, run history and recovery folder, so the user's options, recent models and runs stay
+        from PySide6.QtCore import QSettings
+
+        from cnnstudio.core.experiments.run_history import RunHistory
+        from cnnstudio.ui.settings import Settings
+
         with tempfile.TemporaryDirectory(prefix="cnnstudio-smoke-") as scratch:
-            window = MainWindow(recovery=Recovery(Path(scratch) / "recovery"))
+            settings = Settings(QSettings(str(Path(scratch) / "settings.ini"), QSettings.IniFormat))
+            window = MainWindow(settings, history=RunHistory(Path(scratch) / "runs"),
+                                recovery=Recovery(Path(scratch) / "recovery"))
             _show(window, started, report_startup)
             return smoke(app, window)
     window = MainWindow()

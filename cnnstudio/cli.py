@@ -82,12 +82,12 @@ def _design_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _model_arguments(parser: argparse.ArgumentParser) -> None:
     _design_arguments(parser)
-    parser.add_argument("--pooling", default="max", choices=POOLING_TYPES, help="pooling type (default: max)")
-    parser.add_argument("--padding", default="valid",
-                        help="valid | same | N (a zero border of N pixels) (default: valid)")
+    # None when not given, so that train --resume can tell "not asked" from a default (it refuses any of these)
+    parser.add_argument("--pooling", choices=POOLING_TYPES, help="pooling type (default: max)")
+    parser.add_argument("--padding", help="valid | same | N (a zero border of N pixels) (default: valid)")
     parser.add_argument("--pool-size", type=int, help="pooling window (default: the architecture's)")
     parser.add_argument("--pool-stride", type=int, help="pooling stride (default: the architecture's)")
-    parser.add_argument("--activation", default="relu", choices=ACTIVATIONS,
+    parser.add_argument("--activation", choices=ACTIVATIONS,
                         help="activation of the convolutions and hidden dense layers (default: relu)")
     parser.add_argument("--dropout", type=float, help="dropout rate of the dense layers (default: the architecture's)")
     parser.add_argument("--batch-norm", action="store_true", help="batch normalization after each convolution")
@@ -214,9 +214,19 @@ def _model_options(args: argparse.Namespace) -> ModelOptions:
             if value is not None:
                 raise CnnStudioError(f"{flag} applies to the presets only: each pooling layer of a design has its own "
                                      "window and stride (pool SIZE stride S)")
-    return ModelOptions(arch=args.arch if design is None and args.arch else "lenet5", pooling=args.pooling,
-                        padding=args.padding, pool_size=args.pool_size, pool_stride=args.pool_stride,
-                        activation=args.activation, dropout=args.dropout, batch_norm=args.batch_norm, design=design)
+    given = {name: getattr(args, name) for name in ("pooling", "padding", "activation") if getattr(args, name) is not None}
+    return ModelOptions(arch=args.arch if design is None and args.arch else "lenet5", pool_size=args.pool_size,
+                        pool_stride=args.pool_stride, dropout=args.dropout, batch_norm=args.batch_norm, design=design,
+                        **given)
+
+
+NETWORK_FLAGS = ("arch", "layers", "pooling", "padding", "pool_size", "pool_stride", "activation", "dropout",
+                 "batch_norm")  # what builds the network: --resume keeps the saved one
+
+
+def _network_flags_given(args: argparse.Namespace) -> list[str]:
+    """The network options given on the command line, as flags (``--pool-size``), in the order of --help."""
+    return [f"--{name.replace('_', '-')}" for name in NETWORK_FLAGS if getattr(args, name) not in (None, False)]
 
 
 def _cost(table: Any, train_images: int | None, measure: bool = False) -> Any:
@@ -341,8 +351,9 @@ class _StderrProgress:
                          f"{metrics}\n")
         seen = self.seen[self.run] = self.seen.get(self.run, 0) + 1
         remaining = r.epochs - r.epoch - 1
-        # The first epoch includes compiling, so the estimate waits for the second one when there is a third.
-        if remaining > 0 and seen == (1 if remaining + seen < 3 else 2) and not r.partial:
+        # The first epoch includes compiling (often several times a later one), so the estimate waits for the
+        # second; a run of two epochs gets none.
+        if remaining > 0 and seen == 2 and not r.partial:
             sys.stderr.write(f"{self.run}estimated time for the remaining {plural(remaining, 'epoch')}: about "
                              f"{_duration(remaining * r.seconds)} at {r.seconds:.1f} s per epoch\n")
         sys.stderr.flush()
@@ -372,8 +383,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         record = check_model_file(args.resume)
         if record is None:
             raise CnnStudioError(f"{args.resume}: no CNN Studio experiment inside, so it cannot be continued here")
-    if record is not None and (args.layers is not None or args.arch is not None):
-        raise CnnStudioError("--resume continues the saved network: --arch and --layers cannot change it")
+    if record is not None and (flags := _network_flags_given(args)):
+        raise CnnStudioError(f"--resume continues the saved network as it was built: {', '.join(flags)} cannot "
+                             "change it (train a new network to try other options)")
     model_options = record.experiment.model if record else _model_options(args)
     options = _train_options(args, record.experiment.train if record else None, model_options.preset)
     helper = _helper_worker(args)  # with --device workers, any worker but the chief (worker 0)
@@ -559,8 +571,9 @@ def _execution_arguments(parser: argparse.ArgumentParser, workers: bool = False)
                         "(MultiWorkerMirroredStrategy, the cluster in TF_CONFIG; the same command on each, worker 0 "
                         "keeps --out, the run history and --json)" if workers else ""))
     parser.add_argument("--mixed-precision", action="store_true",
-                        help="train in float16 with a float32 output layer (GPUs of compute capability 7.0 or newer "
-                        "only; elsewhere float32 with a notice)")
+                        help="train in float16 with a float32 output layer on GPUs of compute capability 7.0 or "
+                        "newer, in bfloat16 on CPUs with bfloat16 instructions (AVX-512 BF16 or AMX); elsewhere "
+                        "float32 with a notice")
     parser.add_argument("--xla", choices=("auto", "on", "off"), default="auto",
                         help="compile training with XLA: auto (Keras' choice: on GPUs), on or off")
 

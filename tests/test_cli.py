@@ -129,6 +129,11 @@ def test_train_json_then_info_evaluate_predict(tmp_path, digits) -> None:
     resumed = cli("train", "--resume", str(model), "--dataset", "digits", "--epochs", "1", "--out", str(model), "--json")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert last_json(resumed.stdout)["epochs"] == 3
+    for extra, flags in ((["--pooling", "min"], "--pooling"), (["--padding", "valid", "--batch-norm"], "--padding, --batch-norm"),
+                         (["--activation", "relu", "--dropout", "0.5"], "--activation, --dropout")):
+        # even a value equal to the saved one: the network is the saved one, not one built from these
+        assert_one_line_error(cli("train", "--resume", str(model), "--epochs", "1", *extra),
+                              f"--resume continues the saved network as it was built: {flags} cannot change it")
 
     # Different digits, drawn dark on white and placed anywhere, get different and mostly right answers
     # (this small model gets about 3 in 4 of these right; one that always answered one class, 1 in 10).
@@ -183,15 +188,21 @@ def test_lenet5_reaches_975_on_real_mnist_in_three_epochs(mnist_dir, tmp_path) -
 
 
 def test_device_choices_fall_back_with_a_notice_and_are_recorded(tmp_path) -> None:
-    """No GPU here: gpu:1 and mixed precision each fall back with one notice line; the run says where it trained."""
+    """No GPU here: gpu:1 falls back with one notice line, and so does mixed precision unless this CPU has
+    bfloat16 instructions (then it trains in bfloat16); the run says where and how it trained."""
+    from cnnstudio.core.training.devices import cpu_has_bfloat16
+    from cnnstudio.core.training.execution import MIXED_PRECISION_ON_CPU
+
     result = cli("train", "--dataset", "digits", "--epochs", "1", "--device", "gpu:1", "--mixed-precision",
                  "--xla", "off", "--json")
     assert result.returncode == 0, result.stderr
     notices = [line for line in result.stderr.splitlines() if line.startswith("notice: ")]
+    bfloat16 = cpu_has_bfloat16()
     assert notices == ["notice: no GPU is visible to TensorFlow: using the CPU instead of gpu:1",
-                       "notice: mixed precision runs only on a GPU: training in float32"]
+                       *([] if bfloat16 else [f"notice: {MIXED_PRECISION_ON_CPU}"])]
+    device = f"CPU, batch 64, {'mixed_bfloat16' if bfloat16 else 'float32'}, no XLA"
     data = last_json(result.stdout)
-    assert data["device"] == "CPU, batch 64, float32, no XLA" and "on CPU, batch 64, float32, no XLA" in result.stderr
+    assert data["device"] == device and f"on {device}" in result.stderr
 
 
 def test_an_nvidia_gpu_tensorflow_cannot_use_is_explained(tmp_path) -> None:
@@ -301,3 +312,6 @@ def test_overlapping_study_runs_print_whose_epoch_each_line_is(capsys) -> None:
     alone.on_run(4)
     alone.on_epoch(EpochResult(0, 1, {"loss": 0.5}, 2.0))
     assert capsys.readouterr().err == "epoch 1/1  2.0s  loss 0.5000\n"
+    short = _StderrProgress()  # two epochs: the first includes compiling, so no estimate from it
+    short.on_epoch(EpochResult(0, 2, {"loss": 0.5}, 9.0))
+    assert "estimated" not in capsys.readouterr().err

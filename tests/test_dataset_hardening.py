@@ -84,6 +84,15 @@ def test_sparse_labels_are_refused_unless_class_names_cover_them(tmp_path) -> No
     assert "label 7 but only 7 class names" in refusal(save_npz(tmp_path / "short.npz", **data, class_names=names[:7]))
 
 
+def test_a_one_class_dataset_is_refused_when_it_loads(tmp_path) -> None:
+    """Before anything trains: the network for one class could not be built."""
+    data = small_set()
+    data["y_train"], data["y_test"] = np.zeros_like(data["y_train"]), np.zeros_like(data["y_test"])
+    assert "only one class (0); a classifier needs two or more" in refusal(save_npz(tmp_path / "one.npz", **data))
+    named = save_npz(tmp_path / "named.npz", **data, class_names=np.array(["cat"]))
+    assert "only one class (cat)" in refusal(named)
+
+
 @pytest.mark.parametrize("labels,needle", [
     (np.array([0, 1, -1, 2] * 5), "found -1"),
     (np.array([0, 1, 2.5, 3] * 5), "found 2.5"),
@@ -259,6 +268,10 @@ def test_a_gif_among_pngs_is_read_and_a_broken_file_is_named(tmp_path) -> None:
     assert len(dataset.x_train) + len(dataset.x_test) == 9
     (root / "dog" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
     assert "broken.jpg: not a readable image" in refusal(root)
+    (root / "dog" / "broken.jpg").unlink()
+    (root / "dog" / "notes.png").write_text("a text file named like an image")
+    message = refusal(root)
+    assert "notes.png: not an image file (PNG, JPEG" in message and "BufferedReader" not in message
 
 
 @pytest.mark.parametrize("side", [1, 2, 7])
@@ -492,7 +505,7 @@ def test_a_blank_image_among_several_is_named(tmp_path) -> None:
 
     blank = tmp_path / "blank.png"
     Image.new("L", (40, 40), 255).save(blank)
-    with pytest.raises(DatasetError, match=r"blank\.png: the image is blank: no ink found"):
+    with pytest.raises(DatasetError, match=r"blank\.png: the image is blank: no strokes stand out"):
         image_for_model(blank, (28, 28, 1), digit_style=True)
 
 

@@ -20,6 +20,7 @@ from cnnstudio.core.training.devices import (
     DevicePlan,
     DeviceRequest,
     allowed_steps_per_execution,
+    cpu_has_bfloat16,
     describe_plan,
     enable_memory_growth,
     global_batch,
@@ -213,8 +214,8 @@ def test_list_devices_reads_details_and_degrades_to_the_name():
         "/physical_device:GPU:1": RuntimeError("details are not available"),
         "/physical_device:GPU:2": {"device_name": "", "compute_capability": "garbage", "memory_limit": 1 << 30},
     })
-    assert list_devices(fake) == [
-        DeviceInfo("/physical_device:CPU:0", "CPU", "/physical_device:CPU:0"),
+    assert list_devices(fake) == [  # the CPU's bfloat16 instructions are read from this machine's cpuinfo
+        DeviceInfo("/physical_device:CPU:0", "CPU", "/physical_device:CPU:0", bfloat16=cpu_has_bfloat16()),
         DeviceInfo("/physical_device:GPU:0", "GPU", "NVIDIA H100 80GB HBM3", (9, 0), None),
         DeviceInfo("/physical_device:GPU:1", "GPU", "/physical_device:GPU:1"),
         DeviceInfo("/physical_device:GPU:2", "GPU", "/physical_device:GPU:2", None, 1 << 30),
@@ -226,6 +227,7 @@ def test_list_devices_reads_details_and_degrades_to_the_name():
 def test_list_devices_for_real_sees_the_cpu():
     devices = list_devices()
     assert any(d.kind == "CPU" for d in devices)
+    assert all(d.bfloat16 == (d.kind == "CPU" and cpu_has_bfloat16()) for d in devices)
     assert all(d.description for d in devices)
 
 
@@ -271,26 +273,33 @@ def test_precision_policy_sets_and_restores():
     assert keras.mixed_precision.global_policy().name == before
 
 
-def test_mixed_precision_lenet_on_the_cpu(small, tmp_path):
-    """The app's LeNet-5 built for mixed precision (an Execution with mixed_precision, as a GPU of
-    compute capability 7.0 or more gets it): float16 layers, a float32 softmax output, a loss-scaled
-    optimizer; it trains, the global policy is float32 again afterwards, and the saved model
-    loads and predicts float32 probabilities on a CPU.
+@pytest.mark.parametrize(("on_gpu", "compute", "optimizer"), [(True, "float16", "LossScaleOptimizer"),
+                                                              (False, "bfloat16", "Adam")])
+def test_mixed_precision_lenet_on_the_cpu(small, tmp_path, on_gpu, compute, optimizer):
+    """The app's LeNet-5 built for mixed precision, as a GPU of compute capability 7.0 or more gets
+    it (float16 layers, a loss-scaled optimizer; the "GPU" placement falls back to this CPU) or a
+    CPU with bfloat16 instructions (bfloat16 layers, no loss scaling: emulated where the CPU lacks
+    them): a float32 softmax output; it trains, the global policy is float32 again afterwards, and
+    the saved model loads and predicts float32 probabilities on a CPU.
     """
     import keras
 
     from cnnstudio.core.config import Experiment, ModelOptions, TrainOptions
     from cnnstudio.core.files.persistence import load_model, save_model
+    from cnnstudio.core.training.devices import DevicePlan, cpu_plan
     from cnnstudio.core.training.execution import Execution
     from cnnstudio.core.training.trainer import fit, new_model
 
+    plan = DevicePlan("gpu", ("/gpu:0",), None, True, ("a GPU",)) if on_gpu else \
+        cpu_plan(devices=[DeviceInfo("/physical_device:CPU:0", "CPU", "CPU", bfloat16=True)])
+    assert plan.mixed_precision_allowed
     experiment = Experiment(ModelOptions(), TrainOptions(epochs=1, batch_size=32, validation_split=0.0), "small")
-    model = new_model(experiment, small, Execution(mixed_precision=True))
+    model = new_model(experiment, small, Execution(plan, mixed_precision=True))
     assert keras.mixed_precision.global_policy().name == "float32"  # restored once the model is built
-    assert model.get_layer("c1").compute_dtype == "float16"
+    assert model.get_layer("c1").compute_dtype == compute and model.get_layer("c1").variable_dtype == "float32"
     output = model.get_layer("output")
     assert (output.dtype_policy.name, output.compute_dtype) == ("float32", "float32")
-    assert type(model.optimizer).__name__ == "LossScaleOptimizer"  # compile wraps it under mixed_float16
+    assert type(model.optimizer).__name__ == optimizer  # compile wraps it under mixed_float16 only
     result = fit(model, small, experiment.train)
     assert result.end.reason.name == "FINISHED" and np.isfinite(result.history["loss"]).all()
     probabilities = model.predict(small.x_test, verbose=0)
@@ -301,6 +310,36 @@ def test_mixed_precision_lenet_on_the_cpu(small, tmp_path):
     again = loaded.predict(small.x_test, verbose=0)
     assert again.dtype == np.float32 and (again.argmax(1) == probabilities.argmax(1)).all()
     assert type(loaded.optimizer).__name__ == "Adam"  # Keras does not restore the loss-scale wrapper
+
+
+def test_a_cpu_with_bfloat16_instructions_is_found_in_cpuinfo(tmp_path):
+    from cnnstudio.core.training.devices import cpu_has_bfloat16
+
+    def cpuinfo(flags: str) -> str:
+        path = tmp_path / f"cpuinfo-{len(flags)}"
+        path.write_text(f"processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: {flags}\nbugs\t\t: sysret_ss_attrs\n")
+        return str(path)
+
+    assert cpu_has_bfloat16(cpuinfo("fpu sse2 avx2 avx512f avx512_vnni avx512_bf16 fma"))
+    assert cpu_has_bfloat16(cpuinfo("fpu avx512f amx_bf16 amx_tile"))
+    assert not cpu_has_bfloat16(cpuinfo("fpu sse2 avx2 avx512f avx512_vnni fma"))  # no bfloat16: emulated, slower
+    assert not cpu_has_bfloat16(cpuinfo("fpu xavx512_bf16"))  # whole flags only
+    assert not cpu_has_bfloat16(str(tmp_path / "absent"))  # not Linux, or unreadable
+
+
+def test_mixed_precision_on_the_cpu_is_bfloat16_where_the_cpu_has_it() -> None:
+    from cnnstudio.core.training.execution import MIXED_PRECISION_ON_CPU, plan_execution
+
+    fast = DeviceInfo("/physical_device:CPU:0", "CPU", "CPU", bfloat16=True)
+    honoured = plan_execution("cpu", mixed_precision=True, devices=[fast])
+    assert honoured.notices == () and honoured.policy == "mixed_bfloat16"
+    assert honoured.describe(64) == "CPU, batch 64, mixed_bfloat16"
+    assert plan_execution("auto", mixed_precision=True, devices=[fast]).policy == "mixed_bfloat16"
+    fallback = plan_execution("gpu:0", mixed_precision=True, devices=[fast])  # no GPU: the CPU, still bfloat16
+    assert fallback.policy == "mixed_bfloat16" and len(fallback.notices) == 1
+    plain = plan_execution("cpu", mixed_precision=True, devices=[DeviceInfo("/physical_device:CPU:0", "CPU", "CPU")])
+    assert plain.policy == "float32" and plain.notices == (MIXED_PRECISION_ON_CPU,)
+    assert "AVX-512 BF16 or AMX" in MIXED_PRECISION_ON_CPU
 
 
 # the real thing: MirroredStrategy over two logical CPUs, in a process of its own -----------------------------

@@ -69,7 +69,8 @@ def test_unreadable_file(tmp_path) -> None:
     (lambda path: path.write_text("no image"), "not an image file"),
     (lambda path: None, "no such file"),
     (lambda path: path.mkdir(), "a folder, not an image file"),
-    (lambda path: Image.new("L", (40, 40), 255).save(path), "the image is blank: no ink found"),
+    (lambda path: Image.new("L", (40, 40), 255).save(path), "the image is blank: no strokes stand out"),
+    (lambda path: Image.new("L", (3, 3), 0).save(path), "the image is blank: no strokes stand out"),  # all black
 ])
 def test_a_digit_that_cannot_be_used_is_named_once(tmp_path, make, reason: str) -> None:
     """Errors of reading the file name it already; those of the MNIST-style step get its name in front."""

@@ -77,7 +77,7 @@ def test_remembered_gpu_missing_here_falls_back_with_a_notice(qtbot, make_window
     window = make_window()
     notice = "no GPU is visible to TensorFlow: using the CPU instead of gpu:3"
     message = window.statusBar().currentMessage()
-    assert notice in message and "mixed precision runs only on a GPU" in message
+    assert notice in message and "mixed precision needs a GPU, or a CPU with bfloat16 instructions" in message
     choice = window.panel.device_choice
     assert choice.device.currentText() == "GPU 3 (not found: using the CPU)" and not choice.mixed.isEnabled()
     assert window.device_label.text().startswith("CPU, batch ") and ", float32 ·" in window.device_label.text()
@@ -223,6 +223,7 @@ def test_study_on_ray_without_ray_says_how_to_install_it(qtbot, make_window, mon
     with qtbot.waitSignal(window.training_finished, timeout=WAIT_MS):
         window.study_view.run_button.click()
     assert window.last_message.text() == ray_study.RAY_MISSING
+    assert window.last_message.windowTitle().startswith("Study failed")  # not "Training failed": no run trained
     window.last_message.close()
     assert window.study_view.run_button.isEnabled() and not window.training
 

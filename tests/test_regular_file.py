@@ -169,5 +169,5 @@ def test_a_folder_is_no_image_and_no_model_file(tmp_path) -> None:
 
     with pytest.raises(DatasetError, match="a folder, not an image file"):
         open_image(tmp_path)
-    with pytest.raises(ModelFileError, match=r"no such file \(it is a folder\)"):
+    with pytest.raises(ModelFileError, match=r"a folder, not a model file"):
         check_model_file(tmp_path)

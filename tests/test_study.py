@@ -74,6 +74,15 @@ def test_report_marks_the_best_values(small, tmp_path) -> None:
     assert (tmp_path / "report-curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_a_report_of_one_run_says_so_instead_of_comparing_nothing(tmp_path) -> None:
+    one = write_report([fake_entry("max", 0.9, 100)], tmp_path / "one.md").read_text()
+    assert "One run, so nothing is compared. Seed 0, 2 epochs, batch 64, adam at" in one
+    assert "Compared" not in one and "in bold" not in one and "**" not in one
+    two = write_report([fake_entry("max", 0.9, 100), fake_entry("min", 0.8, 100)], tmp_path / "two.md").read_text()
+    assert "Compared: pooling. Same data, split and seed (0), 2 epochs, batch 64, adam at" in two
+    assert "for every run. Best value per column in bold." in two and "**0.9000**" in two
+
+
 @pytest.mark.parametrize("options", [ModelOptions(pooling="min", padding="2", batch_norm=True, augment=True),
                                      ModelOptions(arch="alexnet_cifar", pooling="avg", padding="same")])
 def test_exported_script_rebuilds_the_same_network(tmp_path, options) -> None:

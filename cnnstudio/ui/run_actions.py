@@ -53,6 +53,7 @@ class RunActions(QObject):
         self.panel, self.devices = panel, devices
         self._state, self._may_replace_model, self._may_read = state, may_replace_model, may_read
         self.tabs, self.training_view, self.study_view, self.runs_view = tabs, training_view, study_view, runs_view
+        self._work = "Training"  # or "Study": what a failure's title names
         trainer.downloading.connect(training_view.on_downloading)
         trainer.fell_back.connect(self._fell_back)
         trainer.batch.connect(training_view.on_batch)
@@ -93,6 +94,7 @@ class RunActions(QObject):
         self.tabs.setCurrentWidget(self.training_view)
         self.settings.set_experiment(self.workspace.experiment_to_remember(self.panel.experiment()))
         self.activity_changed.emit(Activity.TRAINING)
+        self._work = "Training"
         self.trainer.train(experiment, model, record, execution=self.devices.run_starting("Training…"))
 
     def start_study(self, experiments: list[Experiment]) -> None:
@@ -102,6 +104,7 @@ class RunActions(QObject):
         if not self._may_read(experiments[0].dataset):
             return
         self.activity_changed.emit(Activity.TRAINING)
+        self._work = "Study"
         address = self.study_view.ray_address()
         where = f" on Ray ({address})" if address else ""
         self.study_view.study_started(len(experiments), where)
@@ -166,9 +169,9 @@ class RunActions(QObject):
     def _training_failed(self, reason: str, details: str) -> None:
         self.training_view.show_failure(reason)
         self.study_view.study_finished(f"Failed: {reason}")
-        self.message.emit("Training failed.", 10000)
+        self.message.emit(f"{self._work} failed.", 10000)
         self.runs_view.refresh()
-        self.error.emit("Training failed", reason, details)
+        self.error.emit(f"{self._work} failed", reason, details)
 
     def _training_ended(self) -> None:
         self.activity_changed.emit(Activity.IDLE)

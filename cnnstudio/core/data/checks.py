@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from cnnstudio.core.errors import DatasetError
-from cnnstudio.core.limits import MAX_CLASS_NAME, MAX_CLASSES
+from cnnstudio.core.limits import MAX_CLASS_NAME, MAX_CLASSES, MIN_CLASSES
 
 MIN_SIDE = 8  # smallest image height or width a dataset may have
 MAX_IMAGE_PIXELS = 50_000_000  # one image file: at most 50 megapixels (a 48 MP phone photo fits)
@@ -210,6 +210,9 @@ def check_label_set(name: str, y_train: np.ndarray, y_test: np.ndarray,
             raise DatasetError(f"{name}: labels must be 0..K-1 with K <= {MAX_CLASSES:,} classes; found "
                                f"{_label_summary(present)} (renumber them, or store class_names covering them)")
         names = [str(i) for i in range(top + 1)]
+    if len(names) < MIN_CLASSES:  # said now, before anything trains (the network could not be built)
+        raise DatasetError(f"{name}: only one class ({names[0] if names else 'none'}); a classifier needs two or more"
+                           if len(names) == 1 else f"{name}: no labels; a classifier needs two or more classes")
     trained = set(np.unique(y_train).tolist())
     tested = set(np.unique(y_test).tolist())
     notes = []

@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from cnnstudio.core.data.checks import (
     MAX_CLASSES,
@@ -27,7 +27,7 @@ from cnnstudio.core.data.checks import (
     shape_text,
     to_uint8_pixels,
 )
-from cnnstudio.core.data.digit_preprocessing import eight_bit
+from cnnstudio.core.data.digit_preprocessing import NOT_AN_IMAGE, eight_bit
 from cnnstudio.core.data.downloads import DownloadError, DownloadProgress, download_failure_reason, reporting_downloads
 from cnnstudio.core.data.idx_format import is_idx_folder, load_idx_folder
 from cnnstudio.core.errors import DatasetError, one_line
@@ -372,6 +372,8 @@ def _image_header(path: Path) -> tuple[int, int, bool]:
         raise DatasetError(f"{path}: {exc}, so not an image file") from exc
     except Image.DecompressionBombError as exc:
         raise DatasetError(f"{path}: the image is too large ({one_line(exc, 120)})") from exc
+    except UnidentifiedImageError as exc:  # its message names Python's file object, not the file
+        raise DatasetError(f"{path}: {NOT_AN_IMAGE}") from exc
     except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds for damaged headers
         raise DatasetError(f"{path}: not a readable image ({one_line(exc, 120)})") from exc
 
@@ -392,6 +394,8 @@ def _read_image(path: Path, size: tuple[int, int], gray: bool) -> np.ndarray:
         raise DatasetError(f"{path}: {exc}, so not an image file") from exc
     except Image.DecompressionBombError as exc:
         raise DatasetError(f"{path}: the image is too large ({one_line(exc, 120)})") from exc
+    except UnidentifiedImageError as exc:
+        raise DatasetError(f"{path}: {NOT_AN_IMAGE}") from exc
     except Exception as exc:  # noqa: BLE001 - truncated, damaged or foreign files of every kind
         raise DatasetError(f"{path}: not a readable image ({one_line(exc, 120)})") from exc
     return pixels[..., np.newaxis] if gray else pixels

@@ -39,7 +39,7 @@ def mnist_style(gray: np.ndarray) -> np.ndarray:
     ink = to_light_ink(gray)
     peak = float(ink.max()) if ink.size else 0.0
     if peak < 8.0:
-        raise DatasetError("the image is blank: no ink found")
+        raise DatasetError("the image is blank: no strokes stand out from the background (one flat shade)")
     ink = ink * (255.0 / peak)
     rows = np.flatnonzero((ink > 0.2 * 255).any(axis=1))
     cols = np.flatnonzero((ink > 0.2 * 255).any(axis=0))

@@ -56,11 +56,16 @@ def write_report(entries: Sequence[RunEntry], path: str | Path) -> Path:
     first = entries[0].experiment
     train = first["train"]
     png = curves_path(path)
+    recipe = (f"{plural(train['epochs'], 'epoch')}, batch {train['batch_size']}, {train['optimizer']} at "
+              f"{train['learning_rate']:g}")
+    if len(entries) == 1:  # e.g. a study whose choices were all the same
+        intro = f"One run, so nothing is compared. Seed {train['seed']}, {recipe}."
+    else:
+        compared = ", ".join(differing_options([e.experiment for e in entries])) or "nothing (every setting is the same)"
+        intro = (f"Compared: {compared}. Same data, split and seed ({train['seed']}), {recipe} for every run. "
+                 "Best value per column in bold.")
     text = "\n".join([
-        f"# Study: {first['model']['arch']} on {first['dataset']}", "",
-        f"Compared: {', '.join(differing_options([e.experiment for e in entries])) or 'nothing'}. "
-        f"Same data, split and seed ({train['seed']}), {plural(train['epochs'], 'epoch')}, batch {train['batch_size']}, "
-        f"{train['optimizer']} at {train['learning_rate']:g} for every run. Best value per column in bold.", "",
+        f"# Study: {first['model']['arch']} on {first['dataset']}", "", intro, "",
         markdown_table(entries), "", f"s / epoch: {STEADY_SECONDS_NOTE}.", "", f"![Validation curves]({png.name})", "",
         f"Device: {entries[0].device}; versions: "
         + ", ".join(f"{k} {v}" for k, v in sorted(entries[0].versions.items())), "",

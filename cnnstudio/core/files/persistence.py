@@ -205,7 +205,7 @@ def _unreadable(path: Path, name: str, exc: OSError | NotRegularFileError) -> Mo
     """Why ``path`` cannot be opened as a model file, in one line."""
     if isinstance(exc, NotRegularFileError):
         if exc.kind == FOLDER:
-            return ModelFileError(f"{printable(path)}: no such file (it is a folder)")
+            return ModelFileError(f"{printable(path)}: a folder, not a model file")
         return ModelFileError(f"{name}: {exc}, so not a model file")
     if isinstance(exc, FileNotFoundError):
         return ModelFileError(f"{printable(path)}: no such file")

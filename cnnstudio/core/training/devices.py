@@ -47,6 +47,7 @@ class DeviceInfo:
     description: str  # "NVIDIA H100 80GB HBM3", or the name when TensorFlow gives no details
     compute_capability: tuple[int, int] | None = None
     memory_bytes: int | None = None
+    bfloat16: bool = False  # a CPU with bfloat16 instructions (AVX-512 BF16 or AMX): mixed precision pays there
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,8 @@ class DevicePlan:
 
     ``devices`` are logical device strings (``"/cpu:0"``, ``"/gpu:1"``); ``notice`` is one line
     when the request could not be honoured as asked (None otherwise); ``mixed_precision_allowed``
-    is True only when every chosen device is a GPU of compute capability 7.0 or more.
+    is True only when every chosen device is a GPU of compute capability 7.0 or more (float16), or
+    the CPU has bfloat16 instructions (bfloat16).
     """
 
     kind: PlanKind
@@ -139,9 +141,13 @@ def _gpu_plan(gpus: list[DeviceInfo], indices: list[int], notice: str | None = N
                       _mixed_ok(chosen), tuple(d.description for d in chosen))
 
 
-def cpu_plan(notice: str | None = None) -> DevicePlan:
-    """The plan every machine can run: the CPU (``notice``: why a request fell back to it)."""
-    return DevicePlan("cpu", ("/cpu:0",), notice, False, ("CPU",))
+def cpu_plan(notice: str | None = None, devices: Sequence[DeviceInfo] = ()) -> DevicePlan:
+    """The plan every machine can run: the CPU (``notice``: why a request fell back to it).
+
+    Mixed precision (bfloat16) is allowed when ``devices`` list a CPU with bfloat16 instructions.
+    """
+    bfloat16 = any(d.kind.upper() == "CPU" and d.bfloat16 for d in devices)
+    return DevicePlan("cpu", ("/cpu:0",), notice, bfloat16, ("CPU",))
 
 
 def _best_gpu(gpus: list[DeviceInfo]) -> int:
@@ -171,15 +177,15 @@ def plan_devices(request: DeviceRequest, devices: Sequence[DeviceInfo], workers:
     """
     gpus = _gpus(devices)
     if request.kind == "workers":
-        local = _gpu_plan(gpus, list(range(len(gpus)))) if gpus else cpu_plan()
+        local = _gpu_plan(gpus, list(range(len(gpus)))) if gpus else cpu_plan(devices=devices)
         return DevicePlan("multiworker", local.devices, None, local.mixed_precision_allowed, local.descriptions,
                           max(1, workers))
     if request.kind == "cpu":
-        return cpu_plan()
+        return cpu_plan(devices=devices)
     if request.kind == "auto":
-        return _gpu_plan(gpus, [_best_gpu(gpus)]) if gpus else cpu_plan()
+        return _gpu_plan(gpus, [_best_gpu(gpus)]) if gpus else cpu_plan(devices=devices)
     if not gpus:
-        return cpu_plan(f"no GPU is visible to TensorFlow: using the CPU instead of {request}")
+        return cpu_plan(f"no GPU is visible to TensorFlow: using the CPU instead of {request}", devices)
     if request.kind == "all-gpus":
         return _gpu_plan(gpus, list(range(len(gpus))))
     index = request.index or 0
@@ -265,10 +271,31 @@ def list_devices(tf_module: Any = None) -> list[DeviceInfo]:
         except Exception:  # noqa: BLE001 - any failure only costs the details
             details = {}
         memory = details.get("memory_limit", details.get("memory_bytes"))
-        found.append(DeviceInfo(name, _kind_of(device), str(details.get("device_name") or name),
+        kind = _kind_of(device)
+        found.append(DeviceInfo(name, kind, str(details.get("device_name") or name),
                                 _capability(details.get("compute_capability")),
-                                int(memory) if isinstance(memory, int) and memory > 0 else None))
+                                int(memory) if isinstance(memory, int) and memory > 0 else None,
+                                kind == "CPU" and cpu_has_bfloat16()))
     return found
+
+
+BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo's names for the instructions oneDNN uses
+
+
+def cpu_has_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX-512 BF16 or AMX), from Linux's ``cpuinfo``.
+
+    Elsewhere, or when the file cannot be read, False: without these instructions oneDNN emulates
+    bfloat16, which is slower than float32.
+    """
+    try:
+        with open(cpuinfo, encoding="ascii", errors="replace") as file:
+            for line in file:
+                if line.startswith("flags"):
+                    return any(flag in line.split() for flag in BFLOAT16_FLAGS)
+    except OSError:
+        pass
+    return False
 
 
 def enable_memory_growth(tf_module: Any = None) -> list[str]:

@@ -33,10 +33,12 @@ from cnnstudio.core.training.devices import (
 )
 from cnnstudio.core.training.workers import multiworker_strategy, worker_cluster
 
-MIXED_POLICY = "mixed_float16"
+MIXED_POLICY = "mixed_float16"  # GPUs: float16 on tensor cores (Keras scales the loss)
+CPU_MIXED_POLICY = "mixed_bfloat16"  # CPUs with bfloat16 instructions: float32's range, no loss scaling
 MIXED_PRECISION_REFUSED = ("mixed precision needs GPUs of compute capability 7.0 or newer: "
                            "training in float32")
-MIXED_PRECISION_ON_CPU = "mixed precision runs only on a GPU: training in float32"
+MIXED_PRECISION_ON_CPU = ("mixed precision needs a GPU, or a CPU with bfloat16 instructions (AVX-512 BF16 or AMX), "
+                          "which this one lacks: training in float32")
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,10 @@ class Execution:
 
     @property
     def policy(self) -> str:
-        return MIXED_POLICY if self.mixed_precision else "float32"
+        """Keras' dtype policy: float32, or mixed precision in float16 on GPUs and bfloat16 on CPUs."""
+        if not self.mixed_precision:
+            return "float32"
+        return MIXED_POLICY if self.plan.on_gpu else CPU_MIXED_POLICY
 
     def describe(self, per_replica_batch: int | None = None) -> str:
         """One line for the status bar, the About box and run records."""
