@@ -401,7 +401,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if record is None and dataset_key(name or "mnist") in KNOWN_SHAPES:  # an impossible network costs no download
         shape_table(model_options, *dataset_shape(name or "mnist"))
     execution = _execution(args)  # TensorFlow loads here
-    from cnnstudio.core.experiments.runner import run_experiment
+    from cnnstudio.core.experiments.runner import run_experiment, why_fresh_optimizer
     from cnnstudio.core.files.persistence import load_model
 
     model = None
@@ -429,6 +429,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         _estimate(experiment, dataset)
     if helper:  # it trains its share and saves only to a folder of its own, deleted after
         return _train_helper(experiment, dataset, execution, helper)
+    fresh = why_fresh_optimizer(model, record, options) if record is not None else None  # before it trains
     outcome = run_experiment(experiment, dataset, listener=_StderrProgress(), checkpoint=out,
                              model=model, record=record, history=history, execution=execution)
     for warning in outcome.warnings:
@@ -439,7 +440,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     result, segment = outcome.result, outcome.record.segments[-1]
     if record is not None:
         _err("the optimizer's state carried on" if segment.optimizer_state == "kept" else
-             "a fresh optimizer trained these epochs")
+             f"a fresh optimizer trained these epochs{f' ({fresh})' if fresh else ''}")
     if result.end.reason.early:
         _err(f"training ended early: {result.end.message}")
     tested = (f"test accuracy {result.test_accuracy:.4f}, test loss {result.test_loss:.4f}" if result.evaluated

@@ -240,7 +240,7 @@ def test_an_nvidia_gpu_tensorflow_cannot_use_is_explained(tmp_path) -> None:
 @pytest.mark.parametrize(("argv", "reason"), [
     (["train", "--device", "tpu"], "unknown device 'tpu'"),
     (["train", "--device", "gpu:-1"], "unknown device"),
-    (["evaluate", "m.keras", "--device", "GPU"], "unknown device 'GPU': use cpu, gpu, gpu:N (N = 0, 1, 2, …), "
+    (["evaluate", "m.keras", "--device", "GPUs"], "unknown device 'GPUs': use cpu, gpu, gpu:N (N = 0, 1, 2, …), "
                                                  "all-gpus or auto"),  # not workers: train only
     (["study", "--device", "workers"], "workers (several machines) is for train only"),
     (["train", "--device", "tpu"], "all-gpus, auto or workers"),

@@ -14,7 +14,7 @@ from training_helpers import experiment as base_experiment
 
 from cnnstudio.core.errors import ModelFileError
 from cnnstudio.core.experiments.run_history import RunEntry, RunHistory
-from cnnstudio.core.experiments.runner import run_experiment
+from cnnstudio.core.experiments.runner import run_experiment, why_fresh_optimizer
 from cnnstudio.core.files.model_record import MAX_SEGMENTS, ModelRecord, TrainingSegment
 from cnnstudio.core.files.persistence import load_model, read_record, save_model
 from cnnstudio.core.training.progress import StopFlag
@@ -38,7 +38,9 @@ def test_continue_with_another_optimizer_recompiles_and_says_so(small, trained) 
     model, record = load_model(trained)
     assert type(model.optimizer).__name__ == "Adam" and int(model.optimizer.iterations) == STEPS
     weights = [np.asarray(w) for w in model.weights]
-    outcome = run_experiment(experiment(optimizer="sgd", learning_rate=0.01), small, model=model, record=record)
+    sgd = experiment(optimizer="sgd", learning_rate=0.01)
+    assert why_fresh_optimizer(model, record, sgd.train) == "the optimizer, learning rate or schedule changed"
+    outcome = run_experiment(sgd, small, model=model, record=record)
     assert type(outcome.model.optimizer).__name__ == "SGD"
     assert float(outcome.model.optimizer.learning_rate) == pytest.approx(0.01)
     assert int(outcome.model.optimizer.iterations) == STEPS  # a fresh optimizer: its steps count from zero
@@ -53,6 +55,9 @@ def test_continue_with_another_optimizer_recompiles_and_says_so(small, trained) 
 @pytest.mark.parametrize("change", [{"learning_rate": 0.001}, {"lr_schedule": "cosine"}])
 def test_continue_with_another_rate_or_schedule_gets_a_fresh_optimizer(small, trained, change) -> None:
     model, record = load_model(trained)
+    assert why_fresh_optimizer(model, record, experiment(**change).train) == (
+        "a cosine schedule starts over on every continuation" if "lr_schedule" in change
+        else "the optimizer, learning rate or schedule changed")
     outcome = run_experiment(experiment(**change), small, model=model, record=record)
     assert int(outcome.model.optimizer.iterations) == STEPS
     assert outcome.record.segments[-1].optimizer_state == "fresh"
@@ -64,6 +69,7 @@ def test_continue_with_the_same_optimizer_keeps_its_state_even_with_another_batc
     model, record = load_model(trained)
     moments = [np.asarray(v) for v in model.optimizer.variables]
     optimizer = model.optimizer
+    assert why_fresh_optimizer(model, record, experiment(batch_size=32).train) is None
     outcome = run_experiment(experiment(batch_size=32), small, model=model, record=record)
     assert outcome.model.optimizer is optimizer  # not recompiled: moments and step count carry on
     assert int(optimizer.iterations) == STEPS + math.ceil(288 / 32)
@@ -72,14 +78,18 @@ def test_continue_with_the_same_optimizer_keeps_its_state_even_with_another_batc
 
 
 def test_a_reopened_mixed_precision_model_continues_with_a_fresh_optimizer_and_says_so(small, tmp_path) -> None:
-    """Keras saves the loss-scaled optimizer of a mixed-precision model, loads a plain one and skips
-    its variables: its moments and step count are lost, so the record must not claim them kept."""
+    """Keras saves the loss-scaled optimizer of a float16 model (as a GPU trains it; placed on this CPU
+    here), loads a plain one and skips its variables: its moments and step count are lost, so the
+    record must not claim them kept."""
+    from cnnstudio.core.training.devices import DevicePlan
     from cnnstudio.core.training.execution import Execution
 
-    first = run_experiment(experiment(), small, execution=Execution(mixed_precision=True))
-    assert int(first.model.optimizer.iterations) == STEPS
+    on_gpu = Execution(DevicePlan("gpu", ("/gpu:0",), None, True, ("a GPU",)), mixed_precision=True)
+    first = run_experiment(experiment(), small, execution=on_gpu)
+    assert first.model.dtype_policy.name == "mixed_float16" and int(first.model.optimizer.iterations) == STEPS
     model, record = load_model(save_model(first.model, tmp_path / "mixed.keras", first.record))
     assert int(model.optimizer.iterations) == 0  # nothing of its state came back
+    assert why_fresh_optimizer(model, record, experiment().train).startswith("the saved optimizer holds no state")
     outcome = run_experiment(experiment(), small, model=model, record=record)
     assert [s.optimizer_state for s in outcome.record.segments] == ["fresh", "fresh"]
     assert int(outcome.model.optimizer.iterations) == STEPS

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtGui import QBrush, QColor, QFont, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QGridLayout,
@@ -240,6 +240,11 @@ class StudyView(QWidget):
         self.plot.show_runs(self.entries)
         self._fit_table()
         self._update()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
+        """Once laid out, the table gets the height of its rows and the curves the rest (not 1 : 2 of a small tab)."""
+        super().showEvent(event)
+        self._fit_table()
 
     def _fit_table(self) -> None:
         """Give the table the height of its rows (at most 45%), the curves the rest."""

@@ -56,17 +56,30 @@ def keeps_optimizer(model: Any, record: ModelRecord | None, options: TrainOption
     with them. A cosine schedule never carries on: it would continue at its 5% floor, so a
     cosine segment always gets a fresh schedule over its own planned steps. An optimizer that has
     taken no step has no state to keep: Keras saves a mixed-precision model's loss-scaled
-    optimizer but loads a plain one and skips its variables.
+    optimizer but loads a plain one and skips its variables. :func:`why_fresh_optimizer` says which.
     """
-    if record is None or options.lr_schedule == "cosine":
-        return False
+    return why_fresh_optimizer(model, record, options) is None
+
+
+def why_fresh_optimizer(model: Any, record: ModelRecord | None, options: TrainOptions) -> str | None:
+    """Why continuing ``model`` starts a fresh optimizer, in a few words; None when its state carries on."""
+    if record is None:
+        return "a new network"
+    if options.lr_schedule == "cosine":
+        return "a cosine schedule starts over on every continuation"
     if record.segments:
         same = record.segments[-1].same_optimizer(options)
     else:
         old = record.experiment.train
         same = (old.optimizer, float(old.learning_rate), old.lr_schedule) == (
             options.optimizer, float(options.learning_rate), options.lr_schedule)
-    return same and optimizer_matches(model, options) and int(model.optimizer.iterations) > 0
+    if not same:
+        return "the optimizer, learning rate or schedule changed"
+    if not optimizer_matches(model, options):
+        return "the saved model's optimizer is not the one its record names"
+    if int(model.optimizer.iterations) == 0:
+        return "the saved optimizer holds no state (Keras does not restore a mixed-precision one's)"
+    return None
 
 
 def run_experiment(experiment: Experiment, dataset: Dataset, *, listener: TrainingListener | None = None,
