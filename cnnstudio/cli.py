@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -430,8 +431,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     if helper:  # it trains its share and saves only to a folder of its own, deleted after
         return _train_helper(experiment, dataset, execution, helper)
     fresh = why_fresh_optimizer(model, record, options) if record is not None else None  # before it trains
-    outcome = run_experiment(experiment, dataset, listener=_StderrProgress(), checkpoint=out,
-                             model=model, record=record, history=history, execution=execution)
+    started = time.time()
+    try:
+        outcome = run_experiment(experiment, dataset, listener=_StderrProgress(), checkpoint=out,
+                                 model=model, record=record, history=history, execution=execution)
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP: a script reading --json still learns what was kept
+        if args.json:
+            _print_json(_interrupted_summary(out, started, name, experiment))
+        raise
     for warning in outcome.warnings:
         _err(f"warning: {printable(warning, 400)}")
     if out is None and outcome.entry is None:
@@ -458,6 +465,21 @@ def cmd_train(args: argparse.Namespace) -> int:
             "dataset": name, "experiment": experiment.to_dict(), "device": outcome.device,
         })
     return 0
+
+
+def _interrupted_summary(out: Path | None, started: float, dataset: str, experiment: Experiment) -> dict[str, Any]:
+    """``train --json``'s object for an interrupted run: what ``out`` holds if this run checkpointed it."""
+    from cnnstudio.core.files.persistence import read_record
+
+    kept = None
+    with contextlib.suppress(Exception):  # no checkpoint yet, or one that cannot be read: nothing kept
+        if out is not None and out.stat().st_mtime >= started:
+            kept = read_record(out)
+    return {"test_accuracy": None, "test_loss": None, "evaluated": False,
+            "epochs": kept.epochs_trained if kept else None, "stop_reason": "interrupted",
+            "stop_message": "interrupted (Ctrl-C or a signal) " + (
+                "after the checkpoint of its last finished epoch" if kept else "before any epoch was checkpointed"),
+            "model": str(out) if kept else None, "dataset": dataset, "experiment": experiment.to_dict()}
 
 
 def _helper_worker(args: argparse.Namespace) -> str:

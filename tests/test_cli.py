@@ -315,3 +315,25 @@ def test_overlapping_study_runs_print_whose_epoch_each_line_is(capsys) -> None:
     short = _StderrProgress()  # two epochs: the first includes compiling, so no estimate from it
     short.on_epoch(EpochResult(0, 2, {"loss": 0.5}, 9.0))
     assert "estimated" not in capsys.readouterr().err
+
+
+def test_an_interrupted_train_json_still_says_what_was_kept(tmp_path) -> None:
+    """Ctrl-C after some epochs: exit 130, and --json's object names the checkpoint and its epochs for a script."""
+    import signal
+
+    out = tmp_path / "m.keras"
+    base = {name: value for name, value in os.environ.items() if name != "CNNSTUDIO_DEBUG"}
+    process = subprocess.Popen([sys.executable, "-m", "cnnstudio", "train", "--dataset", "digits", "--epochs", "500",
+                                "--lr-schedule", "constant", "--out", str(out), "--json"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env={**base, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    seen = []
+    for line in process.stderr:  # the first finished epoch has been checkpointed when its line appears
+        seen.append(line)
+        if line.startswith("epoch 1/500"):
+            break
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 130, "".join(seen) + stderr
+    summary = last_json(stdout)
+    assert summary["stop_reason"] == "interrupted" and summary["model"] == str(out) and summary["evaluated"] is False
+    assert summary["epochs"] >= 1 and summary["epochs"] == last_json(cli("info", str(out), "--json").stdout)["epoch_ends"][-1]
