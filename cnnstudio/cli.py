@@ -843,12 +843,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from cnnstudio.core.files.persistence import DamagedModelFile, RefusedModelFile, check_model_file
+    from cnnstudio.core.files.persistence import DamagedModelFile, NotAModelFile, RefusedModelFile, check_model_file
 
     try:  # the checks loading makes (nothing is deserialized or run): info never vouches for a refused file
         record = check_model_file(args.model)
     except RefusedModelFile as exc:
         raise CnnStudioError(f"{args.model} would be refused: {exc.reason}") from exc
+    except NotAModelFile as exc:  # a text file or an image named .keras: not "damaged"
+        raise CnnStudioError(f"{args.model}: {exc.reason}") from exc
     except DamagedModelFile as exc:
         raise CnnStudioError(f"{args.model} is damaged: {exc.reason}") from exc
     if args.json:

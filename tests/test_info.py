@@ -116,17 +116,19 @@ def test_a_member_failing_its_checksum_is_damaged(tmp_path, plain_model) -> None
 
 
 @pytest.mark.parametrize("content", [b"hello, not a model", b""])
-def test_a_file_that_is_not_a_zip_is_damaged(tmp_path, content) -> None:
+def test_a_file_that_is_not_a_zip_is_not_a_model_rather_than_damaged(tmp_path, content) -> None:
     path = tmp_path / "text.keras"
     path.write_bytes(content)
-    assert_refused_line(info(str(path)), "is damaged", "not a Keras model file")
+    result = info(str(path))
+    assert_refused_line(result, f"{path}: not a Keras model file", "(a .keras file is a zip archive)")
+    assert "damaged" not in result.stderr
 
 
 def test_truncated_archive_is_damaged(tmp_path, plain_model) -> None:
     data = plain_model.read_bytes()
     path = tmp_path / "cut.keras"
     path.write_bytes(data[: len(data) - 30])
-    assert_refused_line(info(str(path)), "is damaged")
+    assert_refused_line(info(str(path)), "is damaged", "cut short")
 
 
 def test_check_model_file_sorts_refused_from_damaged(tmp_path, plain_model) -> None:

@@ -156,6 +156,10 @@ class DamagedModelFile(ModelFileError):
     """A file that is not a whole, readable Keras model archive. ``reason`` says what is wrong."""
 
 
+class NotAModelFile(DamagedModelFile):
+    """A file that is no archive at all (text, an image, empty): something else, not a damaged model."""
+
+
 def _brief(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {' '.join(str(exc).split())[:160]}"
 
@@ -228,8 +232,12 @@ def _open_archive(path: Path) -> Iterator[zipfile.ZipFile]:
                 "it is a legacy HDF5 model, and loading those can run code; re-save it as .keras with the program "
                 "that made it")
         if not zipfile.is_zipfile(handle):
+            handle.seek(0)
+            if handle.read(4) == b"PK\x03\x04":  # a zip archive's start without its end: cut short
+                reason = "damaged archive (it is cut short: its end is missing)"
+                raise _damaged(name, reason, f"{name}: {reason}")
             reason = "not a Keras model file (a .keras file is a zip archive)"
-            raise _damaged(name, reason, f"{name}: {reason}")
+            raise NotAModelFile(f"{name}: {reason}", reason)
         try:
             archive = zipfile.ZipFile(handle)
         except ZIP_ERRORS as exc:
