@@ -439,7 +439,7 @@ def test_a_link_to_a_device_is_refused_without_reading_it(tmp_path, alarm) -> No
 def test_a_folder_is_no_model_file(tmp_path) -> None:
     folder = tmp_path / "folder.keras"
     folder.mkdir()
-    with pytest.raises(ModelFileError, match="no such file"):
+    with pytest.raises(ModelFileError, match="folder.keras: a folder, not a model file$"):
         check_model_file(folder)
 
 
