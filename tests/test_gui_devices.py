@@ -88,6 +88,22 @@ def test_remembered_gpu_missing_here_falls_back_with_a_notice(qtbot, make_window
     assert window.panel.device_choice.execution().notices == ()
 
 
+def test_a_cpu_with_bfloat16_offers_mixed_precision_in_bfloat16(qtbot, make_window, monkeypatch, settings) -> None:
+    from cnnstudio.ui.device_choice import MIXED_ON_CPU, MIXED_ON_GPU
+
+    _fake_devices(monkeypatch, [DeviceInfo("/physical_device:CPU:0", "CPU", "CPU", bfloat16=True), NEW_GPU])
+    window = make_window()
+    choice = window.panel.device_choice
+    _pick(choice.device, "cpu")
+    assert choice.mixed.isEnabled() and choice.mixed.toolTip() == MIXED_ON_CPU
+    choice.mixed.setChecked(True)
+    assert ", mixed_bfloat16 ·" in window.device_label.text() and settings.mixed_precision()
+    assert "precision policy: mixed_bfloat16" in _about_text(window, monkeypatch)
+    _pick(choice.device, "gpu:0")  # the A100: float16 there, as the tooltip says
+    assert choice.mixed.isChecked() and choice.mixed.toolTip() == MIXED_ON_GPU
+    assert ", mixed_float16 ·" in window.device_label.text()
+
+
 def test_a_remembered_device_reads_as_a_device_while_loading_and_when_missing(qtbot) -> None:
     from cnnstudio.ui.device_choice import DeviceChoice
 
