@@ -404,6 +404,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     execution = _execution(args)  # TensorFlow loads here
     from cnnstudio.core.experiments.runner import run_experiment, why_fresh_optimizer
     from cnnstudio.core.files.persistence import load_model
+    from cnnstudio.core.training.execution import model_policy
 
     model = None
     if record is not None:
@@ -413,18 +414,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         model, record = load_model(args.resume)
     dataset = _load_dataset(name)
     name = name or dataset.name
+    policy = model_policy(model) if model is not None else None  # a continued model keeps its precision
+    if policy is not None and policy != execution.policy:
+        _err(f"notice: a continued model keeps the precision it was built with ({policy}), not {execution.policy}")
     if record is not None:
         _refuse_other_shapes(args.resume, record.input_shape, len(record.class_names), name, dataset.input_shape,
                              dataset.num_classes)
         experiment = Experiment(record.experiment.model, options, name)
         doing = (f"continuing {printable(experiment.model.network_name, 120)} after "
-                 f"{shown_epochs(record.epochs_trained)} epochs")
+                 f"{plural(shown_epochs(record.epochs_trained), 'epoch')}")
     else:
         experiment = Experiment(model_options, options, name)
         doing = f"training {printable(experiment.model.network_name, 120)}"
     _err(f"{printable(dataset.describe(), 400)}; {doing} ({experiment.model.pooling} pooling, "
          f"{experiment.model.padding} padding) for {plural(options.epochs, 'epoch')} ({options.optimizer}, learning rate "
-         f"{options.learning_rate:g} {options.lr_schedule}) on {execution.describe(options.batch_size)}")
+         f"{options.learning_rate:g} {options.lr_schedule}) on {execution.describe(options.batch_size, policy)}")
     _print_notes(dataset)
     if record is None:
         _estimate(experiment, dataset)
@@ -478,7 +482,8 @@ def _interrupted_summary(out: Path | None, started: float, dataset: str, experim
     return {"test_accuracy": None, "test_loss": None, "evaluated": False,
             "epochs": kept.epochs_trained if kept else None, "stop_reason": "interrupted",
             "stop_message": "interrupted (Ctrl-C or a signal) " + (
-                "after the checkpoint of its last finished epoch" if kept else "before any epoch was checkpointed"),
+                "after the checkpoint of its last finished epoch" if kept else
+                "before any epoch was checkpointed" if out is not None else "without --out: nothing was kept"),
             "model": str(out) if kept else None, "dataset": dataset, "experiment": experiment.to_dict()}
 
 

@@ -310,6 +310,12 @@ def test_mixed_precision_lenet_on_the_cpu(small, tmp_path, on_gpu, compute, opti
     again = loaded.predict(small.x_test, verbose=0)
     assert again.dtype == np.float32 and (again.argmax(1) == probabilities.argmax(1)).all()
     assert type(loaded.optimizer).__name__ == "Adam"  # Keras does not restore the loss-scale wrapper
+    from cnnstudio.core.training.execution import device_text, model_policy
+
+    assert loaded.dtype_policy.name == "float32"  # the loaded wrapper's own policy says nothing of its layers
+    assert model_policy(loaded) == model_policy(model) == f"mixed_{compute}"
+    assert device_text(Execution(), loaded, 64) == f"CPU, batch 64, mixed_{compute}"  # what a continued run records
+    assert model_policy(new_model(experiment, small, Execution())) == "float32"
 
 
 def test_a_cpu_with_bfloat16_instructions_is_found_in_cpuinfo(tmp_path):

@@ -52,6 +52,17 @@ def test_study_runs_share_data_split_and_seed_and_stop_keeps_finished_runs(small
     assert rows[0]["params"] == 61_706 and rows[0]["macs"] > 0 and rows[0]["epochs"] == 1
 
 
+def test_a_run_saved_under_a_relative_name_records_where_it_really_is(small, tmp_path, monkeypatch) -> None:
+    """``train --out m.keras`` run in one folder: the Runs tab, started elsewhere, must still find the model."""
+    from cnnstudio.core.experiments.runner import run_experiment
+
+    monkeypatch.chdir(tmp_path)
+    history = RunHistory(tmp_path / "runs")
+    run_experiment(BASE, small, checkpoint="m.keras", history=history)
+    (entry,), _warnings = history.entries()
+    assert entry.model_path == str(tmp_path / "m.keras")
+
+
 def test_damaged_history_entries_are_skipped_with_a_warning(small, tmp_path) -> None:
     history = RunHistory(tmp_path / "runs")
     run_study(study_grid(BASE, ["max"], ["valid"]), small, history=history)

@@ -200,6 +200,7 @@ def history_entry(outcome: RunOutcome, dataset: Dataset, model_path: str | Path 
         epoch_ends=list(outcome.record.epoch_ends), segments=list(outcome.record.segments),
         seconds_per_epoch=outcome.record.seconds_per_epoch, test_accuracy=outcome.record.test_accuracy,
         test_loss=outcome.record.test_loss, params=int(outcome.model.count_params()), macs=macs,
-        device=outcome.device or runtime_info().device, versions=versions(), model_path=str(model_path) if model_path else None,
+        device=outcome.device or runtime_info().device, versions=versions(),
+        model_path=str(Path(model_path).absolute()) if model_path else None,  # reopened later from another folder
         stop_reason=outcome.result.end.reason.value, stop_message=outcome.result.end.message,
         kept_epoch=outcome.result.kept_epoch, study=study)

@@ -62,10 +62,10 @@ class Execution:
             return "float32"
         return MIXED_POLICY if self.plan.on_gpu else CPU_MIXED_POLICY
 
-    def describe(self, per_replica_batch: int | None = None) -> str:
-        """One line for the status bar, the About box and run records."""
+    def describe(self, per_replica_batch: int | None = None, policy: str | None = None) -> str:
+        """One line for the status bar, the About box and run records; ``policy``: a continued model's own."""
         xla = "" if self.xla is None else (", XLA" if self.xla else ", no XLA")
-        return f"{describe_plan(self.plan, per_replica_batch)}, {self.policy}{xla}"
+        return f"{describe_plan(self.plan, per_replica_batch)}, {policy or self.policy}{xla}"
 
 
 def plan_execution(device: str = "auto", mixed_precision: bool = False, xla: bool | None = None,
@@ -138,6 +138,18 @@ def strategy_scope(model: Any) -> contextlib.AbstractContextManager[Any]:
     return strategy.scope() if strategy is not None and hasattr(strategy, "scope") else contextlib.nullcontext()
 
 
+def model_policy(model: Any) -> str | None:
+    """The precision ``model`` computes in: its layers' mixed policy (``mixed_bfloat16``…) if any, else theirs.
+
+    Not the model's own ``dtype_policy``: a model loaded from a file is a float32 wrapper around
+    layers that keep the policy they were built with.
+    """
+    names = [layer.dtype_policy.name for layer in getattr(model, "layers", None) or ()
+             if getattr(layer, "weights", None) and getattr(layer, "dtype_policy", None) is not None]
+    mixed = [name for name in names if name.startswith("mixed_")]
+    return (mixed or names or [getattr(getattr(model, "dtype_policy", None), "name", None)])[0]
+
+
 def device_text(execution: Execution | None, model: Any, per_replica_batch: int) -> str:
     """Where a run trained, for its records: the plan, the batch and the model's own precision policy.
 
@@ -145,7 +157,7 @@ def device_text(execution: Execution | None, model: Any, per_replica_batch: int)
     """
     if execution is None:
         return ""
-    policy = getattr(getattr(model, "dtype_policy", None), "name", None) or execution.policy
+    policy = model_policy(model) or execution.policy
     plan = execution.plan
     if replicas_of(model) != plan.replicas:  # a continued model keeps the strategy it was made under
         plan = DevicePlan("mirrored", ("",) * replicas_of(model)) if replicas_of(model) > 1 else plan
