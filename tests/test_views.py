@@ -128,12 +128,32 @@ def test_selection_drives_plot_buttons_and_signals(qtbot, runs_view) -> None:
 
 
 def test_delete_removes_the_selected_run_from_the_history(qtbot, runs_view) -> None:
+    asked, answers = [], [False, True]
+    runs_view.confirm = lambda question: asked.append(question) or answers.pop(0)
     runs_view.filter.setText("avg")
     runs_view.table.selectRow(0)
+    runs_view.delete_button.click()  # the user cancels: nothing goes
+    assert len(runs_view.history.entries()[0]) == 3 and asked[0].startswith("Delete 1 run")
+    assert "cannot be undone" in asked[0]
     with qtbot.waitSignal(runs_view.refreshed):
         runs_view.delete_button.click()
     assert sorted(e.id for e in runs_view.history.entries()[0]) == ["run-max-valid", "run-min-same"]
     assert runs_view.proxy.rowCount() == 0 and runs_view.count.text() == "0 of 2 runs"
+
+
+def test_the_delete_question_names_the_model_copies_that_go_with_the_runs(tmp_path) -> None:
+    from cnnstudio.ui.runs_view import delete_question
+
+    history = RunHistory(tmp_path / "runs")
+    kept = [fake_entry("max", "valid", 0.9, 1, "2024-05-01 10:00:00"), fake_entry("min", "same", 0.9, 1, "2024-05-01")]
+    for entry in kept:
+        entry.model_path = str(history.models / f"{entry.id}.keras")  # a copy only the history holds
+    saved = fake_entry("avg", "valid", 0.9, 1, "2024-05-01", model_path=str(tmp_path / "mine.keras"))
+    assert delete_question(kept + [saved], history).startswith(
+        "Delete 3 runs and 2 model copies kept only in the run history (never saved elsewhere)? This cannot be undone.")
+    assert delete_question(kept[:1], history).startswith("Delete 1 run and its model copy kept only in the run history")
+    assert delete_question([saved], history) == ("Delete 1 run from the run history? This cannot be undone; "
+                                                 "models saved elsewhere stay.")
 
 
 def test_runs_view_reports_damaged_entries(qtbot, tmp_path) -> None:

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMenu,
+    QMessageBox,
     QPushButton,
     QSplitter,
     QVBoxLayout,
@@ -110,6 +111,16 @@ class RunsModel(QAbstractTableModel):
         return None
 
 
+def delete_question(entries: Sequence[RunEntry], history: RunHistory) -> str:
+    """What deleting ``entries`` removes, asked before it happens: records, and model copies kept only there."""
+    copies = sum(1 for entry in entries if entry.model_path and Path(entry.model_path) == history.models / f"{entry.id}.keras")
+    runs = f"{len(entries)} run{'s' if len(entries) != 1 else ''}"
+    kept = (f" and {'its' if len(entries) == 1 else str(copies)} model cop{'y' if copies == 1 else 'ies'} kept only in "
+            "the run history (never saved elsewhere)" if copies else "")
+    return (f"Delete {runs}{kept}? This cannot be undone. Models you saved with File → Save stay where they are."
+            if copies else f"Delete {runs} from the run history? This cannot be undone; models saved elsewhere stay.")
+
+
 def filter_expression(text: str) -> QRegularExpression:
     """Rows holding every word of ``text`` (in any column, any case, in any order)."""
     pattern = "".join(f"(?=.*{QRegularExpression.escape(word)})" for word in text.split())
@@ -172,7 +183,7 @@ class RunsView(QWidget):
 
         self.filter.textChanged.connect(self.apply_filter)
         self.refresh_button.clicked.connect(self.refresh)
-        self.delete_button.clicked.connect(self.delete_selected)
+        self.delete_button.clicked.connect(self.ask_then_delete)
         self.open_button.clicked.connect(lambda: self._emit_single(self.open_requested))
         self.export_button.clicked.connect(lambda: self._emit_single(self.export_requested))
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
@@ -286,6 +297,18 @@ class RunsView(QWidget):
         chosen = self.selected()
         if len(chosen) == 1:
             signal.emit(chosen[0])
+
+    def ask_then_delete(self) -> None:
+        """Delete the selected runs once the user agrees (the history's own model copies go with them)."""
+        chosen = self.selected()
+        if chosen and self.confirm(delete_question(chosen, self.history)):
+            self.delete_selected()
+
+    def confirm(self, question: str) -> bool:
+        """Whether the user agrees; a dialog here, replaced in tests."""
+        answer = QMessageBox.question(self, "Delete runs", question, QMessageBox.Yes | QMessageBox.Cancel,
+                                      QMessageBox.Cancel)
+        return answer == QMessageBox.Yes
 
     def delete_selected(self) -> None:
         problems = []
