@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -172,6 +173,13 @@ def test_save_refuses_wrong_suffix_or_missing_folder(tmp_path, model) -> None:
         save_model(model, tmp_path / "m.h5", None)
     with pytest.raises(ModelFileError, match="does not exist"):
         save_model(model, tmp_path / "nowhere" / "m.keras", None)
+    (tmp_path / "x.keras").mkdir()
+    with pytest.raises(ModelFileError, match=r"x\.keras is a folder; give a file name ending in \.keras$"):
+        save_model(model, tmp_path / "x.keras", None)
+    assert [p.name for p in tmp_path.iterdir()] == ["x.keras"]  # nothing left beside it
+    if Path("/proc").is_dir():  # a folder that takes no files: the message names it
+        with pytest.raises(ModelFileError, match=r"could not save m\.keras: cannot write in /proc \("):
+            save_model(model, Path("/proc/m.keras"), None)
 
 
 def test_damaged_record_is_reported(tmp_path, model) -> None:

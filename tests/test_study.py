@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from cnnstudio.core.config import Experiment, ModelOptions, TrainOptions
+from cnnstudio.core.errors import ModelFileError
 from cnnstudio.core.experiments.report import write_report
 from cnnstudio.core.experiments.run_history import RunHistory
 from cnnstudio.core.experiments.script_export import export_run, keras_script
@@ -119,6 +120,9 @@ def test_export_run_writes_record_and_script(small, tmp_path) -> None:
     data = json.loads(record.read_text())
     assert data["experiment"]["model"]["pooling"] == "min" and data["versions"]["keras"]
     assert data["device"] and data["seconds_per_epoch"] and "lenet5" in script.read_text()
+    assert sorted(p.name for p in tmp_path.glob("*run-*")) == [record.name, script.name]  # no temporary left
+    with pytest.raises(ModelFileError, match=f"could not export the run: the folder {tmp_path / 'gone'} does not exist"):
+        export_run(entry, small.input_shape, small.num_classes, tmp_path / "gone")
 
 
 def test_cli_study_json_on_digits() -> None:

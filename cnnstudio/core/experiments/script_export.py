@@ -7,8 +7,9 @@ import time
 from pathlib import Path
 
 from cnnstudio import __version__
+from cnnstudio.core.atomic_write import atomic_text
 from cnnstudio.core.config import Experiment
-from cnnstudio.core.errors import ModelFileError
+from cnnstudio.core.errors import ModelFileError, printable
 from cnnstudio.core.experiments.run_history import RunEntry
 from cnnstudio.core.network.architectures import layer_specs
 from cnnstudio.core.network.model_builder import model_name
@@ -152,10 +153,16 @@ def keras_script(experiment: Experiment, input_shape: tuple[int, int, int], num_
 def export_run(entry: RunEntry, input_shape: tuple[int, int, int], num_classes: int, folder: str | Path) -> tuple[Path, Path]:
     """``run-<id>.json`` (the full record) and ``run-<id>.py`` (the script) in ``folder``."""
     folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelFileError(f"could not export the run: the folder {printable(str(folder))} does not exist")
     record, script = folder / f"run-{entry.id}.json", folder / f"run-{entry.id}.py"
-    try:
-        record.write_text(json.dumps(entry.to_json(), indent=1), encoding="utf-8")
-        script.write_text(keras_script(entry.experiment_config, input_shape, num_classes, script.name), encoding="utf-8")
+    text = keras_script(entry.experiment_config, input_shape, num_classes, script.name)
+    try:  # each file whole or not at all
+        with atomic_text(record, prefix=f".{record.name}.") as stream:
+            stream.write(json.dumps(entry.to_json(), indent=1))
+        with atomic_text(script, prefix=f".{script.name}.") as stream:
+            stream.write(text)
     except OSError as exc:
-        raise ModelFileError(f"could not export the run: {exc.strerror or exc}") from exc
+        raise ModelFileError(f"could not export the run to {printable(str(folder))}: "
+                             f"{printable(exc.strerror or exc)}") from exc
     return record, script

@@ -87,13 +87,16 @@ def save_model(model: Any, path: str | Path, record: ModelRecord | None) -> Path
         raise ModelFileError(f"{name}: model files must end in .keras")
     if not path.parent.is_dir():
         raise ModelFileError(f"cannot save {name}: folder {printable(path.parent)} does not exist")
+    if path.is_dir():
+        raise ModelFileError(f"cannot save {name}: {printable(path)} is a folder; give a file name ending in .keras")
     record_bytes = _checked_record(record, name) if record is not None else None
     remove_stale_temporaries(path.parent)
     mode = file_mode_for(path)
     try:
         handle, temp_name = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".keras", dir=path.parent)
     except OSError as exc:
-        raise ModelFileError(f"could not save {name}: {printable(exc.strerror or exc)}") from exc
+        raise ModelFileError(f"could not save {name}: cannot write in {printable(path.parent)} "
+                             f"({printable(exc.strerror or exc)})") from exc
     os.close(handle)
     temp = Path(temp_name)
     try:
