@@ -103,6 +103,11 @@ def test_list_operations_are_single_commands(qtbot, make_window):
         assert not model.setData(model.index(1, COLUMNS.index("name")), "9 bad name")
     assert "name" in refused.args[0] and "\n" not in refused.args[0]
     assert not model.flags(model.index(1, COLUMNS.index("kernel"))) & Qt.ItemIsEditable  # a dense layer has no kernel
+    before = view.layers
+    with qtbot.waitSignal(model.refused) as refused:  # another layer's name: refused, the design stays whole
+        assert not model.setData(model.index(3, COLUMNS.index("name")), "C1")
+    assert refused.args[0] == "layer 4: the name 'c1' is taken by layer 2" and view.layers == before
+    assert model.setData(model.index(3, COLUMNS.index("name")), "conv9")  # a free name is taken
 
 
 def test_starting_from_a_preset_brings_its_learning_rate_unless_the_user_chose_one(qtbot, make_window):

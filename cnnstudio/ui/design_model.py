@@ -199,6 +199,8 @@ class DesignTableModel(QAbstractTableModel):
                 if field == "name":
                     value = str(value).strip() or None
                 changed = dataclasses.replace(entry, **{field: value})
+                if field == "name" and value is not None:
+                    self._refuse_a_taken_name(row, changed)
         except (DesignError, TypeError, ValueError) as exc:
             self.refused.emit(f"layer {row + 1}: {getattr(exc, 'reason', exc)}")
             return False
@@ -206,6 +208,13 @@ class DesignTableModel(QAbstractTableModel):
         layers[row] = changed
         self.edit(f"set {HEADERS[field].lower()} of layer {row + 1}", layers, row, row)
         return True
+
+    def _refuse_a_taken_name(self, row: int, changed: LayerEntry) -> None:
+        """A ``DesignError`` when another layer is already called ``changed.name`` (layers named by their kind
+        and number, conv2, are numbered anew around it, so only names given by hand can clash)."""
+        for i, entry in enumerate(self.layers):
+            if i != row and entry.name is not None and entry.name.lower() == str(changed.name).lower():
+                raise DesignError(f"the name {entry.name!r} is taken by layer {i + 1}", row + 1, changed.kind, "name")
 
     # list operations ---------------------------------------------------------------------------
     def insert(self, row: int, entry: LayerEntry) -> None:
