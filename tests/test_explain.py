@@ -268,3 +268,18 @@ def test_occluding_the_ink_costs_more_than_occluding_the_border_on_real_mnist(mn
         wins += heat[ink].mean() > heat[blank].mean()
     print(f"occluding the ink cost more than occluding the border for {wins} of 100 test digits")
     assert wins >= 75  # 86 of 100 measured (grey 4×4 patches, stride 2); a grey blob on the blank border costs too
+
+
+@pytest.mark.parametrize(("value", "limits"), [(0.698, (0.0, 0.698)), (0.0, (0.0, 1.0)), (-0.2, (-0.2, 0.0))])
+def test_a_flat_heat_map_gets_a_colour_bar_that_ends_at_its_value(value, limits) -> None:
+    """An occlusion map with one patch is one value everywhere: its bar must not promise drops it never had."""
+    from matplotlib.figure import Figure
+
+    from cnnstudio.core.explain.heat_image import draw_heat
+
+    figure = Figure()
+    axes = figure.subplots()
+    draw_heat(figure, axes, np.zeros((28, 28, 1)), np.full((28, 28), value), "occlusion")
+    heat = axes.get_images()[-1]
+    assert heat.get_clim() == pytest.approx(limits)
+    assert f"flat: {value:.3g} everywhere" in axes.get_title()

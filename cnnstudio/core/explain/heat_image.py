@@ -21,8 +21,10 @@ def draw_heat(figure: Any, axes: Any, image: np.ndarray, heat: np.ndarray, title
     else:
         axes.imshow(pixels[..., :3], interpolation="nearest")
     low, high = float(np.min(heat)), float(np.max(heat))
-    if high <= low:  # a flat map (Grad-CAM with nothing positive): the bottom colour, on a 0..1 bar
-        low, high = min(low, 0.0), max(low, 0.0) + 1.0
+    if high <= low:  # a flat map: a bar from 0 to its value (0..1 for a map of zeros, Grad-CAM with nothing
+        # positive, drawn in the bottom colour), never past what the map holds
+        low, high = min(low, 0.0), max(low, 0.0)
+        high = high if high > low else low + 1.0
         title = f"{title}\n(flat: {float(np.min(heat)):.3g} everywhere)" if title else ""
     shown = axes.imshow(heat, cmap="jet", alpha=0.5, interpolation="nearest", vmin=low, vmax=high)
     figure.colorbar(shown, ax=axes, fraction=0.046, pad=0.04)
