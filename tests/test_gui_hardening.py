@@ -223,6 +223,19 @@ def test_evaluation_and_feature_maps_bound_their_class_lists(make_window) -> Non
     assert window.feature_view.class_filter.count() == MAX_LISTED + 1  # "any class" and the first classes
 
 
+def test_a_confusion_cell_says_how_many_images_it_holds_in_words_that_fit(make_window) -> None:
+    from cnnstudio.core.inspection import Evaluation
+
+    view = make_window().evaluation_view
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7]], np.float32)  # predicted 0, 1, 1
+    view.show_evaluation(Evaluation(probabilities, np.array([0, 1, 1]), 1.0, 0.1), np.zeros((3, 28, 28, 1)), ["a", "b"])
+    for (true, predicted), said in [((0, 1), "none of the test images"), ((0, 0), "1 image (click it for"),
+                                    ((1, 1), "2 images (most confident first; click one for")]:
+        view.show_cell(true, predicted)
+        assert view.gallery_title.text().startswith(
+            f"true {'ab'[true]}, predicted {'ab'[predicted]}: {said}"), view.gallery_title.text()
+
+
 # 3. valid Keras models that are not image classifiers ------------------------------------------
 def _not_classifiers() -> dict:
     import keras

@@ -168,8 +168,10 @@ class EvaluationView(QWidget):
         assert self.evaluation is not None and self.images is not None
         self.cell_indices = self.evaluation.cell(true, predicted)
         names = self.class_names
-        self.gallery_title.setText(f"true {names[true]}, predicted {names[predicted]}: {len(self.cell_indices)} images "
-                                   "(most confident first; click one for its feature maps)")
+        count = len(self.cell_indices)
+        how = {0: "none of the test images", 1: "1 image (click it for its feature maps)"}.get(
+            count, f"{count:,} images (most confident first; click one for its feature maps)")
+        self.gallery_title.setText(f"true {names[true]}, predicted {names[predicted]}: {how}")
         self.gallery.clear()
         for index in self.cell_indices[:400]:
             confidence = self.evaluation.probabilities[index, predicted]

@@ -237,7 +237,7 @@ def _open_archive(path: Path) -> Iterator[zipfile.ZipFile]:
         if not zipfile.is_zipfile(handle):
             handle.seek(0)
             if handle.read(4) == b"PK\x03\x04":  # a zip archive's start without its end: cut short
-                reason = "damaged archive (it is cut short: its end is missing)"
+                reason = "the zip archive is cut short (its end is missing)"
                 raise _damaged(name, reason, f"{name}: {reason}")
             reason = "not a Keras model file (a .keras file is a zip archive)"
             raise NotAModelFile(f"{name}: {reason}", reason)
