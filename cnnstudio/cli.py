@@ -848,7 +848,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from cnnstudio.core.files.persistence import DamagedModelFile, NotAModelFile, RefusedModelFile, check_model_file
+    from cnnstudio.core.files.persistence import (
+        DamagedModelFile,
+        NotAModelFile,
+        RefusedModelFile,
+        check_model_file,
+        model_file_precision,
+    )
 
     try:  # the checks loading makes (nothing is deserialized or run): info never vouches for a refused file
         record = check_model_file(args.model)
@@ -858,11 +864,13 @@ def cmd_info(args: argparse.Namespace) -> int:
         raise CnnStudioError(f"{args.model}: {exc.reason}") from exc
     except DamagedModelFile as exc:
         raise CnnStudioError(f"{args.model} is damaged: {exc.reason}") from exc
+    precision = model_file_precision(args.model)  # read from config.json, as the checks did: nothing runs
     if args.json:
-        _print_json(record.to_json() if record else {"format": "keras", "experiment": None})
+        _print_json({**record.to_json(), "precision": precision} if record else
+                    {"format": "keras", "experiment": None, "precision": precision})
         return 0
     if record is None:
-        print(f"{printable(args.model)}: a Keras model without a CNN Studio experiment record")
+        print(f"{printable(args.model)}: a Keras model without a CNN Studio experiment record ({precision})")
         return 0
     m, t = record.experiment.model, record.experiment.train
     print(f"{printable(args.model)}\n  {'architecture' if m.design is None else 'network'} {printable(m.network_name)}, "
@@ -874,9 +882,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"  design {printable(m.design.name)!r}: {printable(format_layers(m.design), 2000)}")
     print(f"  dataset {printable(record.experiment.dataset)}: {'×'.join(map(str, record.input_shape))} images, "
           f"{len(record.class_names)} classes")
-    print(f"  trained {shown_epochs(record.epochs_trained)} epochs "
+    print(f"  trained {plural(shown_epochs(record.epochs_trained), 'epoch')} "
           f"(batch {t.batch_size}, {t.optimizer} lr {t.learning_rate:g}, "
-          f"seed {t.seed})")
+          f"seed {t.seed}) in {precision}")
     if record.test_accuracy is not None:
         print(f"  test accuracy {record.test_accuracy:.4f}, test loss {record.test_loss:.4f}")
     return 0

@@ -45,8 +45,17 @@ def plain_model(tmp_path_factory) -> Path:
 def test_a_sound_plain_keras_model_is_described(plain_model) -> None:
     result = info(str(plain_model))
     assert result.returncode == 0, result.stderr
-    assert "a Keras model without a CNN Studio experiment record" in result.stdout
-    assert json.loads(info(str(plain_model), "--json").stdout) == {"format": "keras", "experiment": None}
+    assert "a Keras model without a CNN Studio experiment record (float32)" in result.stdout
+    assert json.loads(info(str(plain_model), "--json").stdout) == {"format": "keras", "experiment": None,
+                                                                  "precision": "float32"}
+
+
+def test_a_mixed_precision_model_says_so() -> None:
+    """The H100's float16 model (tests/data): its precision is read from config.json, nothing loaded."""
+    mixed = Path(__file__).parent / "data" / "lenet5_mixed_h100.keras"
+    result = info(str(mixed))
+    assert result.returncode == 0 and "trained 4 epochs (batch 64, adam lr 0.002, seed 0) in mixed_float16" in result.stdout
+    assert json.loads(info(str(mixed), "--json").stdout)["precision"] == "mixed_float16"
 
 
 def test_lambda_model_would_be_refused_and_its_code_never_runs(tmp_path) -> None:

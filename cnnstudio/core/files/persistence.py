@@ -302,6 +302,36 @@ def check_model_file(path: str | Path) -> ModelRecord | None:
         return _read_record(archive, name)
 
 
+def model_file_precision(path: str | Path) -> str:
+    """The precision a model file's layers compute in, from its ``config.json`` (nothing deserialized):
+    a mixed policy (``mixed_bfloat16``, ``mixed_float16``) when any layer has one, else ``float32``.
+
+    Call it on a file :func:`check_model_file` accepted; ``float32`` when the configuration names no policy.
+    """
+    path = Path(path)
+    with _open_archive(path) as archive:
+        config = _read_json(archive, "config.json", printable(path.name))
+    names: list[str] = []
+
+    def visit(node: Any, depth: int = 0) -> None:
+        if depth > 64 or len(names) > 10_000:
+            return
+        if isinstance(node, dict):
+            if node.get("class_name") == "DTypePolicy" and isinstance(node.get("config"), dict):
+                name = node["config"].get("name")
+                if isinstance(name, str):
+                    names.append(name)
+            for value in node.values():
+                visit(value, depth + 1)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value, depth + 1)
+
+    visit(config)
+    mixed = sorted({name for name in names if name.startswith("mixed_")})
+    return printable(mixed[0], 40) if mixed else "float32"
+
+
 def load_model(path: str | Path) -> tuple[Any, ModelRecord | None]:
     """Load a ``.keras`` file in Keras safe mode; returns the model and its record (or None).
 
