@@ -402,7 +402,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if record is None and dataset_key(name or "mnist") in KNOWN_SHAPES:  # an impossible network costs no download
         shape_table(model_options, *dataset_shape(name or "mnist"))
     execution = _execution(args)  # TensorFlow loads here
-    from cnnstudio.core.experiments.runner import run_experiment, why_fresh_optimizer
+    from cnnstudio.core.experiments.runner import run_experiment
     from cnnstudio.core.files.persistence import load_model
     from cnnstudio.core.training.execution import model_policy
 
@@ -434,7 +434,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         _estimate(experiment, dataset)
     if helper:  # it trains its share and saves only to a folder of its own, deleted after
         return _train_helper(experiment, dataset, execution, helper)
-    fresh = why_fresh_optimizer(model, record, options) if record is not None else None  # before it trains
     started = time.time()
     try:
         outcome = run_experiment(experiment, dataset, listener=_StderrProgress(), checkpoint=out,
@@ -448,10 +447,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if out is None and outcome.entry is None:
         _err("warning: the trained model was not kept anywhere (the run history could not record it): "
              "train again with --out FILE.keras to keep it")
-    result, segment = outcome.result, outcome.record.segments[-1]
+    result = outcome.result
     if record is not None:
-        _err("the optimizer's state carried on" if segment.optimizer_state == "kept" else
-             f"a fresh optimizer trained these epochs{f' ({fresh})' if fresh else ''}")
+        _err("the optimizer's state carried on" if outcome.fresh_optimizer is None else
+             f"a fresh optimizer trained these epochs ({outcome.fresh_optimizer})")
     if result.end.reason.early:
         _err(f"training ended early: {result.end.message}")
     tested = (f"test accuracy {result.test_accuracy:.4f}, test loss {result.test_loss:.4f}" if result.evaluated
@@ -848,23 +847,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from cnnstudio.core.files.persistence import (
-        DamagedModelFile,
-        NotAModelFile,
-        RefusedModelFile,
-        check_model_file,
-        model_file_precision,
-    )
+    from cnnstudio.core.files.persistence import DamagedModelFile, NotAModelFile, RefusedModelFile, inspect_model_file
 
     try:  # the checks loading makes (nothing is deserialized or run): info never vouches for a refused file
-        record = check_model_file(args.model)
+        record, precision = inspect_model_file(args.model)
     except RefusedModelFile as exc:
         raise CnnStudioError(f"{args.model} would be refused: {exc.reason}") from exc
     except NotAModelFile as exc:  # a text file or an image named .keras: not "damaged"
         raise CnnStudioError(f"{args.model}: {exc.reason}") from exc
     except DamagedModelFile as exc:
         raise CnnStudioError(f"{args.model} is damaged: {exc.reason}") from exc
-    precision = model_file_precision(args.model)  # read from config.json, as the checks did: nothing runs
     if args.json:
         _print_json({**record.to_json(), "precision": precision} if record else
                     {"format": "keras", "experiment": None, "precision": precision})

@@ -42,27 +42,24 @@ class RunOutcome:
     entry: RunEntry | None = None  # its run-history record, when one was written
     warnings: list[str] = field(default_factory=list)  # one line each, e.g. why the run was not recorded
     device: str = ""  # where it trained, e.g. "CPU, batch 64, float32" (Execution.describe)
+    fresh_optimizer: str | None = None  # a continued model's: why its optimizer started afresh (None: it carried on)
 
 
 def _merge(old: dict[str, list[float]], new: dict[str, list[float]]) -> dict[str, list[float]]:
     return {key: old.get(key, []) + new.get(key, []) for key in {*old, *new}}
 
 
-def keeps_optimizer(model: Any, record: ModelRecord | None, options: TrainOptions) -> bool:
-    """Whether continuing ``model`` with ``options`` keeps its optimizer (moments, step count, rate).
+def why_fresh_optimizer(model: Any, record: ModelRecord | None, options: TrainOptions) -> str | None:
+    """Why continuing ``model`` with ``options`` starts a fresh optimizer, in a few words; None when its
+    state (moments, step count, rate) carries on.
 
-    Only when the optimizer, learning rate and schedule are those of the segment that trained it
-    last (of the record's settings, for records older than segments) and the model is compiled
-    with them. A cosine schedule never carries on: it would continue at its 5% floor, so a
+    It carries on only when the optimizer, learning rate and schedule are those of the segment that
+    trained it last (of the record's settings, for records older than segments) and the model is
+    compiled with them. A cosine schedule never carries on: it would continue at its 5% floor, so a
     cosine segment always gets a fresh schedule over its own planned steps. An optimizer that has
     taken no step has no state to keep: Keras saves a mixed-precision model's loss-scaled
-    optimizer but loads a plain one and skips its variables. :func:`why_fresh_optimizer` says which.
+    optimizer but loads a plain one and skips its variables.
     """
-    return why_fresh_optimizer(model, record, options) is None
-
-
-def why_fresh_optimizer(model: Any, record: ModelRecord | None, options: TrainOptions) -> str | None:
-    """Why continuing ``model`` starts a fresh optimizer, in a few words; None when its state carries on."""
     if record is None:
         return "a new network"
     if options.lr_schedule == "cosine":
@@ -90,7 +87,7 @@ def run_experiment(experiment: Experiment, dataset: Dataset, *, listener: Traini
 
     With ``model`` and its ``record`` the run continues that model: epoch count and history carry
     on, and so does the optimizer's state when the optimizer, learning rate and schedule are
-    unchanged (see :func:`keeps_optimizer`); otherwise the model is recompiled with a fresh
+    unchanged (see :func:`why_fresh_optimizer`); otherwise the model is recompiled with a fresh
     optimizer. The record's ``segments`` say which happened. With ``checkpoint`` the model is
     saved there, atomically, after every epoch. With ``history`` the run is recorded there
     (``study`` names the study it belongs to).
@@ -115,17 +112,14 @@ def run_experiment(experiment: Experiment, dataset: Dataset, *, listener: Traini
         history = None
     if model is None:
         model = new_model(experiment, dataset, execution)
-        record = None
-        optimizer_state = "fresh"
+        record, why_fresh = None, "a new network"
     elif tuple(model.input_shape[1:]) != dataset.input_shape or model.output_shape[-1] != dataset.num_classes:
         raise ConfigError(
             f"this model takes {tuple(model.input_shape[1:])} images and {model.output_shape[-1]} classes, "
             f"but {dataset.name} has {dataset.input_shape} images and {dataset.num_classes} classes")
-    elif keeps_optimizer(model, record, experiment.train):
-        optimizer_state = "kept"
-    else:
+    elif (why_fresh := why_fresh_optimizer(model, record, experiment.train)) is not None:
         fresh_optimizer(model, experiment, dataset, execution)
-        optimizer_state = "fresh"
+    optimizer_state = "kept" if why_fresh is None else "fresh"
     previous = record or ModelRecord(experiment, list(dataset.class_names), dataset.input_shape, dataset.digit_like)
     first_epoch = previous.epochs_trained
     same_image = previous.experiment.dataset == experiment.dataset
@@ -163,7 +157,7 @@ def run_experiment(experiment: Experiment, dataset: Dataset, *, listener: Traini
     if checkpoint is not None:
         save_model(model, checkpoint, live)
     outcome = RunOutcome(model, live, result, warnings=warnings,
-                         device=device_text(execution, model, experiment.train.batch_size))
+                         device=device_text(execution, model, experiment.train.batch_size), fresh_optimizer=why_fresh)
     if history is not None:
         record_run(outcome, history, dataset, checkpoint, study)
     for warning in outcome.warnings:

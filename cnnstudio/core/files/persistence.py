@@ -129,8 +129,8 @@ def _checked_record(record: ModelRecord, name: str) -> bytes:
     return data
 
 
-def _find_code(config: Any) -> str | None:
-    """The first layer in a Keras config that carries code (Lambda or a non-Keras class), if any.
+def _objects(config: Any) -> Iterator[dict[str, Any]]:
+    """Every JSON object in a Keras config, in document order.
 
     Walked with a stack, not recursion, so that a deeply nested config cannot overflow it.
     """
@@ -138,17 +138,32 @@ def _find_code(config: Any) -> str | None:
     while pending:
         node = pending.pop()
         if isinstance(node, dict):
-            class_name, module = node.get("class_name"), node.get("module")
-            if isinstance(class_name, str) and class_name in CODE_CLASSES:
-                return f"a {class_name} layer (arbitrary Python code)"
-            if isinstance(class_name, str) and isinstance(module, str) and not module.startswith("keras"):
-                return f"the custom class {printable(module, 80)}.{printable(class_name, 80)}"
-            if class_name == "__lambda__":
-                return "a serialized Python function"
+            yield node
             pending.extend(reversed(list(node.values())))
         elif isinstance(node, list):
             pending.extend(reversed(node))
+
+
+def _find_code(config: Any) -> str | None:
+    """The first layer in a Keras config that carries code (Lambda or a non-Keras class), if any."""
+    for node in _objects(config):
+        class_name, module = node.get("class_name"), node.get("module")
+        if isinstance(class_name, str) and class_name in CODE_CLASSES:
+            return f"a {class_name} layer (arbitrary Python code)"
+        if isinstance(class_name, str) and isinstance(module, str) and not module.startswith("keras"):
+            return f"the custom class {printable(module, 80)}.{printable(class_name, 80)}"
+        if class_name == "__lambda__":
+            return "a serialized Python function"
     return None
+
+
+def _precision(config: Any) -> str:
+    """The precision a config's layers compute in: a mixed policy (``mixed_bfloat16``…) when any layer
+    has one, else ``float32`` (also when it names no policy)."""
+    names = {node["config"].get("name") for node in _objects(config)
+             if node.get("class_name") == "DTypePolicy" and isinstance(node.get("config"), dict)}
+    mixed = sorted(name for name in names if isinstance(name, str) and name.startswith("mixed_"))
+    return printable(mixed[0], 40) if mixed else "float32"
 
 
 class RefusedModelFile(ModelFileError):
@@ -277,6 +292,12 @@ def check_model_file(path: str | Path) -> ModelRecord | None:
     would run code, :class:`DamagedModelFile` for one that is not a whole Keras model, and
     ``ModelFileError`` for a missing or unreadable file.
     """
+    return inspect_model_file(path)[0]
+
+
+def inspect_model_file(path: str | Path) -> tuple[ModelRecord | None, str]:
+    """:func:`check_model_file`'s checks, then its record and the precision its layers compute in
+    (``float32``, ``mixed_float16``, ``mixed_bfloat16``), from the same reading of the file."""
     path = Path(path)
     name = printable(path.name)
     with _open_archive(path) as archive:
@@ -299,37 +320,7 @@ def check_model_file(path: str | Path) -> ModelRecord | None:
             raise _damaged(name, "metadata.json is not Keras metadata")
         if not members & set(WEIGHT_MEMBERS):
             raise _damaged(name, f"no weights ({' or '.join(WEIGHT_MEMBERS)})")
-        return _read_record(archive, name)
-
-
-def model_file_precision(path: str | Path) -> str:
-    """The precision a model file's layers compute in, from its ``config.json`` (nothing deserialized):
-    a mixed policy (``mixed_bfloat16``, ``mixed_float16``) when any layer has one, else ``float32``.
-
-    Call it on a file :func:`check_model_file` accepted; ``float32`` when the configuration names no policy.
-    """
-    path = Path(path)
-    with _open_archive(path) as archive:
-        config = _read_json(archive, "config.json", printable(path.name))
-    names: list[str] = []
-
-    def visit(node: Any, depth: int = 0) -> None:
-        if depth > 64 or len(names) > 10_000:
-            return
-        if isinstance(node, dict):
-            if node.get("class_name") == "DTypePolicy" and isinstance(node.get("config"), dict):
-                name = node["config"].get("name")
-                if isinstance(name, str):
-                    names.append(name)
-            for value in node.values():
-                visit(value, depth + 1)
-        elif isinstance(node, list):
-            for value in node:
-                visit(value, depth + 1)
-
-    visit(config)
-    mixed = sorted({name for name in names if name.startswith("mixed_")})
-    return printable(mixed[0], 40) if mixed else "float32"
+        return _read_record(archive, name), _precision(config)
 
 
 def load_model(path: str | Path) -> tuple[Any, ModelRecord | None]:
