@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.core.errors import one_line
+from cnnstudio.core.errors import one_line, plural
 from cnnstudio.core.experiments.run_history import RunEntry, RunHistory
 from cnnstudio.core.experiments.study import STEADY_SECONDS_NOTE, cell_text, study_rows
 from cnnstudio.core.files.model_record import is_dataset_path
@@ -81,8 +81,8 @@ class RunsModel(QAbstractTableModel):
             return str(value)[:16]  # to the minute: the seconds only widen the column
         if key == "study":
             return str(value).removeprefix("study ")  # the column says so; the full name is in the tooltip
-        if key == "dataset" and is_dataset_path(str(value)):  # "…/mnist", not "mnist", the built-in dataset's name
-            return f"…/{Path(str(value)).name}" if Path(str(value)).name else str(value)  # full path: the tooltip
+        if key == "dataset" and is_dataset_path(str(value)) and (name := Path(str(value)).name):
+            return f"…/{name}"  # not "mnist", the built-in dataset's name; the full path is in the tooltip
         return cell_text(key, value) if key in NUMERIC else str(value)
 
     def data(self, index: QModelIndex, role: int = Qt.DisplayRole) -> Any:
@@ -114,7 +114,7 @@ class RunsModel(QAbstractTableModel):
 def delete_question(entries: Sequence[RunEntry], history: RunHistory) -> str:
     """What deleting ``entries`` removes, asked before it happens: records, and model copies kept only there."""
     copies = sum(1 for entry in entries if entry.model_path and Path(entry.model_path) == history.models / f"{entry.id}.keras")
-    runs = f"{len(entries)} run{'s' if len(entries) != 1 else ''}"
+    runs = plural(len(entries), "run")
     kept = (f" and {'its' if len(entries) == 1 else str(copies)} model cop{'y' if copies == 1 else 'ies'} kept only in "
             "the run history (never saved elsewhere)" if copies else "")
     return (f"Delete {runs}{kept}? This cannot be undone. Models you saved with File → Save stay where they are."

@@ -23,6 +23,7 @@ from cnnstudio.core.atomic_write import file_mode_for
 from cnnstudio.core.errors import ModelFileError, printable
 from cnnstudio.core.files.model_record import ModelRecord
 from cnnstudio.core.files.model_signature import check_classifier
+from cnnstudio.core.precision import computing_precision
 from cnnstudio.core.regular_file import FOLDER, NotRegularFileError, open_regular_file
 
 RECORD_MEMBER = "cnnstudio.json"
@@ -160,10 +161,9 @@ def _find_code(config: Any) -> str | None:
 def _precision(config: Any) -> str:
     """The precision a config's layers compute in: a mixed policy (``mixed_bfloat16``…) when any layer
     has one, else ``float32`` (also when it names no policy)."""
-    names = {node["config"].get("name") for node in _objects(config)
-             if node.get("class_name") == "DTypePolicy" and isinstance(node.get("config"), dict)}
-    mixed = sorted(name for name in names if isinstance(name, str) and name.startswith("mixed_"))
-    return printable(mixed[0], 40) if mixed else "float32"
+    names = [node["config"]["name"] for node in _objects(config) if node.get("class_name") == "DTypePolicy"
+             and isinstance(node.get("config"), dict) and isinstance(node["config"].get("name"), str)]
+    return printable(computing_precision(names) or "float32", 40)
 
 
 class RefusedModelFile(ModelFileError):

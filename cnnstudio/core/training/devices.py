@@ -103,10 +103,8 @@ def parse_device(text: str, workers: bool = True) -> DeviceRequest:
     text = _tensorflow_spelling_removed(text.lower()) if text.isascii() else text
     if text == "workers" and not workers:
         raise ValueError(f"workers (several machines) is for train only: use {forms}")
-    if text == "cpu:0":
-        return DeviceRequest("cpu")
-    if text in ("cpu", "all-gpus", "auto", "workers"):
-        return DeviceRequest(text)  # type: ignore[arg-type]
+    if text in ("cpu", "cpu:0", "all-gpus", "auto", "workers"):
+        return DeviceRequest(text.removesuffix(":0"))  # type: ignore[arg-type]
     if text == "gpu":
         return DeviceRequest("gpu", 0)
     match = _GPU_INDEX.fullmatch(text)

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cnnstudio.core.precision import computing_precision
 from cnnstudio.core.training.devices import (
     DeviceInfo,
     DevicePlan,
@@ -146,8 +147,7 @@ def model_policy(model: Any) -> str | None:
     """
     names = [layer.dtype_policy.name for layer in getattr(model, "layers", None) or ()
              if getattr(layer, "weights", None) and getattr(layer, "dtype_policy", None) is not None]
-    mixed = [name for name in names if name.startswith("mixed_")]
-    return (mixed or names or [getattr(getattr(model, "dtype_policy", None), "name", None)])[0]
+    return computing_precision(names) or getattr(getattr(model, "dtype_policy", None), "name", None)
 
 
 def device_text(execution: Execution | None, model: Any, per_replica_batch: int) -> str:
