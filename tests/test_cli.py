@@ -241,7 +241,7 @@ def test_an_nvidia_gpu_tensorflow_cannot_use_is_explained(tmp_path) -> None:
     (["train", "--device", "tpu"], "unknown device 'tpu'"),
     (["train", "--device", "gpu:-1"], "unknown device"),
     (["evaluate", "m.keras", "--device", "GPUs"], "unknown device 'GPUs': use cpu, gpu, gpu:N (N = 0, 1, 2, …), "
-                                                 "all-gpus or auto"),  # not workers: train only
+                                                 "all-gpus or auto (any case;"),  # not workers: train only
     (["study", "--device", "workers"], "workers (several machines) is for train only"),
     (["train", "--device", "tpu"], "all-gpus, auto or workers"),
     (["study", "--ray", "local", "--device", "cpu", "--dataset", "digits"], "apply to studies on this computer"),

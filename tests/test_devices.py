@@ -67,7 +67,8 @@ def test_refused_forms(text):
 
 def test_refusal_reads_as_a_command_line_error():
     with pytest.raises(ValueError,
-                       match=r"^unknown device 'gpu0': use cpu, gpu, gpu:N \(N = 0, 1, 2, …\), all-gpus, auto or workers$"):
+                       match=r"^unknown device 'gpu0': use cpu, gpu, gpu:N \(N = 0, 1, 2, …\), all-gpus, auto or workers "
+                             r"\(any case; TensorFlow's GPU:0, /gpu:0 and /device:GPU:0 also work\)$"):
         parse_device("gpu0")
     with pytest.raises(ValueError, match=r"^GPU number 300 is too large \(at most 255\)"):
         parse_device("gpu:300")

@@ -33,6 +33,7 @@ MAX_GPU_INDEX = 255
 MIXED_PRECISION_CAPABILITY = (7, 0)  # Volta and later have tensor cores: float16 pays off there
 ONE_MACHINE_FORMS = "cpu, gpu, gpu:N (N = 0, 1, 2, …), all-gpus or auto"
 ACCEPTED_FORMS = "cpu, gpu, gpu:N (N = 0, 1, 2, …), all-gpus, auto or workers"
+TENSORFLOW_SPELLINGS = " (any case; TensorFlow's GPU:0, /gpu:0 and /device:GPU:0 also work)"
 RequestKind = Literal["cpu", "gpu", "all-gpus", "auto", "workers"]
 PlanKind = Literal["cpu", "gpu", "mirrored", "multiworker"]
 _GPU_INDEX = re.compile(r"gpu:(0|[1-9][0-9]{0,2})")  # ASCII digits only, no sign, no leading zeros
@@ -113,7 +114,7 @@ def parse_device(text: str, workers: bool = True) -> DeviceRequest:
         if index > MAX_GPU_INDEX:
             raise ValueError(f"GPU number {index} is too large (at most {MAX_GPU_INDEX}): use {forms}")
         return DeviceRequest("gpu", index)
-    raise ValueError(f"unknown device {shown}: use {forms}")
+    raise ValueError(f"unknown device {shown}: use {forms}{TENSORFLOW_SPELLINGS}")
 
 
 def _tensorflow_spelling_removed(text: str) -> str:
