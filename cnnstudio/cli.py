@@ -9,9 +9,7 @@ import argparse
 import contextlib
 import logging
 import os
-import signal
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Sequence
@@ -33,6 +31,7 @@ from cnnstudio.core.data.datasets import BUILTIN_NAMES
 from cnnstudio.core.errors import CnnStudioError, one_line, plural, printable, shown_epochs
 from cnnstudio.core.logs import debug_enabled, native_sink, setup_logging
 from cnnstudio.core.network.architectures import PRESET_ARCHITECTURES, default_learning_rate
+from cnnstudio.stop_signals import end_like_ctrl_c, ending_at_once
 
 log = logging.getLogger("cnnstudio.cli")
 
@@ -375,6 +374,27 @@ def _duration(seconds: float) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.device != "workers":
+        return _train(args)
+    try:
+        return _train(args)
+    except Exception as exc:
+        if not _lost_worker(exc):
+            raise
+        log.warning("cnnstudio train: lost contact with another worker", exc_info=True)
+        raise CnnStudioError("lost contact with another worker (it stopped, or the network between them failed), "
+                             f"so this one stops too (TensorFlow's {type(exc).__name__}; its details are in the log)") from exc
+
+
+def _lost_worker(exc: BaseException) -> bool:
+    """Whether ``exc`` is TensorFlow saying another worker is gone (unavailable, aborted, or too slow to answer)."""
+    errors = getattr(sys.modules.get("tensorflow"), "errors", None)
+    kinds = tuple(kind for name in ("UnavailableError", "AbortedError", "DeadlineExceededError")
+                  if isinstance(kind := getattr(errors, name, None), type))
+    return bool(kinds) and isinstance(exc, kinds)
+
+
+def _train(args: argparse.Namespace) -> int:
     from cnnstudio.core.files.persistence import check_model_file
 
     # Everything that can be checked without TensorFlow is checked first (it takes seconds to load).
@@ -622,9 +642,11 @@ def _execution(args: argparse.Namespace) -> Any:
         cluster = worker_cluster()
         others = ", ".join(address for i, address in enumerate(cluster.workers) if i != cluster.index)
         _err(f"notice: worker {cluster.index} of {len(cluster.workers)}: waiting for the other workers to join "
-             f"({printable(others, 300)}); start them now with the same command (TensorFlow's wait ignores "
-             f"Ctrl-C: `kill -9 {os.getpid()}` gives up)")
-    start_workers(execution)  # MultiWorkerMirroredStrategy: made now, before anything else runs on TensorFlow
+             f"({printable(others, 300)}); start them now with the same command (Ctrl-C gives up)")
+    # MultiWorkerMirroredStrategy: made now, before anything else runs on TensorFlow. It waits for the other
+    # workers keeping Python's lock, so no handler could run meanwhile: a stop signal ends the process at once.
+    with ending_at_once() if execution.plan.kind == "multiworker" else contextlib.nullcontext():
+        start_workers(execution)
     for line in (*problems, *execution.notices):
         _err(f"notice: {printable(line, 400)}")
     return execution
@@ -1036,7 +1058,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_gui(smoke_test=args.smoke_test, report_startup=args.report_startup)
     _quiet_tensorflow()
-    _end_like_ctrl_c()
+    end_like_ctrl_c()
     return run_command(args, log_path)
 
 
@@ -1045,19 +1067,6 @@ def _out_of_memory(exc: BaseException) -> bool:
     tensorflow = sys.modules.get("tensorflow")
     exhausted = getattr(getattr(tensorflow, "errors", None), "ResourceExhaustedError", None)
     return isinstance(exc, MemoryError) or (isinstance(exhausted, type) and isinstance(exc, exhausted))
-
-
-def _end_like_ctrl_c() -> None:
-    """SIGTERM (``kill``, ``timeout``, a service manager) and SIGHUP (a closed terminal) end a command as Ctrl-C does:
-    the run stops, its finished epochs are kept, no temporary file is left, and the exit code is 130."""
-    def interrupt(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
-        return
-    for name in ("SIGTERM", "SIGHUP"):  # Windows has neither
-        if (number := getattr(signal, name, None)) is not None:
-            signal.signal(number, interrupt)
 
 
 def run_command(args: argparse.Namespace, log_path: Path | None = None) -> int:

@@ -258,3 +258,80 @@ def test_keras_under_the_multi_worker_strategy(tmp_path) -> None:
     assert [len(b) for b in first] == [32, 32, 32, 4] and [len(b) for b in second] == [32, 32, 32, 4]
     assert sorted(i for batch in first + second for i in batch) == list(range(200))
     assert (tmp_path / "chief.keras").is_file() and not (tmp_path / "worker-1.keras").exists()
+
+
+def _started(command: list[str], env: dict[str, str], stderr: Path) -> subprocess.Popen:
+    """``command`` started with Ctrl-C's usual effect (not inherited as ignored), its stderr into a file."""
+    import signal
+
+    with stderr.open("w") as sink:
+        return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=sink, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def _until_said(process: subprocess.Popen, stderr: Path, text: str) -> None:
+    """Wait (polling the file) until ``text`` is in ``stderr``; fail if the process ends or TIMEOUT passes first."""
+    import time
+
+    deadline = time.monotonic() + TIMEOUT
+    while text not in stderr.read_text():
+        assert process.poll() is None, f"ended ({process.returncode}) before saying {text!r}: {stderr.read_text()}"
+        assert time.monotonic() < deadline, f"never said {text!r}: {stderr.read_text()}"
+        time.sleep(0.1)
+
+
+def test_ctrl_c_ends_a_worker_waiting_for_the_others(tmp_path) -> None:
+    """TensorFlow waits for the other workers keeping Python's lock, so no handler can run: Ctrl-C ends it at once."""
+    import signal
+
+    stderr = tmp_path / "stderr.txt"
+    env = _environment(tmp_path, tf_config([f"127.0.0.1:{port}" for port in _free_ports(2)], 0))
+    waiting = _started([sys.executable, "-m", "cnnstudio", "train", "--device", "workers", "--dataset", "digits",
+                        "--out", str(tmp_path / "m.keras")], env, stderr)
+    try:
+        _until_said(waiting, stderr, "waiting for the other workers to join")
+        waiting.send_signal(signal.SIGINT)
+        waiting.wait(timeout=30)  # before the handlers were set aside, it waited for the other worker forever
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.wait()
+    said = stderr.read_text()
+    assert "(Ctrl-C gives up)" in said and "Traceback" not in said
+    # at once (the system's action for SIGINT), or as Ctrl-C does had it landed just before the wait
+    assert waiting.returncode in (-signal.SIGINT, 130), said
+    assert not (tmp_path / "m.keras").exists() and list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_stopped_chief_stops_the_other_worker_with_one_line(tmp_path) -> None:
+    """SIGTERM reaches the chief while it trains (TensorFlow takes it for itself otherwise); the other worker says why
+    it stops in one line."""
+    import signal
+
+    out = tmp_path / "model.keras"
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    train = [sys.executable, "-m", "cnnstudio", "train", "--device", "workers", "--dataset", "digits", "--epochs", "50"]
+    errors = [tmp_path / "chief.txt", tmp_path / "helper.txt"]
+    running = [_started([*train, "--json", "--out", str(out)], _environment(tmp_path, tf_config(workers, 0)), errors[0]),
+               _started(train, _environment(tmp_path, tf_config(workers, 1)), errors[1])]
+    try:
+        _until_said(running[0], errors[0], "epoch 1/50")
+        running[0].send_signal(signal.SIGTERM)
+        chief_out, _ = running[0].communicate(timeout=60)
+        running[1].wait(timeout=TIMEOUT)
+    finally:
+        for process in running:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    chief, helper = (path.read_text() for path in errors)
+    assert running[0].returncode == 130, chief
+    assert chief.rstrip().endswith("cnnstudio train: interrupted")
+    summary = json.loads(chief_out)
+    assert summary["stop_reason"] == "interrupted" and summary["epochs"] >= 1 and summary["model"] == str(out)
+    assert running[1].returncode == 2, helper
+    last = helper.rstrip().splitlines()[-1]
+    assert last.startswith("cnnstudio train: lost contact with another worker (it stopped, or the network between "
+                           "them failed), so this one stops too (TensorFlow's "), helper
+    assert "internal error" not in helper and "Traceback" not in helper
+    assert list((tmp_path / "tmp").iterdir()) == []  # the other worker's folder is gone

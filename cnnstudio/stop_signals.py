@@ -1,0 +1,47 @@
+"""What Ctrl-C, SIGTERM and SIGHUP do to a command: end it as Ctrl-C does, or (in a wait nothing can interrupt) at once."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def end_like_ctrl_c() -> None:
+    """SIGTERM (``kill``, ``timeout``, a service manager) and SIGHUP (a closed terminal) end a command as Ctrl-C does:
+    the run stops, its finished epochs are kept, no temporary file is left, and the exit code is 130."""
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        return
+    for number in STOP_SIGNALS:
+        if number != signal.SIGINT:
+            signal.signal(number, interrupt)
+
+
+@contextlib.contextmanager
+def ending_at_once() -> Iterator[None]:
+    """Within the block, a stop signal ends the process at once (the system's default action), without cleanup.
+
+    For a wait inside TensorFlow that keeps Python's interpreter lock (``MultiWorkerMirroredStrategy``
+    waiting for the other workers): no Python handler, and no other Python thread, can run until it
+    ends. Nothing may be written within the block. Afterwards the handlers are as they were before,
+    including any that TensorFlow replaced meanwhile (it takes SIGTERM for its preemption notices).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.getsignal(number) for number in STOP_SIGNALS}
+    for number in STOP_SIGNALS:
+        signal.signal(number, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            if handler is not None:  # None: set outside Python, cannot be put back from here
+                signal.signal(number, handler)
