@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -91,7 +93,9 @@ def test_train_through_clicks_fills_plots_then_continue(qtbot, make_window) -> N
     assert batches and all(p.step <= p.steps for p in batches) and window.training_view.batch_x
     assert window.training_view.epoch_history == workspace.record.history  # drawn from the record
     assert len(window.training_view.epoch_history["val_loss"]) == 2
-    assert window.training_view.redraws > 0 and workspace.unsaved and window.windowTitle().startswith("untitled model *")
+    # the run history keeps a copy of the model: nothing to save before the next run, but it has no file yet
+    assert window.training_view.redraws > 0 and not workspace.unsaved and workspace.path is None
+    assert re.match(r"run \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(Runs tab\) — ", window.windowTitle())
     assert "test accuracy" in window.training_view.status.text()
     assert window.continue_button.isEnabled() and window.files.save_action.isEnabled()
 
@@ -233,9 +237,31 @@ def _answer(monkeypatch, answers: dict[str, object], asked: list[str]) -> None:
 
 
 def test_unsaved_model_is_asked_about_before_new(qtbot, make_window, monkeypatch) -> None:
+    """A trained model is kept by its run in the run history; once that run is deleted, it exists only in the
+    window, and New asks first."""
     window = make_window()
-    set_options(window)
+    set_options(window, pooling="min", padding="same")
     train_and_wait(qtbot, window)
+    assert not window.workspace.needs_saving and window.workspace.run_id is not None
+    offered = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda _p, _t, start, *_a: offered.append(start) or ("", ""))
+    window.files.save_action.trigger()  # it has no file of its own: Save asks where, suggesting what it is
+    assert [Path(path).name for path in offered] == ["lenet5-min-same.keras"]
+
+    runs = window.runs_view
+    window.tabs.setCurrentWidget(runs)
+    qtbot.waitUntil(lambda: runs.proxy.rowCount() == 1 and not runs.refreshing, timeout=WAIT_MS)
+    runs.table.selectRow(0)
+    with qtbot.waitSignal(window.model_opened, timeout=WAIT_MS):  # reopened from the Runs tab: still no file
+        runs.open_button.click()
+    assert window.workspace.path is None and window.workspace.run_id == runs.selected()[0].id
+    assert window.settings.recent_models() == []  # Recent Models never lists a copy that Delete removes
+    window.files.save_action.trigger()
+    assert len(offered) == 2 and "runs" not in Path(offered[1]).parts  # asked again; never into the history
+    monkeypatch.setattr(runs, "confirm", lambda question: "its model copy kept only in the run history" in question)
+    with qtbot.waitSignal(runs.deleted, timeout=WAIT_MS):
+        runs.delete_button.click()
+    assert window.workspace.needs_saving and window.windowTitle().startswith("untitled model *")
     asked: list[str] = []
     _answer(monkeypatch, {"Unsaved model": QMessageBox.Cancel}, asked)
     window.files.new_action.trigger()
@@ -255,7 +281,7 @@ def test_closing_during_training_stops_the_worker(qtbot, make_window, monkeypatc
     window.close()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=WAIT_MS)
     assert not window.training and running_threads() == []
-    assert asked == ["Training is running", "Unsaved model"]
+    assert asked == ["Training is running"]  # the stopped run's model is kept in the run history
 
 
 def test_yes_to_quitting_after_the_run_ended_meanwhile_closes_now(qtbot, make_window, monkeypatch) -> None:
@@ -276,7 +302,7 @@ def test_yes_to_quitting_after_the_run_ended_meanwhile_closes_now(qtbot, make_wi
     monkeypatch.setattr(QMessageBox, "question", question)
     window.close()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=WAIT_MS)
-    assert asked == ["Training is running", "Unsaved model"] and not window._close_when_idle
+    assert asked == ["Training is running"] and not window._close_when_idle  # the run history keeps its model
 
 
 def test_tensorflow_import_failure_is_explained(qtbot, make_window, monkeypatch) -> None:

@@ -28,12 +28,12 @@ def test_recent_models_menu_lists_saved_models_and_reopens_them(qtbot, trained, 
     entries = [action.text() for action in window.files.recent_menu.actions()]
     assert entries[:2] == [second, first]  # most recent first
 
-    train_and_wait(qtbot, window, window.continue_button)  # unsaved again: reopening must ask
+    train_and_wait(qtbot, window, window.continue_button)  # its run in the run history keeps the continued model
     asked = []
     monkeypatch.setattr(QMessageBox, "question", lambda _p, title, *_a, **_k: asked.append(title) or QMessageBox.Discard)
     with qtbot.waitSignal(window.model_opened, timeout=WAIT_MS):
         window.files.recent_menu.actions()[1].trigger()
-    assert asked == ["Unsaved model"]
+    assert asked == []  # nothing would be lost: no question
     assert window.workspace.path == first and window.workspace.record.epochs_trained == 2
 
 

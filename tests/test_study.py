@@ -299,6 +299,24 @@ def test_run_labels_name_every_setting_that_differs() -> None:
     assert differing_fields([older, BASE]) == []
 
 
+def test_labels_say_where_a_run_stopped_and_name_a_dataset_folder_by_its_name() -> None:
+    """The legend of a run stopped at 1.86 of 3 epochs says so (not just '3'); a folder reads '…/mnist', as in
+    the Runs table, not as the built-in 'mnist' or a full path."""
+    from cnnstudio.core.experiments.curves import legend_entries
+    from cnnstudio.core.experiments.study import run_labels
+    from cnnstudio.core.training.stop_reason import StopReason
+
+    longer = dataclasses.replace(BASE, train=dataclasses.replace(BASE.train, epochs=3))
+    stopped = _entry_with(longer, "b")
+    stopped.stop_reason, stopped.epoch_ends = StopReason.REQUESTED.value, [1.0, 1.86]
+    entries = [_entry_with(BASE, "a"), stopped]
+    assert run_labels(entries) == ["epochs=1", "epochs=3 (stopped at 1.86)"]
+    assert legend_entries(entries) == ("epochs", ["1", "3 (stopped at 1.86)"])
+    folder = _entry_with(dataclasses.replace(BASE, dataset="/data/sets/mnist"), "c")
+    assert run_labels([_entry_with(dataclasses.replace(BASE, dataset="mnist"), "d"), folder]) == [
+        "dataset=mnist", "dataset=…/mnist"]
+
+
 def test_one_epoch_report_curves_have_room_whole_epoch_ticks_and_every_label_inside() -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 

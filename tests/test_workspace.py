@@ -35,6 +35,24 @@ def test_events_and_file_state_follow_the_model() -> None:
     assert changes[-1] is None and files[-1].display_name == "new experiment"
 
 
+def test_a_model_kept_by_the_run_history_needs_no_saving_until_its_run_is_deleted() -> None:
+    workspace = Workspace(DatasetCache(loader=lambda name, progress: None))
+    files = []
+    workspace.file_changed.connect(files.append)
+    workspace.set_model(FakeModel(), record(), run_id="20261127-053113-9bfff8")
+    assert not workspace.needs_saving and workspace.path is None
+    assert files[-1].display_name == "run 2026-11-27 05:31:13 (Runs tab)"
+    workspace.forget_runs(["20261127-000000-aaaaaa"])  # another run: nothing changes
+    assert not workspace.needs_saving and len(files) == 1
+    workspace.forget_runs(["20261127-053113-9bfff8"])
+    assert workspace.needs_saving and files[-1].display_name == "untitled model" and files[-1].unsaved
+    workspace.set_model(FakeModel(), record(), run_id="odd id")
+    assert files[-1].display_name == "run odd id (Runs tab)"
+    workspace.mark_saved("/tmp/kept.keras")  # saved to a file of its own: deleting the run no longer matters
+    workspace.forget_runs(["odd id"])
+    assert not workspace.needs_saving and files[-1].display_name == "kept.keras"
+
+
 def test_continue_keeps_the_models_network_and_dataset_with_new_training_options() -> None:
     workspace = Workspace()
     panel = Experiment(ModelOptions(pooling="max"), TrainOptions(epochs=7, optimizer="sgd"), "mnist")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +90,14 @@ class ModelOptions:
     def network_name(self) -> str:
         """What is built, for messages: the preset's name, or ``the design 'NAME'``."""
         return self.arch if self.design is None else f"the design {self.design.name!r}"
+
+    @property
+    def file_stem(self) -> str:
+        """A file name for a model built from these options: ``lenet5-min-valid`` (letters, digits, ``-``, ``_``)."""
+        network = self.arch if self.design is None else self.design.name
+        padding = self.padding if isinstance(self.padding, str) else f"pad{self.padding}"  # an explicit border
+        stem = "-".join(str(part) for part in (network, self.pooling, padding))
+        return re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-")[:80] or "model"
 
     def __post_init__(self) -> None:
         if self.design is not None:

@@ -13,6 +13,7 @@ import logging
 import os
 import time
 import weakref
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,15 @@ def default_dataset() -> str:
     return DEFAULT_DATASET
 
 
+def _recorded_when(run_id: str) -> str:
+    """A run id (``20261127-053113-9bfff8``) as the time it was recorded (``2026-11-27 05:31:13``), else as it is."""
+    day, _, rest = run_id.partition("-")
+    clock = rest.partition("-")[0]
+    if len(day) == 8 and len(clock) == 6 and (day + clock).isdigit():
+        return f"{day[:4]}-{day[4:6]}-{day[6:]} {clock[:2]}:{clock[2:4]}:{clock[4:]}"
+    return run_id
+
+
 @dataclass(frozen=True)
 class FileState:
     """What the title bar and the save actions need to know."""
@@ -42,12 +52,13 @@ class FileState:
     path: str | None
     unsaved: bool
     has_model: bool
+    name: str | None = None  # shown when there is no path (a model kept in the run history)
 
     @property
     def display_name(self) -> str:
         if self.path:
             return Path(self.path).name
-        return "untitled model" if self.has_model else "new experiment"
+        return self.name or ("untitled model" if self.has_model else "new experiment")
 
 
 class Workspace:
@@ -59,6 +70,7 @@ class Workspace:
         self.record: ModelRecord | None = None
         self.path: str | None = None
         self.unsaved = False
+        self.run_id: str | None = None  # the run whose copy in the run history this model is (no file of its own)
         self.version = 0  # bumped whenever the model or its weights change (cache keys use it)
         self.model_changed: Event[Workspace] = Event()  # a new model, another record, or none
         self.file_changed: Event[FileState] = Event()  # saved, renamed, or unsaved changes
@@ -68,9 +80,14 @@ class Workspace:
 
     # the model -------------------------------------------------------------------------
     def set_model(self, model: Any, record: ModelRecord | None, *, path: str | None = None,
-                  unsaved: bool = False) -> None:
-        """Make ``model`` (trained, continued or opened) the current one."""
+                  unsaved: bool = False, run_id: str | None = None) -> None:
+        """Make ``model`` (trained, continued or opened) the current one.
+
+        ``run_id``: the model is that run's copy in the run history. It has no file of its own (Save asks
+        where), but nothing is lost while that copy exists, so it is not ``unsaved``.
+        """
         self.model, self.record, self.path, self.unsaved = model, record, path, unsaved
+        self.run_id = run_id
         self.version += 1
         if record is not None:
             name = record.experiment.dataset
@@ -84,8 +101,15 @@ class Workspace:
         self.set_model(None, None)
 
     def mark_saved(self, path: str) -> None:
-        self.path, self.unsaved = path, False
+        self.path, self.unsaved, self.run_id = path, False, None
         self.file_changed.emit(self.file_state)
+
+    def forget_runs(self, run_ids: Collection[str]) -> None:
+        """Those runs were deleted: a model that was only their run-history copy now exists only here."""
+        if self.run_id is not None and self.run_id in run_ids:
+            self.run_id = None
+            self.unsaved = self.model is not None and self.path is None
+            self.file_changed.emit(self.file_state)
 
     def discard_changes(self) -> None:
         """The user chose not to keep the unsaved model."""
@@ -94,7 +118,8 @@ class Workspace:
 
     @property
     def file_state(self) -> FileState:
-        return FileState(self.path, self.unsaved, self.model is not None)
+        name = f"run {_recorded_when(self.run_id)} (Runs tab)" if self.run_id and not self.path else None
+        return FileState(self.path, self.unsaved, self.model is not None, name)
 
     @property
     def needs_saving(self) -> bool:

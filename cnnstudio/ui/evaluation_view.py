@@ -83,6 +83,8 @@ class EvaluationView(QWidget):
         splitter.setStretchFactor(1, 2)
         splitter.setStretchFactor(2, 1)
         splitter.setSizes([210, 420, 330])
+        splitter.setChildrenCollapsible(False)
+        self.canvas.setMinimumWidth(200)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.summary)

@@ -47,6 +47,7 @@ class FileActions(QObject):
         self._current_design: Callable[[], Any] = lambda: None
         self._show_design: Callable[[Any, str], None] = lambda _design, _text: None
         self._failure_title = "File problem"
+        self.history_holds: Callable[[Any], bool] | None = None  # whether a run's model is the history's own copy
 
     # menu ------------------------------------------------------------------------------
     def _action(self, menu: QMenu, text: str, slot: Callable[[], None], shortcut: Any = None, tip: str = "") -> QAction:
@@ -110,16 +111,23 @@ class FileActions(QObject):
         return {QMessageBox.Save: "save", QMessageBox.Discard: "discard"}.get(answer, "cancel")
 
     def ask_save_path(self) -> str:
-        start = self.workspace.path or str(Path.home() / f"{self._suggested_name()}.keras")
+        start = self.workspace.path or str(self._last_folder() / f"{self._suggested_name()}.keras")
         path, _ = QFileDialog.getSaveFileName(self.window, "Save model", start, MODEL_FILTER)
         if path and not path.endswith(".keras"):
             path += ".keras"
         return path
 
     def ask_open_path(self) -> str:
-        path, _ = QFileDialog.getOpenFileName(self.window, "Open model", str(Path.home()),
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open model", str(self._last_folder()),
                                               f"{MODEL_FILTER};;All files (*)")
         return path
+
+    def _last_folder(self) -> Path:
+        """Where the dialogs start: the current model's folder, else the most recent model's, else home."""
+        for path in (self.workspace.path, *self.settings.recent_models()):
+            if path and Path(path).parent.is_dir():
+                return Path(path).parent
+        return Path.home()
 
     def ask_read_dataset(self, dataset: str) -> bool:
         """Whether the user agrees to read ``dataset``, a path that only a model file named."""
@@ -157,19 +165,28 @@ class FileActions(QObject):
         if path:
             self.open_model_path(path)
 
-    def open_model_path(self, path: str, ask_first: bool = False) -> None:
-        """Load a model on a worker thread (Keras safe mode) and make it the workspace's."""
-        if ask_first and not self.maybe_keep_model(lambda: self.open_model_path(path)):
+    def open_model_path(self, path: str, ask_first: bool = False, run_id: str | None = None) -> None:
+        """Load a model on a worker thread (Keras safe mode) and make it the workspace's.
+
+        ``run_id``: ``path`` is that run's copy in the run history. It is opened as the run's model, with
+        no file of its own: Save asks where, so that nothing saved lies in the history (deleted with the run).
+        """
+        if ask_first and not self.maybe_keep_model(lambda: self.open_model_path(path, run_id=run_id)):
             return
         from cnnstudio.core.files.persistence import load_model  # refuses what is no image classifier
 
-        self._start(f"Opening {path}…", lambda _t: (path, *load_model(path)), self._opened, "open-model")
+        self._start(f"Opening {path}…", lambda _t: (path, run_id, *load_model(path)), self._opened, "open-model")
 
-    def _opened(self, result: tuple[str, Any, Any]) -> None:
-        path, model, record = result
-        if self._show_model(model, record, Path(path).name, path=path):
-            self.settings.add_recent_model(path)
-            self._finish(f"Opened {path}")
+    def _opened(self, result: tuple[str, str | None, Any, Any]) -> None:
+        path, run_id, model, record = result
+        where: dict[str, Any] = {"run_id": run_id} if run_id else {"path": path}
+        if self._show_model(model, record, Path(path).name, **where):
+            if run_id:
+                self._finish(f"Opened the model of {self.workspace.file_state.display_name}: "
+                             "File → Save keeps it in a file of its own")
+            else:
+                self.settings.add_recent_model(path)
+                self._finish(f"Opened {path}")
             self.model_opened.emit()
 
     def _show_model(self, model: Any, record: Any, name: str, **where: Any) -> bool:
@@ -392,7 +409,8 @@ class FileActions(QObject):
 
     def open_run(self, entry: Any) -> None:
         if entry.model_path and Path(entry.model_path).is_file():
-            self.open_model_path(entry.model_path, ask_first=True)
+            own = self.history_holds is not None and self.history_holds(entry)
+            self.open_model_path(entry.model_path, ask_first=True, run_id=entry.id if own else None)
         else:
             self.failed.emit("Cannot open run", f"the model of this run is no longer at {entry.model_path}", "")
 

@@ -98,7 +98,7 @@ class MainWindow(QMainWindow):
         self.devices = DeviceController(self.panel.device_choice, self.settings, self.panel.batch_size.value,
                                         self.device_label, self)
         self.trainer = TrainingController(self.workspace, self.history, self, recovery=self.recovery)
-        self.files = FileActions(self, self.workspace, self.settings, lambda: self.panel.experiment().model.arch,
+        self.files = FileActions(self, self.workspace, self.settings, self._suggested_model_name,
                                  lambda: self.training_view.figure)
         self.files.build_menu(self.menuBar(), self.close)
         self.designs = DesignController(self.design_view, self.panel, self.workspace, self.tabs, self)
@@ -173,6 +173,9 @@ class MainWindow(QMainWindow):
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(side)
         splitter.addWidget(tabs_area)
+        splitter.setChildrenCollapsible(False)  # dragging the handle never hides the options or the views
+        side.setMinimumWidth(200)
+        tabs_area.setMinimumWidth(320)
         splitter.setStretchFactor(1, 1)  # a wider window widens the tabs; the panel keeps its width
         splitter.setSizes([side.minimumSizeHint().width(), 840])
         self.setCentralWidget(splitter)
@@ -194,6 +197,8 @@ class MainWindow(QMainWindow):
         self.devices.unavailable.connect(self._backend_unavailable)
         self.panel.changed.connect(self.devices.update_label)
         self.runs_view.open_requested.connect(files.open_run)
+        files.history_holds = self.history.holds_model
+        self.runs_view.deleted.connect(self.workspace.forget_runs)
         self.runs_view.export_requested.connect(files.export_run)
         self.architecture_view.export_requested.connect(files.export_diagram)
         files.set_diagram(self._shown_network)
@@ -221,6 +226,11 @@ class MainWindow(QMainWindow):
         self.preview.dataset_failed.connect(lambda reason, details: self.show_error("Dataset problem", reason, details))
         self.workspace.model_changed.connect(self._model_changed)
         self.workspace.file_changed.connect(self._show_file_state)
+
+    def _suggested_model_name(self) -> str:
+        """The Save dialog's file name: the current model's network, pooling and padding (else the panel's)."""
+        record = self.workspace.record
+        return (record.experiment.model if record is not None else self.panel.experiment().model).file_stem
 
     def _shown_network(self) -> tuple[Any, str] | None:
         view = self.architecture_view

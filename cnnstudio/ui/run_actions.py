@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -150,7 +151,9 @@ class RunActions(QObject):
         self.runs_view.refresh()
 
     def _run_finished(self, outcome: Any) -> None:  # a RunOutcome
-        self.workspace.set_model(outcome.model, outcome.record, unsaved=True)
+        entry = outcome.entry  # a copy in the run history keeps the model: no need to ask to save it
+        kept = entry is not None and self.trainer.history.holds_model(entry) and Path(entry.model_path).is_file()
+        self.workspace.set_model(outcome.model, outcome.record, unsaved=not kept, run_id=entry.id if kept else None)
         self.message.emit(self.training_view.show_outcome(outcome), 10000)
         self.runs_view.refresh()
         if outcome.result.end.reason is StopReason.NON_FINITE:

@@ -7,7 +7,6 @@ slow folder leaves the window responsive, and the table is filled when the listi
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QRegularExpression, QSortFilterProxyModel, Qt, Signal
@@ -24,15 +23,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnstudio.core.data.datasets import dataset_label
 from cnnstudio.core.errors import one_line, plural
 from cnnstudio.core.experiments.run_history import RunEntry, RunHistory
 from cnnstudio.core.experiments.study import STEADY_SECONDS_NOTE, cell_text, study_rows
-from cnnstudio.core.files.model_record import is_dataset_path
 from cnnstudio.core.logs import log
 from cnnstudio.ui.background import start_task
 from cnnstudio.ui.curves_plot import CurvesPlot
-from cnnstudio.ui.widgets import read_only_view
+from cnnstudio.ui.widgets import fit_table_rows, read_only_view
 
+TABLE_SHARE = 0.55  # the most of the tab's height the runs table takes from the curves
 # (header, row key, full name): short headers, so every column fits the tab at the default window size;
 # the full name is the header's tooltip (unless TOOLTIPS explains more) and names it in the header's menu
 RUN_COLUMNS = (("When", "created", "When recorded"), ("Arch.", "arch", "Architecture"),
@@ -81,8 +81,8 @@ class RunsModel(QAbstractTableModel):
             return str(value)[:16]  # to the minute: the seconds only widen the column
         if key == "study":
             return str(value).removeprefix("study ")  # the column says so; the full name is in the tooltip
-        if key == "dataset" and is_dataset_path(str(value)) and (name := Path(str(value)).name):
-            return f"…/{name}"  # not "mnist", the built-in dataset's name; the full path is in the tooltip
+        if key == "dataset":
+            return dataset_label(str(value))  # not "mnist", the built-in dataset's name; the full path is in the tooltip
         return cell_text(key, value) if key in NUMERIC else str(value)
 
     def data(self, index: QModelIndex, role: int = Qt.DisplayRole) -> Any:
@@ -113,7 +113,7 @@ class RunsModel(QAbstractTableModel):
 
 def delete_question(entries: Sequence[RunEntry], history: RunHistory) -> str:
     """What deleting ``entries`` removes, asked before it happens: records, and model copies kept only there."""
-    copies = sum(1 for entry in entries if entry.model_path and Path(entry.model_path) == history.models / f"{entry.id}.keras")
+    copies = sum(1 for entry in entries if history.holds_model(entry))
     runs = plural(len(entries), "run")
     kept = (f" and {'its' if len(entries) == 1 else str(copies)} model cop{'y' if copies == 1 else 'ies'} kept only in "
             "the run history (never saved elsewhere)" if copies else "")
@@ -131,6 +131,7 @@ class RunsView(QWidget):
     open_requested = Signal(object)  # RunEntry
     export_requested = Signal(object)  # RunEntry
     refreshed = Signal()  # a listing asked for with refresh() is shown (or its failure is)
+    deleted = Signal(list)  # the ids of the runs just deleted
 
     def __init__(self, history: RunHistory | None = None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -171,7 +172,7 @@ class RunsView(QWidget):
         self.warnings.setStyleSheet("color: #8a5a00;")
         self.warnings.setWordWrap(True)
         self.plot = CurvesPlot()
-        splitter = QSplitter(Qt.Vertical)
+        self.splitter = splitter = QSplitter(Qt.Vertical)
         splitter.addWidget(self.table)
         splitter.addWidget(self.plot)
         splitter.setChildrenCollapsible(False)
@@ -212,6 +213,11 @@ class RunsView(QWidget):
         if not self.loaded:
             self.refresh()
         super().showEvent(event)
+        self._fit_table()
+
+    def _fit_table(self) -> None:
+        """The table gets the height of the runs shown (at most 55%), the curves the rest."""
+        fit_table_rows(self.splitter, self.table, self.proxy.rowCount(), TABLE_SHARE)
 
     def refresh(self) -> None:
         """Read the run history again on a worker thread; the table follows when it is read (``refreshed``).
@@ -257,6 +263,7 @@ class RunsView(QWidget):
         self.warnings.setText("\n".join(warnings))
         self.warnings.setVisible(bool(warnings))
         self.apply_filter()
+        self._fit_table()
         self.refreshing = False
         if self._again:
             self.refresh()
@@ -306,18 +313,25 @@ class RunsView(QWidget):
 
     def confirm(self, question: str) -> bool:
         """Whether the user agrees; a dialog here, replaced in tests."""
-        answer = QMessageBox.question(self, "Delete runs", question, QMessageBox.Yes | QMessageBox.Cancel,
-                                      QMessageBox.Cancel)
-        return answer == QMessageBox.Yes
+        box = QMessageBox(QMessageBox.Question, "Delete runs" if len(self.selected()) > 1 else "Delete run", question,
+                          QMessageBox.Cancel, self)
+        delete = box.addButton("Delete", QMessageBox.DestructiveRole)
+        box.setDefaultButton(QMessageBox.Cancel)
+        box.exec()
+        return box.clickedButton() is delete
 
     def delete_selected(self) -> None:
-        problems = []
+        problems, deleted = [], []
         for entry in self.selected():
             try:
                 self.history.delete(entry.id)
             except (OSError, ValueError) as exc:
                 problems.append(f"could not delete run {entry.id}: {one_line(exc)}")
+            else:
+                deleted.append(entry.id)
         self.refresh()
+        if deleted:
+            self.deleted.emit(deleted)
         if problems:
             self.when_listed(lambda: self.warnings.setText("\n".join([*problems, self.warnings.text()]).strip())
                              or self.warnings.setVisible(True))

@@ -35,7 +35,7 @@ from cnnstudio.core.experiments.study import (
     study_rows,
 )
 from cnnstudio.ui.curves_plot import CurvesPlot
-from cnnstudio.ui.widgets import read_only_table
+from cnnstudio.ui.widgets import fit_table_rows, read_only_table
 
 TABLE_SHARE = 0.45  # the most of the results' height the table takes from the curves
 
@@ -248,15 +248,7 @@ class StudyView(QWidget):
 
     def _fit_table(self) -> None:
         """Give the table the height of its rows (at most 45%), the curves the rest."""
-        total = sum(self.splitter.sizes())
-        if total <= 0:  # not laid out yet: the initial 1 : 2 stands
-            return
-        table = self.table
-        rows = max(table.rowCount(), 2) * table.verticalHeader().defaultSectionSize()
-        scrollbar = table.horizontalScrollBar().sizeHint().height()
-        wanted = table.horizontalHeader().height() + rows + 2 * table.frameWidth() + scrollbar
-        height = min(wanted, int(total * TABLE_SHARE))
-        self.splitter.setSizes([height, total - height])
+        fit_table_rows(self.splitter, self.table, self.table.rowCount(), TABLE_SHARE)
 
     def best_cells(self) -> dict[str, str]:
         """Column title → label of the run highlighted as best there."""

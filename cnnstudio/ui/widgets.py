@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import QAbstractItemModel
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QTableWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QSplitter,
+    QTableView,
+    QTableWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 
 def _read_only(table: QTableView, stretch_last: bool, compact: bool = False) -> None:
@@ -45,3 +53,17 @@ def stacked(*widgets: QWidget, stretch_last: bool = True) -> QWidget:
     for i, widget in enumerate(widgets):
         layout.addWidget(widget, 1 if stretch_last and i == len(widgets) - 1 else 0)
     return box
+
+
+def fit_table_rows(splitter: QSplitter, table: QTableView, rows: int, share: float) -> None:
+    """Give ``table`` (the splitter's first pane) the height of ``rows`` rows (at least 2), at most ``share`` of it.
+
+    The pane after it gets the rest. Before the splitter is laid out, its initial sizes stand.
+    """
+    total = sum(splitter.sizes())
+    if total <= 0:
+        return
+    wanted = (table.horizontalHeader().height() + max(rows, 2) * table.verticalHeader().defaultSectionSize()
+              + 2 * table.frameWidth() + table.horizontalScrollBar().sizeHint().height())
+    height = min(wanted, int(total * share))
+    splitter.setSizes([height, total - height])

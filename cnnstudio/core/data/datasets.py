@@ -121,6 +121,13 @@ def dataset_key(name_or_path: str) -> str:
     return name_or_path.strip().lower().replace("-", "_")
 
 
+def dataset_label(name: str) -> str:
+    """A dataset as tables and legends show it: a built-in one by its name, one read from disk as ``…/its name``
+    (so a folder called ``mnist`` is not taken for the built-in MNIST; the full path belongs in a tooltip)."""
+    base = Path(name).name if dataset_key(name) not in BUILTIN_NAMES else ""
+    return f"…/{base}" if base else name
+
+
 def digit_like(input_shape: tuple[int, ...], num_classes: int | None = None, name: str = "") -> bool:
     """Whether images are MNIST-like handwritten digits, so sketches and image files get MNIST preprocessing.
 

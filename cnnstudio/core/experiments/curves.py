@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cnnstudio.core.experiments.run_history import RunEntry
-from cnnstudio.core.experiments.study import differing_fields, flat_settings, run_labels, setting_text, told_apart
+from cnnstudio.core.experiments.study import differing_fields, flat_settings, run_labels, shown_setting, stopped_at, told_apart
 
 METRICS = (("loss", "Loss"), ("accuracy", "Accuracy"))
 EMPTY_TEXT = "Select runs to compare"
@@ -133,7 +133,8 @@ def legend_entries(entries: Sequence[RunEntry]) -> tuple[str, list[str]]:
     keys = differing_fields([entry.experiment for entry in entries])
     if not keys:
         return "", run_labels(entries)
-    values = [", ".join(setting_text(flat_settings(entry.experiment)[key]) for key in keys) for entry in entries]
+    values = [", ".join(shown_setting(flat_settings(entry.experiment), key, stopped_at(entry)) for key in keys)
+              for entry in entries]
     return ", ".join(keys), told_apart(entries, values)
 
 

@@ -258,6 +258,10 @@ class RunHistory:
         self.models.mkdir(parents=True, exist_ok=True)
         return self.models / f"{entry.id}.keras"
 
+    def holds_model(self, entry: RunEntry) -> bool:
+        """Whether ``entry``'s model is the history's own copy (deleted with the run), not a file saved elsewhere."""
+        return bool(entry.model_path) and Path(entry.model_path) == self.models / f"{entry.id}.keras"
+
     def delete(self, run_id: str) -> None:
         _safe_id(run_id)
         (self.folder / f"{run_id}.json").unlink(missing_ok=True)

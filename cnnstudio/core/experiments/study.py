@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from cnnstudio.core.config import Experiment
-from cnnstudio.core.data.datasets import Dataset
+from cnnstudio.core.data.datasets import Dataset, dataset_label
 from cnnstudio.core.errors import ConfigError, shown_epochs
 from cnnstudio.core.experiments.run_history import RunEntry, RunHistory
 from cnnstudio.core.network.design_text import format_layers
@@ -71,10 +71,33 @@ def differing_fields(experiments: Sequence[Experiment | dict[str, Any]]) -> list
     return [key for key in (flat[0] if flat else {}) if len({repr(f.get(key)) for f in flat}) > 1]
 
 
-def run_label(experiment: Experiment | dict[str, Any], keys: Sequence[str]) -> str:
-    """'pooling=min, padding=same' for the differing ``keys`` (the architecture when nothing differs)."""
+def run_label(experiment: Experiment | dict[str, Any], keys: Sequence[str], stopped_at: float | None = None) -> str:
+    """'pooling=min, padding=same' for the differing ``keys`` (the architecture when nothing differs).
+
+    ``stopped_at``: where a run that ended early stopped (its epochs trained), shown beside the planned epochs.
+    """
     settings = flat_settings(experiment)
-    return ", ".join(f"{key}={setting_text(settings[key])}" for key in keys) or str(settings["arch"])
+    return ", ".join(f"{key}={shown_setting(settings, key, stopped_at)}" for key in keys) or str(settings["arch"])
+
+
+def stopped_at(entry: RunEntry) -> float | None:
+    """The epochs trained by a run that ended early (stopped, diverged…); None for one that finished."""
+    try:
+        early = StopReason(entry.stop_reason).early
+    except ValueError:
+        early = False
+    return entry.epochs_trained if early else None
+
+
+def shown_setting(settings: dict[str, Any], key: str, stopped: float | None = None) -> str:
+    """``settings[key]`` as labels show it: None (chosen by the architecture) as 'auto', a dataset read from
+    disk as '…/its name', and the planned epochs of a run that stopped early as '3 (stopped at 1.86)'."""
+    value = settings[key]
+    if key == "dataset" and isinstance(value, str):
+        return dataset_label(value)
+    if key == "epochs" and stopped is not None:
+        return f"{value} (stopped at {shown_epochs(stopped)})"
+    return setting_text(value)
 
 
 def setting_text(value: Any) -> str:
@@ -95,7 +118,7 @@ def run_labels(entries: Sequence[RunEntry]) -> list[str]:
     same settings are told apart by when they were made.
     """
     keys = differing_fields([e.experiment for e in entries])
-    return told_apart(entries, [run_label(e.experiment, keys) for e in entries])
+    return told_apart(entries, [run_label(e.experiment, keys, stopped_at(e)) for e in entries])
 
 
 def steady_seconds_per_epoch(seconds: Sequence[float]) -> float | None:
