@@ -69,8 +69,13 @@ def test_changing_options_updates_the_shape_table(make_window) -> None:
 
 def test_impossible_configuration_is_shown_and_disables_train(make_window) -> None:
     window = make_window()
+    messages = []
+    window.statusBar().messageChanged.connect(messages.append)
     set_options(window, arch="alexnet_cifar", padding="valid")
     assert not window.train_button.isEnabled()
+    # why, where the user is: Train's tooltip and the status bar, not only the Architecture tab
+    assert window.train_button.toolTip().startswith("Train is unavailable: ") and "conv4" in window.train_button.toolTip()
+    assert any(m.startswith("Train is unavailable: ") and "conv4" in m for m in messages)
     assert window.architecture_view.problem.isVisible()
     assert "conv4" in window.architecture_view.problem.text()
     # the layers that fit stay in the table, so the maps shrinking to nothing stay in sight; conv4 is marked
@@ -456,3 +461,27 @@ def test_runs_view_skips_damaged_entries(make_window, qtbot) -> None:
     with qtbot.waitSignal(window.runs_view.refreshed):
         window.runs_view.refresh()
     assert "skipped damaged.json" in window.runs_view.warnings.text() and window.runs_view.proxy.rowCount() == 0
+
+
+def test_the_keyboard_trains_and_stops_a_run(qtbot, make_window) -> None:
+    """Ctrl+Enter trains; focus moves to Stop, and Esc stops the run (the Run menu holds the three)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    window = make_window()
+    set_options(window, epochs=200)
+    window.activateWindow()
+    window.train_button.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.train_button, timeout=WAIT_MS)
+    menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Run")
+    assert [a.text() for a in menu.actions()] == ["&Train", "&Stop", "&Continue"]
+    assert not window.run_actions_menu["stop"].isEnabled()
+    QTest.keyClick(window, Qt.Key_Return, Qt.ControlModifier)
+    qtbot.waitUntil(lambda: bool(window.training_view.batch_x), timeout=WAIT_MS)
+    assert window.training and QApplication.focusWidget() is window.stop_button
+    assert not window.run_actions_menu["train"].isEnabled() and window.run_actions_menu["stop"].isEnabled()
+    assert window.train_button.toolTip() == "Train is unavailable: a run is in progress."
+    with qtbot.waitSignal(window.training_finished, timeout=WAIT_MS):
+        QTest.keyClick(window, Qt.Key_Escape)
+    assert window.workspace.record is not None and window.workspace.record.epochs_trained < 200

@@ -28,6 +28,14 @@ class AppState:
         return replace(self, **changes)
 
     @property
+    def busy_reason(self) -> str | None:
+        """Why nothing can start now (TensorFlow loading, a run, a file being saved…), or None when idle."""
+        return {Activity.LOADING_BACKEND: "TensorFlow is still loading",
+                Activity.BACKEND_FAILED: "TensorFlow could not be loaded (see the message it gave)",
+                Activity.TRAINING: "a run is in progress",
+                Activity.BUSY: "a file is being saved, opened or exported, or the model evaluated"}.get(self.activity)
+
+    @property
     def enabled(self) -> Enabled:
         ready = self.activity is Activity.IDLE
         training = self.activity is Activity.TRAINING

@@ -13,8 +13,9 @@ import os
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -75,6 +76,8 @@ def load_backend(_task: Task) -> Any:
         return runtime_info(list_devices(), problems)
 
 
+TRAIN_TIP = "Build a new network from these options and train it (on a worker thread). (Ctrl+Enter)"
+
 class MainWindow(QMainWindow):
     backend_ready = Signal()
     busy_changed = Signal(bool)
@@ -104,6 +107,7 @@ class MainWindow(QMainWindow):
         self.designs = DesignController(self.design_view, self.panel, self.workspace, self.tabs, self)
         self.designs.build_edit_menu(self.menuBar())
         self.undo_action, self.redo_action = self.designs.undo_action, self.designs.redo_action
+        self._build_run_menu()
         self.start_design_from = self.designs.start_from
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About CNN Studio", self)
@@ -132,17 +136,18 @@ class MainWindow(QMainWindow):
         self.panel = ConfigPanel()
         self.train_button, self.stop_button, self.continue_button = QPushButton("Train"), QPushButton("Stop"), \
             QPushButton("Continue")
-        self.train_button.setToolTip("Build a new network from these options and train it (on a worker thread).")
+        self.train_button.setToolTip(TRAIN_TIP)
         self.stop_button.setToolTip("End the run within about a tenth of a second, after the batches in progress "
                                     "(small networks run several per compiled call); the model is kept. "
-                                    "Pressed while the model is tested, it skips the test.")
+                                    "Pressed while the model is tested, it skips the test. (Esc)")
         self.continue_button.setToolTip("Train the current model for more epochs with these training options "
-                                        "(the network and dataset stay as they are).")
+                                        "(the network and dataset stay as they are). (Ctrl+Shift+Enter)")
         self.train_button.setDefault(True)
         buttons = QHBoxLayout()
         for button in (self.train_button, self.stop_button, self.continue_button):
             buttons.addWidget(button)
         scroll = QScrollArea()
+        scroll.setFocusPolicy(Qt.NoFocus)  # Tab goes from the options to the buttons, not through the frame
         scroll.setWidget(self.panel)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.NoFrame)
@@ -167,6 +172,7 @@ class MainWindow(QMainWindow):
             self.tabs.addTab(view, title)
         # on a small screen the views scroll instead of widening the window (from 1024 pixels wide they fit)
         self.tabs_area = tabs_area = QScrollArea()
+        tabs_area.setFocusPolicy(Qt.NoFocus)
         tabs_area.setWidget(self.tabs)
         tabs_area.setWidgetResizable(True)
         tabs_area.setFrameShape(QScrollArea.NoFrame)
@@ -221,7 +227,7 @@ class MainWindow(QMainWindow):
         self.inspection.busy_changed.connect(self._set_busy)
         self.inspection.failed.connect(self.show_error)
         self.inspection.show_view.connect(self.tabs.setCurrentWidget)
-        self.preview.config_ok_changed.connect(lambda ok: self._set_state(config_ok=ok))
+        self.preview.config_ok_changed.connect(self._options_checked)
         self.preview.dataset_read.connect(lambda text: self._status_message(text, 8000))
         self.preview.dataset_failed.connect(lambda reason, details: self.show_error("Dataset problem", reason, details))
         self.workspace.model_changed.connect(self._model_changed)
@@ -237,16 +243,50 @@ class MainWindow(QMainWindow):
         return None if view.shown is None else (view.shown, view.plain_title())
 
     # state -----------------------------------------------------------------------------
+    def _build_run_menu(self) -> None:
+        """Train, Stop and Continue from the keyboard: Ctrl+Enter, Esc (or Ctrl+.) and Ctrl+Shift+Enter."""
+        menu = self.menuBar().addMenu("&Run")
+        self.run_actions_menu = {}
+        for key, text, button, keys in (
+                ("train", "&Train", self.train_button, ("Ctrl+Return", "Ctrl+Enter")),
+                ("stop", "&Stop", self.stop_button, ("Esc", "Ctrl+.")),
+                ("continue", "&Continue", self.continue_button, ("Ctrl+Shift+Return", "Ctrl+Shift+Enter"))):
+            action = QAction(text, self)
+            action.setShortcuts([QKeySequence(k) for k in keys])
+            action.triggered.connect(button.click)  # a disabled button does nothing
+            menu.addAction(action)
+            self.run_actions_menu[key] = action
+
     def _set_state(self, **changes: Any) -> None:
         self.state = self.state.with_(**changes)
         self.apply_state()
 
+    def _options_checked(self, ok: bool) -> None:
+        """Options that no longer make a trainable network: said in the status bar too, where the user is."""
+        was = self.state.config_ok
+        self._set_state(config_ok=ok)
+        if was and not ok and self.state.busy_reason is None:
+            self._status_message(f"Train is unavailable: {self.preview.problem}.", 10000)
+
+    def train_blocked(self) -> str | None:
+        """Why Train is unavailable now (TensorFlow loading, a run, options that cannot be built…), or None."""
+        if self.state.busy_reason is not None:
+            return self.state.busy_reason
+        return None if self.state.config_ok else self.preview.problem
+
     def apply_state(self) -> None:
         """The one place where what the user may do is decided."""
         enabled = self.state.enabled
-        self.train_button.setEnabled(enabled.train)
-        self.stop_button.setEnabled(enabled.stop)
-        self.continue_button.setEnabled(enabled.continue_)
+        focused = QApplication.focusWidget()
+        starting = enabled.stop and focused in (self.train_button, self.continue_button, None)
+        for button, on, key in ((self.train_button, enabled.train, "train"), (self.stop_button, enabled.stop, "stop"),
+                                (self.continue_button, enabled.continue_, "continue")):
+            button.setEnabled(on)
+            self.run_actions_menu[key].setEnabled(on)
+        if starting:  # the key that started the run is the key that stops it: Space or Enter on Stop, or Esc
+            self.stop_button.setFocus()
+        blocked = None if enabled.train else self.train_blocked()
+        self.train_button.setToolTip(TRAIN_TIP if blocked is None else f"Train is unavailable: {blocked}.")
         self.panel.setEnabled(enabled.panel)
         self.files.set_enabled(open_=enabled.open, save=enabled.save, export_history=enabled.export_history)
         try:

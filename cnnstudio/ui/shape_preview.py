@@ -45,6 +45,7 @@ class ShapePreview(QObject):
         super().__init__(parent)
         self.panel, self.view, self.workspace, self.design_view = panel, view, workspace, design_view
         self.config_ok = False
+        self.problem: str | None = "the options are being checked"  # why they cannot be trained now (None when ok)
         self._pending: set[str] = set()
         self._unreadable: tuple[str, str] | None = None  # the dataset that failed to read, and why: not retried
         self._calibration: Any = None
@@ -90,8 +91,8 @@ class ShapePreview(QObject):
                     "(any edit here ticks it) to train these layers.")
         self.design_view.show_analysis(analysis, note)
 
-    def _set_ok(self, ok: bool) -> None:
-        self.config_ok = ok
+    def _set_ok(self, ok: bool, problem: str | None = None) -> None:
+        self.config_ok, self.problem = ok, None if ok else (problem or "the options cannot be trained")
         self.config_ok_changed.emit(ok)
 
     def refresh(self) -> None:
@@ -100,7 +101,7 @@ class ShapePreview(QObject):
             experiment = self.panel.experiment()
         except ConfigError as exc:
             self.view.show_problem("Options", str(exc))
-            self._set_ok(False)
+            self._set_ok(False, str(exc))
             return
         name = experiment.dataset
         shown = Path(name).name or name  # a dataset folder or file by its name; the panel's tooltip has the path
@@ -113,7 +114,7 @@ class ShapePreview(QObject):
             return
         if shape is None:
             self.view.show_pending(title, f"Reading dataset {name}…")
-            self._set_ok(False)
+            self._set_ok(False, f"the dataset {shown} is being read")
             if name not in self._pending:
                 self._pending.add(name)
                 datasets = self.workspace.datasets
@@ -125,7 +126,7 @@ class ShapePreview(QObject):
             table = shape_table(experiment.model, *shape)
         except ConfigError as exc:
             self.view.show_problem(title, str(exc), partial=rows_before_problem(experiment.model, *shape))
-            self._set_ok(False)
+            self._set_ok(False, str(exc))
         else:
             self.view.show_table(title, table)
             cost, warning = cost_line(table, experiment, self.train_images(name), self.calibration())
@@ -148,7 +149,7 @@ class ShapePreview(QObject):
 
     def _show_unreadable(self, title: str, reason: str) -> None:
         self.view.show_problem(title, reason, prefix="This dataset cannot be used: ")
-        self._set_ok(False)
+        self._set_ok(False, f"this dataset cannot be used: {reason}")
 
     def retry_dataset(self) -> None:
         """The user chose a dataset again (perhaps mended): read it again, even the one that failed."""
