@@ -30,7 +30,7 @@ class Recorded:
         actions.activity_changed.connect(lambda activity: self.events.append(("activity", activity)))
         actions.message.connect(lambda text, ms: self.events.append(("message", text, ms)))
         actions.error.connect(lambda title, reason, details: self.events.append(("error", title, reason, details)))
-        actions.notice.connect(lambda title, text: self.events.append(("notice", title, text)))
+        actions.notice.connect(lambda title, text, _details: self.events.append(("notice", title, text)))
         actions.ended.connect(lambda: self.events.append(("ended",)))
         actions.listed.connect(lambda: self.events.append(("listed",)))
 

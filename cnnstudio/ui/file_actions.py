@@ -437,13 +437,16 @@ class FileActions(QObject):
 
 
 def show_message(parent: QWidget, title: str, reason: str, details: str = "",
-                 icon: QMessageBox.Icon = QMessageBox.Critical) -> QMessageBox:
-    """A window-modal, non-blocking dialog with the one-line reason; the details (traceback) one click away."""
+                 icon: QMessageBox.Icon = QMessageBox.Critical, log_hint: bool = True) -> QMessageBox:
+    """A window-modal, non-blocking dialog with the one-line reason; the details (traceback) one click away.
+
+    ``log_hint``: with details, say that they are in the log file too (for failures worth reporting).
+    """
     box = QMessageBox(icon, title, reason, QMessageBox.Ok, parent)
     box.setTextFormat(Qt.PlainText)  # reasons name files, classes and layers: never rich text
     if details:  # an unexpected failure: its traceback is in the log too, for reporting it
         box.setDetailedText(details)
-        if (log := active_log_file()) is not None:
+        if log_hint and (log := active_log_file()) is not None:
             box.setInformativeText(f"The details are also in the log file: {log}")
     box.setWindowModality(Qt.WindowModal)
     box.open()

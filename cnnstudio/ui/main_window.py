@@ -347,8 +347,8 @@ class MainWindow(QMainWindow):
         self.last_message = show_message(self, title, reason, details)
         self.error_shown.emit(title, reason)
 
-    def _show_notice(self, title: str, text: str) -> None:
-        self.last_message = show_message(self, title, text, icon=QMessageBox.Information)
+    def _show_notice(self, title: str, text: str, details: str) -> None:
+        self.last_message = show_message(self, title, text, details, icon=QMessageBox.Information, log_hint=False)
 
     # TensorFlow ------------------------------------------------------------------------
     def _backend_ready(self) -> None:

@@ -37,7 +37,7 @@ class RunActions(QObject):
     activity_changed = Signal(Activity)  # TRAINING when a run or study starts, IDLE when it has ended
     message = Signal(str, int)  # status-bar text, milliseconds (0: until replaced)
     error = Signal(str, str, str)  # title, one-line reason, details (traceback)
-    notice = Signal(str, str)  # title and text of an information dialog
+    notice = Signal(str, str, str)  # an information dialog: title, text, and details one click away (or "")
     ended = Signal()  # a run or study has ended, however (after activity_changed(IDLE))
     listed = Signal()  # … and the Runs tab lists it too
 
@@ -67,7 +67,7 @@ class RunActions(QObject):
         trainer.study_finished.connect(self._study_finished)
         trainer.failed.connect(self._training_failed)
         trainer.runs_failed.connect(self._runs_failed)
-        trainer.study_notes.connect(lambda text: self.notice.emit("Notes from the study's runs", text))
+        trainer.study_notes.connect(lambda text: self.notice.emit("Notes from the study's runs", text, ""))
         trainer.finished.connect(self._training_ended)
 
     # starting and stopping ---------------------------------------------------------------
@@ -137,9 +137,9 @@ class RunActions(QObject):
         self.panel.set_experiment(replace(self.panel.experiment(), dataset=dataset))
         self.notice.emit(
             "MNIST could not be downloaded",
-            f"Training on the built-in '{dataset}' set instead (1,797 small digits; sketches will be read less well): {reason}. "
+            f"Training on the built-in '{dataset}' set instead (1,797 small digits; sketches will be read less well).\n\n"
             "To use MNIST offline, copy its four IDX files (train-images-idx3-ubyte.gz …) into a folder and "
-            "choose it with Dataset → Open… → Folder.")
+            "choose it with Dataset → Open… → Folder.", f"Why: {reason}.")
 
     def _run_started(self, index: int, total: int, experiment: Experiment) -> None:
         if total > 1 or index > 0:  # a study run: each starts with empty curves
