@@ -114,7 +114,9 @@ def test_confusion_cell_lists_exactly_its_images(qtbot, trained) -> None:
     assert sorted(view.cell_indices.tolist()) == expected.tolist() and view.gallery.count() == len(expected)
     view.gallery.itemClicked.emit(view.gallery.item(0))
     assert trained.tabs.currentWidget() is trained.feature_view
-    assert trained.feature_view.current_label == f"test image #{view.cell_indices[0]}"
+    first = view.cell_indices[0]
+    assert trained.feature_view.current_label == (f"test image #{first} (class {true}, predicted {predicted} "
+                                                   f"{evaluation.probabilities[first, predicted]:.0%})")
 
 
 def test_nothing_inspects_the_model_while_it_trains(qtbot, trained, monkeypatch) -> None:

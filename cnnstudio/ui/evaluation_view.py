@@ -180,8 +180,10 @@ class EvaluationView(QWidget):
             item = QListWidgetItem(QIcon(gray_pixmap(self.images[index], 2)), f"pred {names[predicted]} {confidence:.0%}")
             item.setToolTip(f"test image #{index}: predicted {names[predicted]} ({confidence:.1%}), true {names[true]}")
             item.setData(Qt.UserRole, int(index))
+            item.setData(Qt.UserRole + 1, f"test image #{index} (class {names[true]}, predicted {names[predicted]} "
+                                          f"{confidence:.0%})")
             self.gallery.addItem(item)
 
     def _gallery_clicked(self, item: QListWidgetItem) -> None:
-        index = int(item.data(Qt.UserRole))
-        self.image_chosen.emit(self.images[index], f"test image #{index}")
+        """Its feature maps, under a title that says what it is and what the model made of it."""
+        self.image_chosen.emit(self.images[int(item.data(Qt.UserRole))], str(item.data(Qt.UserRole + 1)))
