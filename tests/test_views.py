@@ -382,7 +382,7 @@ def test_training_legend_sits_below_both_plots_and_covers_no_data(qtbot) -> None
     view.redraw()
     renderer = _renderer(view.canvas)
     assert view.loss_axes.get_legend() is None and view.accuracy_axes.get_legend() is None
-    assert view.figure.legends == [view.legend]
+    assert view.figure.legends == [view.legend] and len(view.legend.get_texts()) == 3  # with the per-batch line
     legend = view.legend.get_window_extent(renderer)
     assert _inside(legend, view.figure.bbox)
     for axes in (view.loss_axes, view.accuracy_axes):
@@ -423,6 +423,9 @@ def test_a_records_stopped_epochs_are_noted_in_the_log(qtbot) -> None:
     assert len(lines) == 4 and "stopped" not in lines[0] and "stopped" not in lines[2]
     assert lines[1].endswith("(epoch 2 stopped after 34% of its batches)")
     assert lines[3].endswith("(epoch 4 stopped after 16% of its batches)")  # numbered as logged, as live
+    view.redraw()  # a reopened model has no per-batch line: the legend names only the lines drawn
+    assert [t.get_text() for t in view.legend.get_texts()] == ["training (epoch)", "validation (epoch)"]
+    assert view.figure.legends == [view.legend]
 
 
 def _one_epoch_entry(pooling: str, accuracy: float, seconds: float, created: str) -> RunEntry:

@@ -297,15 +297,27 @@ class TrainingView(QWidget):
                                                       label="training (running mean within the epoch)")
             (self.lines[key],) = axes.plot([], [], "o-", color="#08519c", label="training (epoch)")
             (self.lines[f"val_{key}"],) = axes.plot([], [], "s--", color="#e6550d", label="validation (epoch)")
-        # one legend for both plots, below them: a legend inside an Axes hides the first epochs' points
-        self.legend = self.figure.legend(*self.accuracy_axes.get_legend_handles_labels(), loc="outside lower center",
-                                         ncol=3, fontsize="small", frameon=False)
+        self.legend = None
+        self._make_legend(with_batches=True)
         self.placeholder = self.figure.text(0.5, 0.5, IDLE_HINT, ha="center", va="center", color="gray")
+
+    def _make_legend(self, with_batches: bool) -> None:
+        """One legend for both plots, below them (inside an Axes it hides the first epochs' points), naming only
+        the lines there are: a reopened model has no per-batch line."""
+        if self.legend is not None:
+            self.legend.remove()
+        handles = [self.lines[name] for name in ("batch_accuracy", "accuracy", "val_accuracy")
+                   if with_batches or name != "batch_accuracy"]
+        self.legend = self.figure.legend(handles, [h.get_label() for h in handles], loc="outside lower center",
+                                         ncol=3, fontsize="small", frameon=False)
+        self._legend_has_batches = with_batches
 
     def redraw(self) -> None:
         if not hasattr(self, "lines"):
             self._make_artists()
         batch_x, batch_loss, batch_accuracy = self.batch_points()
+        if bool(batch_x) != self._legend_has_batches:
+            self._make_legend(with_batches=bool(batch_x))
         for key in ("loss", "accuracy"):
             self.lines[f"batch_{key}"].set_data(batch_x, batch_loss if key == "loss" else batch_accuracy)
             for name in (key, f"val_{key}"):
