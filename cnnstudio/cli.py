@@ -847,7 +847,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             plan, kind="gpu", devices=plan.devices[:1], descriptions=plan.descriptions[:1]))
     from cnnstudio.core.data.datasets import load_dataset
     from cnnstudio.core.files.persistence import load_model
-    from cnnstudio.core.training.execution import placed
+    from cnnstudio.core.training.execution import model_policy, placed
     from cnnstudio.core.training.trainer import evaluate
 
     model, record = load_model(args.model)
@@ -860,11 +860,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _print_notes(dataset)
     with placed(execution):
         loss, accuracy = evaluate(model, dataset)
+    precision = model_policy(model) or "float32"  # a mixed-precision model computes in its own precision
     if args.json:
-        _print_json({"test_accuracy": accuracy, "test_loss": loss, "dataset": given, "images": len(dataset.x_test)})
+        _print_json({"test_accuracy": accuracy, "test_loss": loss, "dataset": given, "images": len(dataset.x_test),
+                     "precision": precision})
     else:
         print(f"{printable(given)}: test accuracy {accuracy:.4f}, test loss {loss:.4f} on {len(dataset.x_test):,} "
-              "images")
+              "images" + ("" if precision == "float32" else f" (computed in {precision}, as the model was built)"))
     return 0
 
 

@@ -65,3 +65,22 @@ def test_the_gpu_check_script_runs_its_parts_and_summarises_them(tmp_path):
     rows = summary(json.loads(CHECKS.read_text()))
     assert any(row.startswith("core-mixed") and "mixed_float16" in row and "0.44 s/epoch" in row for row in rows)
     assert any(row.startswith("diagnosis") and "libcudart.so.12, libcublas.so.12" in row for row in rows)
+
+
+def test_evaluate_says_a_model_computes_in_its_mixed_precision(tmp_path):
+    """`cnnstudio evaluate` on the H100's mixed_float16 model: the figures it gave there, and the precision said."""
+    import os
+    import subprocess
+    import sys
+
+    if not (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"the MNIST test images are not in {SHARED_MNIST}")
+    on_gpu = next(part for part in json.loads(CHECKS.read_text()) if part["part"] == "core-mixed")
+    command = [sys.executable, "-m", "cnnstudio", "evaluate", str(MODEL), "--dataset", str(SHARED_MNIST)]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    text = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert text.returncode == 0, text.stderr[-2000:]
+    assert text.stdout.rstrip().endswith("on 10,000 images (computed in mixed_float16, as the model was built)")
+    data = subprocess.run([*command, "--json"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    result = json.loads(data.stdout)
+    assert result["precision"] == "mixed_float16" and abs(result["test_accuracy"] - on_gpu["test_accuracy"]) <= 0.002
