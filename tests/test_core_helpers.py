@@ -83,3 +83,13 @@ def test_loaded_datasets_use_the_digit_like_rule(tmp_path, shape, classes, expec
     np.savez(path, x_train=np.zeros((20, *shape), np.uint8), y_train=labels,
              x_test=np.zeros((20, *shape), np.uint8), y_test=labels)
     assert load_dataset(str(path)).digit_like is expected
+
+
+def test_a_models_file_stem_names_its_network_pooling_and_padding() -> None:
+    from cnnstudio.core.config import ModelOptions
+    from cnnstudio.core.network.design import Design, LayerEntry
+
+    assert ModelOptions().file_stem == "lenet5-max-valid"
+    assert ModelOptions(pooling="min", padding="2").file_stem == "lenet5-min-pad2"  # an explicit border
+    design = Design("my net.v2  1", (LayerEntry("flatten"),))
+    assert ModelOptions(design=design, padding="same").file_stem == "my-net-v2-1-max-same"  # only safe characters

@@ -123,6 +123,25 @@ def test_export_run_writes_record_and_script(small, tmp_path) -> None:
     assert sorted(p.name for p in tmp_path.glob("*run-*")) == [record.name, script.name]  # no temporary left
     with pytest.raises(ModelFileError, match=f"could not export the run: the folder {tmp_path / 'gone'} does not exist"):
         export_run(entry, small.input_shape, small.num_classes, tmp_path / "gone")
+    assert entry.precision == "float32" and data["precision"] == "float32"  # what the run computed in
+
+    entry.precision = "mixed_bfloat16"  # a run trained in mixed precision: its script computes in it too
+    _, script = export_run(entry, small.input_shape, small.num_classes, tmp_path)
+    result = subprocess.run([sys.executable, str(script), "--build-only"], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    layers = json.loads(result.stdout.strip().splitlines()[-1])["layers"]
+    assert {layer["precision"] for layer in layers[:-1]} == {"mixed_bfloat16"} and layers[-1]["precision"] == "float32"
+
+
+def test_a_run_records_precision_is_one_keras_knows() -> None:
+    from cnnstudio.core.experiments.run_history import RunEntry
+
+    stored = {**fake_entry("max", 0.9, 100).to_json(), "precision": "mixed_float16"}
+    assert RunEntry.from_json(stored).precision == "mixed_float16"
+    assert RunEntry.from_json({k: v for k, v in stored.items() if k != "precision"}).precision == "float32"  # older
+    with pytest.raises(ValueError, match="precision must be one of float32, mixed_float16, mixed_bfloat16"):
+        RunEntry.from_json({**stored, "precision": "float64"})
 
 
 def test_cli_study_json_on_digits() -> None:

@@ -95,7 +95,7 @@ class ModelOptions:
     def file_stem(self) -> str:
         """A file name for a model built from these options: ``lenet5-min-valid`` (letters, digits, ``-``, ``_``)."""
         network = self.arch if self.design is None else self.design.name
-        padding = self.padding if isinstance(self.padding, str) else f"pad{self.padding}"  # an explicit border
+        padding = f"pad{self.padding}" if str(self.padding).isdigit() else self.padding  # an explicit border
         stem = "-".join(str(part) for part in (network, self.pooling, padding))
         return re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-")[:80] or "model"
 

@@ -33,6 +33,7 @@ MAX_TEXT = 4096  # characters in one text field
 MAX_ENTRIES = 100_000  # records listed at most (the rest are named in one warning)
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # a file stem: no separators, no '..' prefix
 
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # what a run may have computed in
 
 @dataclass
 class RunEntry:
@@ -54,6 +55,7 @@ class RunEntry:
     id: str = field(default_factory=lambda: time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6])
     epoch_ends: list[float] = field(default_factory=list)  # epochs trained after each logged epoch (see ModelRecord)
     segments: list[TrainingSegment] = field(default_factory=list)  # what trained the model, stretch by stretch
+    precision: str = "float32"  # the policy its layers computed in: float32, mixed_float16 or mixed_bfloat16
 
     def __post_init__(self) -> None:
         if not self.epoch_ends and isinstance(self.history, dict) and isinstance(self.history.get("loss"), list):
@@ -152,6 +154,8 @@ def _check_fields(fields: dict[str, Any]) -> None:
             _check_text(fields[name], name)
     for name in ("model_path", "study"):
         _check_text(fields.get(name), name, optional=True)
+    if fields.get("precision", "float32") not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
     reason = fields.get("stop_reason", StopReason.FINISHED.value)
     if not (reason is None or isinstance(reason, str)):
         raise ValueError("stop_reason must be a text")

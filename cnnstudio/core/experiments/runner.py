@@ -18,7 +18,7 @@ from cnnstudio.core.files.model_record import ModelRecord, TrainingSegment
 from cnnstudio.core.files.persistence import save_model
 from cnnstudio.core.logs import log
 from cnnstudio.core.network.shape_table import shape_table
-from cnnstudio.core.training.execution import Execution, device_text, placed
+from cnnstudio.core.training.execution import Execution, device_text, model_policy, placed
 from cnnstudio.core.training.learning_check import not_learning
 from cnnstudio.core.training.progress import RunState, StopFlag, TrainingListener
 from cnnstudio.core.training.stop_reason import StopReason
@@ -197,4 +197,4 @@ def history_entry(outcome: RunOutcome, dataset: Dataset, model_path: str | Path 
         device=outcome.device or runtime_info().device, versions=versions(),
         model_path=str(Path(model_path).absolute()) if model_path else None,  # reopened later from another folder
         stop_reason=outcome.result.end.reason.value, stop_message=outcome.result.end.message,
-        kept_epoch=outcome.result.kept_epoch, study=study)
+        kept_epoch=outcome.result.kept_epoch, study=study, precision=model_policy(outcome.model) or "float32")

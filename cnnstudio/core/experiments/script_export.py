@@ -38,6 +38,7 @@ from keras import layers
 EXPERIMENT = json.loads({experiment!r})
 INPUT_SHAPE = {input_shape!r}
 NUM_CLASSES = {num_classes!r}
+PRECISION = {precision!r}  # the run's layers computed in this; its output layer stays float32
 
 
 def build_model():
@@ -106,9 +107,11 @@ def main():
     args = parser.parse_args()
     train = EXPERIMENT["train"]
     keras.utils.set_random_seed(train["seed"])
+    keras.mixed_precision.set_global_policy(PRECISION)
     model = build_model()
     if args.build_only:
-        shapes = [{{"name": layer.name, "output_shape": list(layer.output.shape[1:])}} for layer in model.layers[1:]]
+        shapes = [{{"name": layer.name, "output_shape": list(layer.output.shape[1:]),
+                   "precision": layer.dtype_policy.name}} for layer in model.layers[1:]]
         print(json.dumps({{"layers": shapes, "params": model.count_params()}}))
         return
     x, y, x_test, y_test = load_data(args.npz)
@@ -130,10 +133,11 @@ if __name__ == "__main__":
 
 
 def keras_script(experiment: Experiment, input_shape: tuple[int, int, int], num_classes: int,
-                 filename: str = "experiment.py") -> str:
+                 filename: str = "experiment.py", precision: str = "float32") -> str:
     """Python source that rebuilds the experiment's network with plain Keras and trains it the same way.
 
     A design is written out layer by layer like a preset: the same names, shapes and parameters.
+    ``precision``: the Keras policy the run computed in (a mixed one keeps a float32 output layer).
     """
     from cnnstudio.core.training.trainer import COSINE_FLOOR, EVALUATION_BATCH, SGD_MOMENTUM  # loads Keras
 
@@ -145,6 +149,7 @@ def keras_script(experiment: Experiment, input_shape: tuple[int, int, int], num_
         title=f"{what} with {m.pooling} pooling and {m.padding} padding on {experiment.dataset}",
         version=__version__, date=time.strftime("%Y-%m-%d"), filename=filename,
         experiment=json.dumps(experiment.to_dict()), input_shape=tuple(input_shape), num_classes=num_classes,
+        precision=precision,
         layers=body, model_name=model_name(m), cosine_floor=COSINE_FLOOR,
         floor_percent=f"{COSINE_FLOOR * 100:g}", sgd_momentum=SGD_MOMENTUM, evaluation_batch=EVALUATION_BATCH,
     )
@@ -156,7 +161,7 @@ def export_run(entry: RunEntry, input_shape: tuple[int, int, int], num_classes: 
     if not folder.is_dir():
         raise ModelFileError(f"could not export the run: the folder {printable(str(folder))} does not exist")
     record, script = folder / f"run-{entry.id}.json", folder / f"run-{entry.id}.py"
-    text = keras_script(entry.experiment_config, input_shape, num_classes, script.name)
+    text = keras_script(entry.experiment_config, input_shape, num_classes, script.name, entry.precision)
     try:  # each file whole or not at all
         with atomic_text(record, prefix=f".{record.name}.") as stream:
             stream.write(json.dumps(entry.to_json(), indent=1))
