@@ -213,3 +213,13 @@ def test_the_terminal_table_keeps_huge_numbers_and_long_names_apart() -> None:
     assert dense.split()[3:5] == ["281,474,976,776,192", "281,474,976,710,656"]
     header, first = text.splitlines()[:2]
     assert header.index("params") + len("params") == first.index("0") + 1  # right-aligned under its header
+
+
+def test_lenets_input_border_says_it_stays_under_valid_padding() -> None:
+    """'valid (no border)' and LeNet-5's 2 px input border do not contradict each other: the row says whose it is."""
+    from cnnstudio.core.config import ModelOptions
+    from cnnstudio.core.network.shape_table import shape_table
+
+    rows = {row.name: row for row in shape_table(ModelOptions(padding="valid"), (28, 28, 1), 10).rows}
+    assert rows["input_pad"].detail == "zero border of 2 px on the input (the architecture's, under any padding)"
+    assert rows["c1"].detail.endswith("valid")

@@ -45,7 +45,7 @@ class NetworkBuilder:
             self.specs.append(ls.Augment("augment", colour=self.input_shape[2] == 3))
 
     # input adaptation -------------------------------------------------------------------
-    def pad_input(self, pixels: int, name: str = "input_pad") -> None:
+    def pad_input(self, pixels: int, name: str = ls.INPUT_PAD) -> None:
         self.specs.append(ls.ZeroPad(name, pixels))
 
     def resize_input(self, height: int, width: int, name: str = "resize") -> None:

@@ -38,7 +38,7 @@ class _Recorder(NetworkBuilder):
     def add(self, kind: str, name: str, **fields: object) -> None:
         self.entries.append(LayerEntry(kind, name=name, **fields))
 
-    def pad_input(self, pixels: int, name: str = "input_pad") -> None:
+    def pad_input(self, pixels: int, name: str = ls.INPUT_PAD) -> None:
         self.add("pad", name, pixels=pixels)
 
     def resize_input(self, height: int, width: int, name: str = "resize") -> None:

@@ -25,6 +25,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.patches import FancyArrowPatch, Rectangle
 from matplotlib.textpath import TextToPath
 
+from cnnstudio.core.network.layer_specs import INPUT_PAD
 from cnnstudio.core.network.shape_table import LayerRow, ShapeTable
 
 POOL_KINDS = {"MaxPooling2D": "max", "AveragePooling2D": "avg", "MinPooling2D": "min"}
@@ -105,7 +106,7 @@ def network_blocks(table: ShapeTable) -> list[Block]:
             blocks.append(Block(row.name, tuple(row.output_shape), role, (*pending, main, *extras)))
             pending, adapting = [], False
         elif row.kind in ADAPTING_KINDS or (row.kind == "ZeroPadding2D" and (
-                row.name == "input_pad" or following is None or following.kind != "Conv2D")):
+                row.name == INPUT_PAD or following is None or following.kind != "Conv2D")):
             word = ADAPTING_KINDS.get(row.kind) or _pad_words(row)
             if adapting:
                 last = blocks.pop()

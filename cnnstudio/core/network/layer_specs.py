@@ -159,6 +159,8 @@ class GrayToRGB(LayerSpec):
         return _call("Concatenate", axis=-1, name=self.name, triple_input=True)
 
 
+INPUT_PAD = "input_pad"  # the name of a border an architecture gives its input (LeNet-5: 28×28 → 32×32)
+
 @dataclass(frozen=True)
 class ZeroPad(LayerSpec):
     pixels: int = 2
@@ -168,6 +170,8 @@ class ZeroPad(LayerSpec):
         return (shape[0] + 2 * self.pixels, shape[1] + 2 * self.pixels, shape[2])
 
     def describe(self) -> str:
+        if self.name == INPUT_PAD:  # the architecture's own: it stays whatever padding the convolutions use
+            return f"zero border of {self.pixels} px on the input (the architecture's, under any padding)"
         return f"zero border of {self.pixels} px"
 
     def keras_call(self) -> KerasCall:
