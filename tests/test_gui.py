@@ -269,6 +269,7 @@ def test_unsaved_model_is_asked_about_before_new(qtbot, make_window, monkeypatch
     monkeypatch.setattr(runs, "confirm", lambda question: "its model copy kept only in the run history" in question)
     with qtbot.waitSignal(runs.deleted, timeout=WAIT_MS):
         runs.delete_button.click()
+    assert window.statusBar().currentMessage() == "Deleted 1 run from the run history"
     assert window.workspace.needs_saving and window.windowTitle().startswith("untitled model *")
     asked: list[str] = []
     _answer(monkeypatch, {"Unsaved model": QMessageBox.Cancel}, asked)

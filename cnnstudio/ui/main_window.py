@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from cnnstudio import __version__
 from cnnstudio.core.config import Experiment
-from cnnstudio.core.errors import ConfigError
+from cnnstudio.core.errors import ConfigError, plural
 from cnnstudio.core.experiments.run_history import RunHistory
 from cnnstudio.core.workspace import FileState, Recovery, Workspace, default_dataset
 from cnnstudio.ui.about import show_about
@@ -205,6 +205,8 @@ class MainWindow(QMainWindow):
         self.runs_view.open_requested.connect(files.open_run)
         files.history_holds = self.history.holds_model
         self.runs_view.deleted.connect(self.workspace.forget_runs)
+        self.runs_view.deleted.connect(
+            lambda ids: self._status_message(f"Deleted {plural(len(ids), 'run')} from the run history", 8000))
         self.runs_view.export_requested.connect(files.export_run)
         self.architecture_view.export_requested.connect(files.export_diagram)
         files.set_diagram(self._shown_network)

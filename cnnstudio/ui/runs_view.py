@@ -148,10 +148,13 @@ class RunsView(QWidget):
         self.filter.setClearButtonEnabled(True)
         self.refresh_button = QPushButton("Refresh")
         self.open_button = QPushButton("Open Model")
-        self.open_button.setToolTip("Reopen the selected run's model, settings and curves")
+        self.open_button.setToolTip("Reopen the selected run's model, settings and curves (select one run)")
         self.export_button = QPushButton("Export Record && Script…")
-        self.export_button.setToolTip("Write the run record (JSON) and a standalone Keras script that rebuilds it")
+        self.export_button.setToolTip("Write the run record (JSON) and a standalone Keras script that rebuilds it "
+                                      "(select one run)")
         self.delete_button = QPushButton("Delete")
+        self.delete_button.setToolTip("Remove the selected runs from the run history, with the model copies kept "
+                                      "only there (it asks first)")
         self.count = QLabel()
         top = QHBoxLayout()
         top.addWidget(self.filter, 1)
