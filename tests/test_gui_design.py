@@ -79,9 +79,14 @@ def test_list_operations_are_single_commands(qtbot, make_window):
     window = make_window(wait_for_backend=False)
     set_options(window)
     view, model = window.design_view, window.design_view.model
+    assert window.panel.arch.toolTip() == "The network's layout. Hover an entry for its description."
     window.start_design_from("lenet5")
     start = view.layers
     assert view.name.text() == "my_lenet5" and len(start) == 10
+    # what Train builds now is said where the user looks: the status bar and the greyed architecture
+    assert window.statusBar().currentMessage().startswith("Train now builds the design 'my_lenet5'")
+    assert not window.panel.arch.isEnabled() and window.panel.arch.toolTip().startswith(
+        "Not used: Train builds the design 'my_lenet5'.")
     view.select(1)
     view.duplicate()
     assert view.layers[2] == LayerEntry("conv", filters=6, kernel=5) and view.current_row() == 2

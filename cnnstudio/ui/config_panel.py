@@ -65,6 +65,7 @@ def _select(combo: QComboBox, value: object) -> None:
 
 
 USE_DESIGN_TEXT = "Use the Design tab's layers"
+ARCH_TIP = "The network's layout. Hover an entry for its description."
 
 
 class ConfigPanel(QWidget):
@@ -78,7 +79,7 @@ class ConfigPanel(QWidget):
         self.arch = _combo({k: v.title for k, v in ARCHITECTURES.items()}, "")
         for i, info in enumerate(ARCHITECTURES.values()):
             self.arch.setItemData(i, info.description, Qt.ToolTipRole)
-        self.arch.setToolTip("The network's layout. Hover an entry for its description.")
+        self.arch.setToolTip(ARCH_TIP)
         self.use_design = QCheckBox(USE_DESIGN_TEXT)
         self.use_design.setToolTip("Build the network from the layer list of the Design tab instead of the preset "
                                    "(any edit there ticks this). Pooling, padding and activation still apply to the "
@@ -241,6 +242,9 @@ class ConfigPanel(QWidget):
         # the design in use, by name: the greyed architecture above is not what Train builds
         self.use_design.setText(f"{USE_DESIGN_TEXT}: {printable(name, 14)}" if name else USE_DESIGN_TEXT)
         self.arch.setEnabled(preset)
+        built = f"the design '{printable(name, 40)}'" if name else "the Design tab's layers"
+        self.arch.setToolTip(ARCH_TIP if preset else f"Not used: Train builds {built}. Untick "
+                             f"\u201c{USE_DESIGN_TEXT}\u201d to train this architecture.")
         self.pool_size.setEnabled(preset)  # each pooling layer of a design has its own window and stride
         self.pool_stride.setEnabled(preset)
         self.changed.emit()

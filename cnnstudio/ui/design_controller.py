@@ -3,7 +3,7 @@ shown with a model, and Edit → Undo/Redo over its edits."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMenuBar, QTabWidget
 
@@ -17,6 +17,8 @@ from cnnstudio.ui.design_view import DesignView
 
 class DesignController(QObject):
     """Connects the Design tab with the experiment panel and the File and Edit menus."""
+
+    message = Signal(str, int)  # status-bar text, milliseconds
 
     def __init__(self, view: DesignView, panel: ConfigPanel, workspace: Workspace, tabs: QTabWidget,
                  parent: QObject | None = None) -> None:
@@ -57,9 +59,11 @@ class DesignController(QObject):
         self.panel.follow_default_rate(preset)
         shape = self.workspace.datasets.shape(self.panel.dataset_name())
         design = preset_design(preset, shape[0] if shape is not None else (28, 28, 1))
-        self.view.show_design(Design(f"my_{design.name}", design.layers, design.description),
-                              f"start from {preset}")
+        name = f"my_{design.name}"
+        self.view.show_design(Design(name, design.layers, design.description), f"start from {preset}")
         self.tabs.setCurrentWidget(self.view)
+        self.message.emit(f"Train now builds the design '{name}' (untick \u201cUse the Design tab's layers\u201d "
+                          "to train a preset again)", 10000)
 
     def open_design(self, design: Design, text: str) -> None:
         self.view.show_design(design, text)

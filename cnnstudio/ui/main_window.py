@@ -205,6 +205,7 @@ class MainWindow(QMainWindow):
         self.runs_view.open_requested.connect(files.open_run)
         files.history_holds = self.history.holds_model
         self.runs_view.deleted.connect(self.workspace.forget_runs)
+        self.designs.message.connect(self._status_message)
         self.runs_view.deleted.connect(
             lambda ids: self._status_message(f"Deleted {plural(len(ids), 'run')} from the run history", 8000))
         self.runs_view.export_requested.connect(files.export_run)
