@@ -199,6 +199,11 @@ def test_explain_tab_draws_each_method_for_both_models(qtbot, trained) -> None:
         view.set_compare_model(twin, "min pooling")
     assert len(drawn.args[0]) == 2 and len(explain.figure.axes) == 4
     assert "min pooling" in explain.figure.axes[1].get_title()  # the two maps first, then their colour bars
+    # one colour scale for both: equal colours mean equal values
+    both = np.concatenate([r.heat.ravel() for r in drawn.args[0]])
+    for axes in explain.figure.axes[:2]:
+        assert axes.get_images()[-1].get_clim() == pytest.approx((both.min(), both.max()))
+    assert explain.message.text().endswith("(one scale for both models).")
 
     steps: list[int] = []
     explain.progress.valueChanged.connect(steps.append)

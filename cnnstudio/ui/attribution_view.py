@@ -232,13 +232,17 @@ class AttributionView(QWidget):
         axes = self.figure.subplots(1, len(results), squeeze=False)[0]
         names = self.class_names if len(self.class_names) == int(self.models[0][1].output_shape[-1]) \
             else ClassNames(int(self.models[0][1].output_shape[-1]))
+        # side by side, both maps share one colour scale: equal colours mean equal values
+        limits = (min(float(r.heat.min()) for r in results), max(float(r.heat.max()) for r in results)) \
+            if len(results) > 1 else None
         for ax, (title, _model), result in zip(axes, self.models, results):
             name = plot_text(names[result.class_index])
             draw_heat(self.figure, ax, self.image, result.heat,
                       f"{plot_text(title)}\n{METHODS[result.method]}: class {result.class_index} ({name}), "
-                      f"{result.class_probability:.1%}")
+                      f"{result.class_probability:.1%}", limits)
         self.canvas.draw_idle()
         what = "the drop in the class probability when a grey square covers each pixel" \
             if results[0].method == "occlusion" else f"how strongly each pixel moves the class score ({SCORES[results[0].score]})"
-        self.message.setText(f"{label}: red marks the pixels that matter most; the colour bar shows {what}.")
+        shared = " (one scale for both models)" if len(results) > 1 else ""
+        self.message.setText(f"{label}: red marks the pixels that matter most; the colour bar shows {what}{shared}.")
         self.explained.emit(results)

@@ -48,7 +48,7 @@ class InspectionController(QObject):
         """Point the views at the current model and load its test images behind."""
         workspace = self.workspace
         model, record = workspace.model, workspace.record
-        name = Path(workspace.path).name if workspace.path else "current model"
+        name = workspace.file_state.display_name  # the file's name, the run's, or "untitled model"
         self.feature_view.set_model(model, name, record.digit_like if record else None)
         self.feature_view.timeline.set_timeline(record.timeline if record is not None and model is not None else None)
         self.sketch_view.set_model(model, record.class_names if record else None,

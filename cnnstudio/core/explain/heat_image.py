@@ -13,19 +13,24 @@ import numpy as np
 from cnnstudio.core.errors import CnnStudioError, printable
 
 
-def draw_heat(figure: Any, axes: Any, image: np.ndarray, heat: np.ndarray, title: str = "") -> None:
-    """``image`` (H×W×C, 0..255) in grey or colour on ``axes``, ``heat`` (H×W) over it, and a colour bar."""
+def draw_heat(figure: Any, axes: Any, image: np.ndarray, heat: np.ndarray, title: str = "",
+              limits: tuple[float, float] | None = None) -> None:
+    """``image`` (H×W×C, 0..255) in grey or colour on ``axes``, ``heat`` (H×W) over it, and a colour bar.
+
+    ``limits``: the colour scale's ends, shared by maps drawn side by side (else this map's own range).
+    """
     pixels = np.clip(np.asarray(image, dtype=np.float64) / 255.0, 0.0, 1.0)
     if pixels.shape[-1] == 1:
         axes.imshow(pixels[..., 0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
     else:
         axes.imshow(pixels[..., :3], interpolation="nearest")
-    low, high = float(np.min(heat)), float(np.max(heat))
+    low, high = (float(np.min(heat)), float(np.max(heat))) if limits is None else limits
+    if float(np.min(heat)) >= float(np.max(heat)) and title:
+        title = f"{title}\n(flat: {float(np.min(heat)):.3g} everywhere)"
     if high <= low:  # a flat map: a bar from 0 to its value (0..1 for a map of zeros, Grad-CAM with nothing
         # positive, drawn in the bottom colour), never past what the map holds
         low, high = min(low, 0.0), max(low, 0.0)
         high = high if high > low else low + 1.0
-        title = f"{title}\n(flat: {float(np.min(heat)):.3g} everywhere)" if title else ""
     shown = axes.imshow(heat, cmap="jet", alpha=0.5, interpolation="nearest", vmin=low, vmax=high)
     figure.colorbar(shown, ax=axes, fraction=0.046, pad=0.04)
     axes.set_axis_off()
