@@ -28,9 +28,10 @@ from cnnstudio.core.config import (
     TrainOptions,
 )
 from cnnstudio.core.data.datasets import BUILTIN_NAMES
-from cnnstudio.core.errors import CnnStudioError, one_line, plural, printable, shown_epochs
+from cnnstudio.core.errors import CnnStudioError, has_controls, one_line, plural, printable, shown_epochs
 from cnnstudio.core.logs import debug_enabled, native_sink, setup_logging
 from cnnstudio.core.network.architectures import PRESET_ARCHITECTURES, default_learning_rate
+from cnnstudio.core.paths import user_path
 from cnnstudio.stop_signals import end_like_ctrl_c, ending_at_once
 
 log = logging.getLogger("cnnstudio.cli")
@@ -689,7 +690,7 @@ def _writable_target(given: str, suffix: str, what: str) -> Path:
 
     if not given.strip():
         raise CnnStudioError(f"{what}: no file name given")
-    path = Path(given).expanduser()
+    path = user_path(given)
     if suffix and (path.suffix if suffix == ".keras" else path.suffix.lower()) != suffix:  # Keras: ".keras" only
         raise CnnStudioError(f"{what} {printable(given)}: the file name must end in {suffix}")
     if len(os.fsencode(path.name)) > NAME_MAX_BYTES:
@@ -724,6 +725,9 @@ def _dataset_argument(given: str | None) -> str | None:
     """A ``--dataset`` value; an empty one is refused rather than read as the current folder."""
     if given is not None and not given.strip():
         raise CnnStudioError("--dataset is empty: give a dataset name or a path")
+    if given is not None and has_controls(given):  # refused now, not by the record once the model has trained
+        raise CnnStudioError(f"--dataset {printable(repr(given), 120)}: the path has a control character (a tab, a "
+                             "newline…) that a model's record cannot keep: rename the file or folder")
     return given
 
 
@@ -901,8 +905,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"  trained {plural(shown_epochs(record.epochs_trained), 'epoch')} "
           f"(batch {t.batch_size}, {t.optimizer} lr {t.learning_rate:g}, "
           f"seed {t.seed}) in {precision}")
-    if record.test_accuracy is not None:
-        print(f"  test accuracy {record.test_accuracy:.4f}, test loss {record.test_loss:.4f}")
+    print(f"  test accuracy {record.test_accuracy:.4f}, test loss {record.test_loss:.4f}" if record.evaluated
+          else "  not evaluated on the test set (both test figures are needed)")
     return 0
 
 

@@ -337,3 +337,30 @@ def test_an_interrupted_train_json_still_says_what_was_kept(tmp_path) -> None:
     summary = last_json(stdout)
     assert summary["stop_reason"] == "interrupted" and summary["model"] == str(out) and summary["evaluated"] is False
     assert summary["epochs"] >= 1 and summary["epochs"] == last_json(cli("info", str(out), "--json").stdout)["epoch_ends"][-1]
+
+
+@pytest.mark.parametrize(("argv", "reason"), [
+    (["train", "--dataset", "digits", "--patience", "10001"], "patience must be a whole number from 0 to 10000, not 10001"),
+    (["train", "--dataset", "a\tb.npz"], "--dataset 'a\\tb.npz': the path has a control character (a tab, a newline…)"),
+    (["train", "--dataset", "digits", "--out", "~nouser-cnnstudio/x.keras"],
+     "~nouser-cnnstudio/x.keras: ~nouser-cnnstudio names no user's home folder here (write the path in full)"),
+    (["summary", "--dataset", "~nouser-cnnstudio/data"], "~nouser-cnnstudio names no user's home folder here"),
+])
+def test_inputs_a_trained_model_could_not_keep_are_refused_before_training(argv, reason, tmp_path) -> None:
+    """Each of these once trained to the end and then lost the model (or crashed): now one line, at once."""
+    assert_one_line_error(cli(*argv, cwd=tmp_path), reason)
+
+
+def test_info_on_a_record_with_half_its_test_figures(tmp_path) -> None:
+    """A record with a test accuracy but no test loss is shown as not evaluated, not a crash."""
+    from archive_helpers import write_zip, zip_members
+
+    model = tmp_path / "m.keras"
+    assert cli("train", "--dataset", "digits", "--epochs", "1", "--out", str(model)).returncode == 0
+    members = zip_members(model)
+    record = json.loads(members["cnnstudio.json"])
+    record["test"]["loss"] = None
+    write_zip(model, {**members, "cnnstudio.json": json.dumps(record).encode()})
+    shown = cli("info", str(model))
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.rstrip().endswith("not evaluated on the test set (both test figures are needed)")

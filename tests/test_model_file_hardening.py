@@ -566,3 +566,29 @@ def test_a_record_of_a_newer_or_unknown_version_is_refused_not_guessed(version) 
     newer = version in (RECORD_VERSION + 1, 99)
     with pytest.raises(ModelFileError, match="newer than this CNN Studio" if newer else "version"):
         ModelRecord.from_json(data)
+
+
+def _tiny(output_activation: str = "softmax", scale: float = 1 / 255, dtype: str = "float32"):
+    import keras
+
+    inputs = keras.Input((8, 8, 1), dtype=dtype)
+    x = keras.layers.Rescaling(scale, name="rescale")(inputs)
+    x = keras.layers.Flatten()(x)
+    return keras.Model(inputs, keras.layers.Dense(3, activation=output_activation, name="output")(x))
+
+
+@pytest.mark.parametrize(("model", "reason"), [
+    (lambda: _tiny("linear"), "its output layer's activation is linear, not softmax (probabilities)"),
+    (lambda: _tiny("exponential"), "its output layer's activation is exponential, not softmax"),
+    (lambda: _tiny(scale=float("nan")), "layer rescale has a setting scale that is not a finite number"),
+    (lambda: _tiny(scale=float("inf")), "layer rescale has a setting scale that is not a finite number"),
+    (lambda: _tiny(dtype="string"), "it takes string input, not pixel values"),
+])
+def test_models_whose_answers_would_mean_nothing_are_refused(model, reason) -> None:
+    """Scores above 100% (a non-softmax output), NaN everywhere (a NaN constant) or a crash (string input)."""
+    from cnnstudio.core.files.model_signature import NotAnImageClassifier, classifier_signature
+
+    with pytest.raises(NotAnImageClassifier) as refused:
+        classifier_signature(model(), "crafted.keras")
+    assert refused.value.reason.startswith(reason)
+    assert classifier_signature(_tiny(), "plain.keras").classes == 3  # the same model, made sensibly, is fine

@@ -129,6 +129,9 @@ def test_without_ray_the_error_says_how_to_install_it(monkeypatch) -> None:
 def test_an_address_that_does_not_answer_is_one_line_at_once() -> None:
     assert unreachable("127.0.0.1:1", timeout=2).startswith("cannot reach the Ray cluster at 127.0.0.1:1: ")
     assert unreachable("cluster-head").startswith("not a Ray address: 'cluster-head'")
+    long_label = "a" * 64 + ".com:1"  # no DNS name may have a label over 63 characters (it crashed the encoder)
+    assert unreachable(long_label, timeout=2) == (f"not a Ray address: {long_label!r} is not a valid host name (use "
+                                                  "local, auto, host:port or ray://host:port)")
 
 
 def _serving(reply: bytes | None):

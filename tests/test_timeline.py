@@ -308,3 +308,18 @@ def test_kernels_share_one_symmetric_scale_across_epochs() -> None:
     assert tiled.shape == (3 + 1 + 3, 3 + 1 + 3)  # the same grid as tile(): 2 columns, 2 rows, 1-pixel gaps
     assert np.allclose(tiled[:3, :3], 0.625) and np.allclose(tiled[:3, 4:], 0.25) and np.allclose(tiled[4:, :3], 0.5)
     assert math.isnan(tiled[3, 0]) and np.isnan(tiled[4:, 4:]).all()
+
+
+def test_maps_far_taller_than_wide_shrink_without_losing_a_side() -> None:
+    """1000×28 images (a dataset of tall strips) gave rows of 0 columns, and the first epoch's snapshot crashed."""
+    import numpy as np
+
+    from cnnstudio.core.timeline import RECORDED_MAP_SIDE, shrunk
+
+    tall = np.arange(1000 * 28 * 3, dtype=np.float32).reshape(1000, 28, 3)
+    small = shrunk(tall)
+    assert small.shape == (1000 // 32, 28, 3) and max(small.shape[:2]) <= RECORDED_MAP_SIDE
+    np.testing.assert_allclose(small[0, 0], tall[:32, 0].mean(axis=0))
+    assert shrunk(tall.transpose(1, 0, 2)).shape == (28, 1000 // 32, 3)
+    square = np.ones((64, 64, 2), dtype=np.float32)
+    assert shrunk(square).shape == (32, 32, 2)  # f×f blocks, as before

@@ -25,6 +25,10 @@ OPTIMIZERS = tuple(OPTIMIZER_LABELS)
 LR_SCHEDULES = tuple(LR_SCHEDULE_LABELS)
 MAX_EXPLICIT_PADDING = 64
 MAX_SEED = 2**32 - 1  # the largest seed NumPy, Python and TensorFlow all accept
+MAX_EPOCHS = 10_000
+MAX_BATCH_SIZE = 65_536
+MAX_PATIENCE = MAX_EPOCHS  # more epochs without improvement than a run can have means nothing
+MAX_STEPS_PER_EXECUTION = 100_000
 MAX_VALIDATION_SPLIT = 0.9  # beyond it too few images would be left to train on
 
 
@@ -144,10 +148,11 @@ class TrainOptions:
     def __post_init__(self) -> None:
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("learning-rate schedule", self.lr_schedule, LR_SCHEDULES)
-        if not _whole(self.epochs, 1, 10_000):
-            raise ConfigError(f"epochs must be a whole number from 1 to 10000, not {self.epochs!r:.60}")
-        if not _whole(self.batch_size, 1, 65_536):
-            raise ConfigError(f"batch size must be a whole number from 1 to 65536, not {self.batch_size!r:.60}")
+        if not _whole(self.epochs, 1, MAX_EPOCHS):
+            raise ConfigError(f"epochs must be a whole number from 1 to {MAX_EPOCHS}, not {self.epochs!r:.60}")
+        if not _whole(self.batch_size, 1, MAX_BATCH_SIZE):
+            raise ConfigError(f"batch size must be a whole number from 1 to {MAX_BATCH_SIZE}, "
+                              f"not {self.batch_size!r:.60}")
         if not (_real(self.learning_rate) and 0.0 < self.learning_rate <= 10.0):
             raise ConfigError(f"learning rate must be in (0, 10], not {self.learning_rate!r:.60}")
         if not (_real(self.validation_split) and 0.0 <= self.validation_split <= MAX_VALIDATION_SPLIT):
@@ -155,10 +160,11 @@ class TrainOptions:
                               f"images), not {self.validation_split!r:.60}")
         if not _whole(self.seed, 0, MAX_SEED):
             raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED} (2**32 - 1), not {self.seed!r:.60}")
-        if not _whole(self.early_stopping_patience, 0, 100_000):
-            raise ConfigError(f"patience must be a whole number from 0 to 100000, not {self.early_stopping_patience!r:.60}")
-        if not _whole(self.steps_per_execution, 0, 100_000):
-            raise ConfigError(f"steps per execution must be a whole number from 0 to 100000, "
+        if not _whole(self.early_stopping_patience, 0, MAX_PATIENCE):
+            raise ConfigError(f"patience must be a whole number from 0 to {MAX_PATIENCE}, "
+                              f"not {self.early_stopping_patience!r:.60}")
+        if not _whole(self.steps_per_execution, 0, MAX_STEPS_PER_EXECUTION):
+            raise ConfigError(f"steps per execution must be a whole number from 0 to {MAX_STEPS_PER_EXECUTION}, "
                               f"not {self.steps_per_execution!r:.60}")
 
 

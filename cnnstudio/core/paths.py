@@ -9,14 +9,26 @@ from pathlib import Path
 
 import platformdirs
 
+from cnnstudio.core.errors import CnnStudioError, printable
+
 APP_NAME = "cnnstudio"
 DISPLAY_NAME = "CNN Studio"
 HOME_VARIABLE = "CNNSTUDIO_HOME"
 
 
+def user_path(text: str) -> Path:
+    """``text`` as a path, a leading ``~`` or ``~user`` expanded; ``CnnStudioError`` (one line) when it cannot be."""
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:  # ~nouser, or no home folder at all
+        user = text.split("/", 1)[0].split(os.sep, 1)[0]
+        raise CnnStudioError(f"{printable(text, 120)}: {printable(user, 40)} names no user's home folder here "
+                             "(write the path in full)") from None
+
+
 def _home() -> Path | None:
     value = os.environ.get(HOME_VARIABLE, "").strip()
-    return Path(value).expanduser() if value else None
+    return user_path(value) if value else None
 
 
 def data_dir() -> Path:

@@ -76,13 +76,17 @@ def quantized(maps: np.ndarray) -> tuple[np.ndarray, tuple[tuple[float, float], 
 
 
 def shrunk(maps: np.ndarray, side: int = RECORDED_MAP_SIDE) -> np.ndarray:
-    """H×W×C maps averaged over f×f blocks (f the smallest whole factor bringing both sides to ``side`` or less)."""
+    """H×W×C maps averaged over blocks, each side by the smallest whole factor bringing it to ``side`` or less.
+
+    Square maps get f×f blocks; maps far taller than wide (or wider than tall) keep their short side,
+    so no side ever shrinks to nothing.
+    """
     height, width = maps.shape[:2]
-    factor = max(1, math.ceil(max(height, width) / side))
-    if factor == 1:
+    down, across = max(1, math.ceil(height / side)), max(1, math.ceil(width / side))
+    if down == across == 1:
         return maps
-    rows, cols = height // factor, width // factor
-    blocks = maps[:rows * factor, :cols * factor].reshape(rows, factor, cols, factor, -1)
+    rows, cols = height // down, width // across
+    blocks = maps[:rows * down, :cols * across].reshape(rows, down, cols, across, *maps.shape[2:])
     return blocks.mean(axis=(1, 3))
 
 

@@ -32,6 +32,7 @@ from cnnstudio.core.data.downloads import DownloadError, DownloadProgress, downl
 from cnnstudio.core.data.idx_format import is_idx_folder, load_idx_folder
 from cnnstudio.core.errors import DatasetError, one_line
 from cnnstudio.core.limits import MAX_IMAGE_SIDE
+from cnnstudio.core.paths import user_path
 from cnnstudio.core.regular_file import NotRegularFileError, check_regular_file, is_regular_file, open_regular_file
 
 DIGIT_NAMES = [str(d) for d in range(10)]
@@ -151,7 +152,7 @@ def load_dataset(name_or_path: str, progress: DownloadProgress | None = None) ->
 
     ``progress(bytes_done, bytes_total)`` reports a first download of a Keras dataset.
     """
-    path = Path(name_or_path).expanduser()
+    path = user_path(name_or_path)
     key = dataset_key(name_or_path)
     if key == "digits":
         return load_digits()

@@ -290,6 +290,8 @@ def unreachable(address: str, timeout: float = CONNECT_TIMEOUT) -> str | None:
         connection = socket.create_connection(host_and_port(address.strip().removeprefix("ray://")), timeout=timeout)
     except OSError as exc:
         return f"cannot reach the Ray cluster at {address}: {exc.strerror or one_line(exc, 120)}"
+    except UnicodeError:  # a host name no DNS could hold (a label over 63 characters, an empty label)
+        return f"not a Ray address: {address!r:.100} is not a valid host name (use {RAY_FORMS})"
     answer = b""
     with connection:
         with contextlib.suppress(OSError):  # a timeout too: the answer stays short

@@ -12,7 +12,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cnnstudio import __version__
-from cnnstudio.core.config import LR_SCHEDULES, OPTIMIZERS, Experiment, TrainOptions
+from cnnstudio.core.config import (
+    LR_SCHEDULES,
+    MAX_BATCH_SIZE,
+    MAX_EPOCHS,
+    MAX_PATIENCE,
+    MAX_SEED,
+    MAX_STEPS_PER_EXECUTION,
+    OPTIMIZERS,
+    Experiment,
+    TrainOptions,
+)
 from cnnstudio.core.errors import ConfigError, ModelFileError, escape_controls, has_controls, plural, printable
 from cnnstudio.core.files.model_signature import CHANNELS, MAX_CLASSES, MAX_SIDE, MIN_CLASSES, MIN_SIDE
 from cnnstudio.core.limits import MAX_CLASS_NAME
@@ -29,9 +39,6 @@ MAX_DATASET_NAME = 4096  # characters: a built-in name or a path
 MAX_METRICS = 64  # history entries (loss, accuracy, val_loss, …)
 MAX_METRIC_NAME = 100
 MAX_EPOCHS_LOGGED = 100_000  # values per history metric, timings and epoch ends
-MAX_SEED = 2**32 - 1  # what NumPy's and Keras' seeding accept
-MAX_STEPS_PER_EXECUTION = 1_000_000
-MAX_PATIENCE = 10_000
 MAX_OPTION_TEXT = 100  # characters of a choice (pooling, optimizer, …) before it is even compared
 
 
@@ -341,7 +348,8 @@ _TRAIN_TYPES: dict[str, tuple[type, ...]] = {
     "steps_per_execution": (int,),
 }
 _BOUNDS = {"early_stopping_patience": (0, MAX_PATIENCE), "seed": (0, MAX_SEED),
-           "steps_per_execution": (0, MAX_STEPS_PER_EXECUTION), "epochs": (1, 10_000), "batch_size": (1, 65_536)}
+           "steps_per_execution": (0, MAX_STEPS_PER_EXECUTION), "epochs": (1, MAX_EPOCHS),
+           "batch_size": (1, MAX_BATCH_SIZE)}  # the bounds TrainOptions checks: what trains can be saved
 
 
 def _typed(values: dict[str, Any], types: dict[str, tuple[type, ...]], part: str) -> None:

@@ -8,6 +8,7 @@ saying what the app supports, instead of failing later in predict, evaluate or a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -86,6 +87,9 @@ def classifier_signature(model: Any, name: str = "the model") -> ClassifierSigna
         raise _refuse(name, f"it takes images of shape {_shape_text(shape)}, whose size is not fixed")
     if not (MIN_SIDE <= height <= MAX_SIDE and MIN_SIDE <= width <= MAX_SIDE) or channels not in CHANNELS:
         raise _refuse(name, f"it takes images of shape {_shape_text(shape)}")
+    dtype = str(getattr(inputs[0], "dtype", None) or "float32")
+    if not dtype.startswith(("float", "bfloat", "int", "uint")):
+        raise _refuse(name, f"it takes {printable(dtype, 40)} input, not pixel values")
     if len(outputs) != 1:
         raise _refuse(name, f"it has {len(outputs)} outputs")
     out = tuple(getattr(outputs[0], "shape", None) or ())
@@ -97,7 +101,38 @@ def classifier_signature(model: Any, name: str = "the model") -> ClassifierSigna
                             f"{MIN_CLASSES} or more classes")
     if classes > MAX_CLASSES:
         raise _refuse(name, f"its output has {classes:,} classes, more than {MAX_CLASSES:,}")
+    last = _output_activation(outputs[0])
+    if last is not None and last != "softmax":
+        raise _refuse(name, f"its output layer's activation is {printable(last, 40)}, not softmax (probabilities)")
+    if (setting := _non_finite_setting(model)) is not None:
+        raise _refuse(name, f"layer {setting[0]} has a setting {setting[1]} that is not a finite number")
     return ClassifierSignature((height, width, channels), classes)
+
+
+def _output_activation(output: Any) -> str | None:
+    """The activation of the layer making ``output`` ("softmax", "linear"…), or None when it cannot be told."""
+    history = getattr(output, "_keras_history", None)
+    layer = getattr(history, "operation", None) if history is not None else None
+    if layer is None:
+        return None
+    if type(layer).__name__ == "Softmax":
+        return "softmax"
+    activation = getattr(layer, "activation", None)
+    return getattr(activation, "__name__", None) if activation is not None else None
+
+
+def _non_finite_setting(model: Any) -> tuple[str, str] | None:
+    """The first (layer, setting) whose configured number is NaN or infinite (a Rescaling scale of NaN…)."""
+    for layer in getattr(model, "layers", None) or ():
+        try:
+            config = layer.get_config()
+        except Exception:  # noqa: BLE001 - a layer without a readable config has no numbers to check here
+            continue
+        for key, value in config.items():
+            values = value if isinstance(value, list | tuple) else [value]
+            if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+                return printable(getattr(layer, "name", "?"), 60), printable(key, 40)
+    return None
 
 
 def _size_text(shape: tuple[int, ...]) -> str:
