@@ -284,14 +284,18 @@ def unreachable(address: str, timeout: float = CONNECT_TIMEOUT) -> str | None:
     must answer HTTP/2's connection preface: another program on that port would leave ``ray.init``
     waiting for good.
     """
-    if ray_address_problem(address) is not None or address.strip() in ("local", "auto"):
+    target = host_and_port(address.strip().removeprefix("ray://"))
+    if ray_address_problem(address) is not None or address.strip() in ("local", "auto") or target is None:
         return f"not a Ray address: {address!r:.100} (use {RAY_FORMS})"
+    host, port = target
     try:
-        connection = socket.create_connection(host_and_port(address.strip().removeprefix("ray://")), timeout=timeout)
+        host.encode("idna")  # what the resolver does first: a label over 63 characters, or an empty one, fails
+    except UnicodeError:
+        return f"not a Ray address: {address!r:.100} is not a valid host name (use {RAY_FORMS})"
+    try:
+        connection = socket.create_connection((host, port), timeout=timeout)
     except OSError as exc:
         return f"cannot reach the Ray cluster at {address}: {exc.strerror or one_line(exc, 120)}"
-    except UnicodeError:  # a host name no DNS could hold (a label over 63 characters, an empty label)
-        return f"not a Ray address: {address!r:.100} is not a valid host name (use {RAY_FORMS})"
     answer = b""
     with connection:
         with contextlib.suppress(OSError):  # a timeout too: the answer stays short
