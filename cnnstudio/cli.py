@@ -421,7 +421,9 @@ def _train(args: argparse.Namespace) -> int:
     from cnnstudio.core.network.shape_table import shape_table
 
     if record is None and dataset_key(name or "mnist") in KNOWN_SHAPES:  # an impossible network costs no download
-        shape_table(model_options, *dataset_shape(name or "mnist"))
+        from cnnstudio.core.training.memory import check_training_memory
+
+        check_training_memory(shape_table(model_options, *dataset_shape(name or "mnist")), options.batch_size)
     execution = _execution(args)  # TensorFlow loads here
     from cnnstudio.core.experiments.runner import run_experiment
     from cnnstudio.core.files.persistence import load_model

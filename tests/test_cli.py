@@ -364,3 +364,27 @@ def test_info_on_a_record_with_half_its_test_figures(tmp_path) -> None:
     shown = cli("info", str(model))
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.rstrip().endswith("not evaluated on the test set (both test figures are needed)")
+
+
+def test_a_network_whose_feature_maps_cannot_fit_is_refused_before_tensorflow(tmp_path) -> None:
+    """11 borders of 64 px and 4096 filters: about 31.5 GiB of feature maps an image, so a batch of 64 needs some
+    3.9 TiB. TensorFlow's oneDNN kernels ended such a run with a segmentation fault and no word; now one line."""
+    layers = ", ".join(["pad 64"] * 11 + ["conv 4096 1", "gap"])
+    refused = cli("train", "--layers", layers, "--dataset", "digits", "--epochs", "1", cwd=tmp_path)
+    assert_one_line_error(refused, "training needs about 3.9 TiB for the feature maps of a batch of 64 (31.5 GiB an "
+                                   "image, kept with their gradients), more than the ")
+    assert "use fewer filters, less padding, smaller images or a smaller batch" in refused.stderr
+
+
+def test_training_memory_is_the_feature_maps_of_a_batch_and_their_gradients() -> None:
+    from cnnstudio.core.config import ModelOptions
+    from cnnstudio.core.errors import ConfigError
+    from cnnstudio.core.network.cost import activation_bytes
+    from cnnstudio.core.network.shape_table import shape_table
+    from cnnstudio.core.training.memory import check_training_memory, training_bytes
+
+    table = shape_table(ModelOptions(), (28, 28, 1), 10)
+    assert training_bytes(table, 64) == 2 * 64 * activation_bytes(table)
+    check_training_memory(table, 64, available=training_bytes(table, 64))  # just fits: no error
+    with pytest.raises(ConfigError, match=r"^training needs about .* for the feature maps of a batch of 64"):
+        check_training_memory(table, 64, available=training_bytes(table, 64) - 1)

@@ -20,6 +20,7 @@ from cnnstudio.core.logs import log
 from cnnstudio.core.network.shape_table import shape_table
 from cnnstudio.core.training.execution import Execution, device_text, model_policy, placed
 from cnnstudio.core.training.learning_check import not_learning
+from cnnstudio.core.training.memory import check_training_memory
 from cnnstudio.core.training.progress import RunState, StopFlag, TrainingListener
 from cnnstudio.core.training.stop_reason import StopReason
 from cnnstudio.core.training.timeline import continued_timeline
@@ -111,6 +112,8 @@ def run_experiment(experiment: Experiment, dataset: Dataset, *, listener: Traini
         warnings.append(f"this run is not recorded in the run history: {problem}")
         history = None
     if model is None:
+        check_training_memory(shape_table(experiment.model, dataset.input_shape, dataset.num_classes),
+                              experiment.train.batch_size)  # before building: too much could crash the process
         model = new_model(experiment, dataset, execution)
         record, why_fresh = None, "a new network"
     elif tuple(model.input_shape[1:]) != dataset.input_shape or model.output_shape[-1] != dataset.num_classes:
