@@ -204,3 +204,15 @@ def test_a_reader_that_stops_reading_ends_a_command_quietly() -> None:
     process.stdout.close()  # far more than a pipe holds is still to come
     _out, err = process.communicate(timeout=120)
     assert (process.returncode, err.decode()) == (141, "")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are a POSIX thing")
+def test_a_named_pipe_where_the_logs_go_costs_the_logs_not_the_command(tmp_path) -> None:
+    """Opening a FIFO for writing waits for a reader for ever: every command, even `summary`, hung silently."""
+    (tmp_path / "logs").mkdir()
+    for name in (logs.LOG_NAME, logs.NATIVE_LOG_NAME):
+        os.mkfifo(tmp_path / "logs" / name)
+    done = subprocess.run([sys.executable, "-m", "cnnstudio", "summary", "--dataset", "digits"], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "CNNSTUDIO_HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("layer ") and done.stderr == ""

@@ -22,6 +22,7 @@ from typing import BinaryIO
 
 from cnnstudio import __version__
 from cnnstudio.core.paths import log_dir
+from cnnstudio.core.regular_file import kind_of
 
 LOG_NAME = "cnnstudio.log"
 NATIVE_LOG_NAME = "native.log"
@@ -57,6 +58,17 @@ def log_file() -> Path:
     return log_dir() / LOG_NAME
 
 
+def _refuse_unless_regular(path: Path) -> None:
+    """``OSError`` when ``path`` exists and is no regular file: opening a named pipe would wait for a reader
+    for ever (every command would hang before its first line), and a device is no log."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if (kind := kind_of(mode)) is not None:
+        raise OSError(f"{path} is {kind}, not a log file")
+
+
 def active_log_file() -> Path | None:
     """The log file being written, or None when ``setup_logging`` has not opened one."""
     return Path(_handler.baseFilename) if _handler is not None else None
@@ -72,6 +84,7 @@ def open_native_log() -> BinaryIO | None:
         return None
     path = Path(_handler.baseFilename).with_name(NATIVE_LOG_NAME)
     try:
+        _refuse_unless_regular(path)
         mode = "wb" if path.is_file() and path.stat().st_size > MAX_BYTES else "ab"
         native = open(path, mode, buffering=0)  # it lives as long as the process
         native.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} process {os.getpid()}: cnnstudio "
@@ -132,6 +145,7 @@ def setup_logging(debug: bool | None = None) -> Path | None:
     try:
         folder = log_dir()
         folder.mkdir(parents=True, exist_ok=True)
+        _refuse_unless_regular(folder / LOG_NAME)
         handler = _QuietRotatingFileHandler(folder / LOG_NAME, maxBytes=MAX_BYTES, backupCount=BACKUP_COUNT,
                                             encoding="utf-8")
     except (OSError, ValueError):
