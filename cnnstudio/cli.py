@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import os
 import sys
@@ -374,13 +375,27 @@ def _duration(seconds: float) -> str:
     return f"{days} days {hours} h"
 
 
+@dataclasses.dataclass
+class _TrainSoFar:
+    """What ``train`` knows so far, for the ``--json`` object of a run interrupted at any point."""
+
+    dataset: str | None = None
+    experiment: Experiment | None = None
+    out: Path | None = None
+    started: float | None = None  # when training began (a checkpoint older than that is not this run's)
+    helper: bool = False  # a worker other than the chief: it prints nothing on stdout
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    if args.device != "workers":
-        return _train(args)
+    so_far = _TrainSoFar(dataset=args.dataset)
     try:
-        return _train(args)
+        return _train(args, so_far)
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP: a script reading --json still learns what was kept
+        if args.json and not so_far.helper:
+            _print_json(_interrupted_summary(so_far))
+        raise
     except Exception as exc:
-        if not _lost_worker(exc):
+        if args.device != "workers" or not _lost_worker(exc):
             raise
         log.warning("cnnstudio train: lost contact with another worker", exc_info=True)
         raise CnnStudioError("lost contact with another worker (it stopped, or the network between them failed), "
@@ -395,7 +410,7 @@ def _lost_worker(exc: BaseException) -> bool:
     return bool(kinds) and isinstance(exc, kinds)
 
 
-def _train(args: argparse.Namespace) -> int:
+def _train(args: argparse.Namespace, so_far: _TrainSoFar) -> int:
     from cnnstudio.core.files.persistence import check_model_file
 
     # Everything that can be checked without TensorFlow is checked first (it takes seconds to load).
@@ -412,6 +427,7 @@ def _train(args: argparse.Namespace) -> int:
     options = _train_options(args, record.experiment.train if record else None, model_options.preset)
     helper = _helper_worker(args)  # with --device workers, any worker but the chief (worker 0)
     out = _writable_target(args.out, ".keras", "--out") if args.out is not None and not helper else None
+    so_far.out, so_far.helper = out, bool(helper)
     name = given or (record.experiment.dataset if record else None)
     if record is not None and given is None:
         name = _record_dataset(args.resume, record, "train --resume")
@@ -455,16 +471,12 @@ def _train(args: argparse.Namespace) -> int:
     _print_notes(dataset)
     if record is None:
         _estimate(experiment, dataset)
+    so_far.dataset, so_far.experiment = name, experiment
     if helper:  # it trains its share and saves only to a folder of its own, deleted after
         return _train_helper(experiment, dataset, execution, helper)
-    started = time.time()
-    try:
-        outcome = run_experiment(experiment, dataset, listener=_StderrProgress(), checkpoint=out,
-                                 model=model, record=record, history=history, execution=execution)
-    except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP: a script reading --json still learns what was kept
-        if args.json:
-            _print_json(_interrupted_summary(out, started, name, experiment))
-        raise
+    so_far.started = time.time()
+    outcome = run_experiment(experiment, dataset, listener=_StderrProgress(), checkpoint=out,
+                             model=model, record=record, history=history, execution=execution)
     for warning in outcome.warnings:
         _err(f"warning: {printable(warning, 400)}")
     if out is None and outcome.entry is None:
@@ -493,20 +505,21 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _interrupted_summary(out: Path | None, started: float, dataset: str, experiment: Experiment) -> dict[str, Any]:
-    """``train --json``'s object for an interrupted run: what ``out`` holds if this run checkpointed it."""
+def _interrupted_summary(so_far: _TrainSoFar) -> dict[str, Any]:
+    """``train --json``'s object for an interrupted run: what ``--out`` holds if this run checkpointed it."""
     from cnnstudio.core.files.persistence import read_record
 
-    kept = None
+    kept, out = None, so_far.out
     with contextlib.suppress(Exception):  # no checkpoint yet, or one that cannot be read: nothing kept
-        if out is not None and out.stat().st_mtime >= started:
+        if out is not None and so_far.started is not None and out.stat().st_mtime >= so_far.started:
             kept = read_record(out)
+    when = ("after the checkpoint of its last finished epoch" if kept else
+            "before training began: nothing was kept" if so_far.started is None else
+            "before any epoch was checkpointed" if out is not None else "without --out: nothing was kept")
     return {"test_accuracy": None, "test_loss": None, "evaluated": False,
             "epochs": kept.epochs_trained if kept else None, "stop_reason": "interrupted",
-            "stop_message": "interrupted (Ctrl-C or a signal) " + (
-                "after the checkpoint of its last finished epoch" if kept else
-                "before any epoch was checkpointed" if out is not None else "without --out: nothing was kept"),
-            "model": str(out) if kept else None, "dataset": dataset, "experiment": experiment.to_dict()}
+            "stop_message": f"interrupted (Ctrl-C or a signal) {when}", "model": str(out) if kept else None,
+            "dataset": so_far.dataset, "experiment": so_far.experiment.to_dict() if so_far.experiment else None}
 
 
 def _helper_worker(args: argparse.Namespace) -> str:

@@ -339,6 +339,35 @@ def test_an_interrupted_train_json_still_says_what_was_kept(tmp_path) -> None:
     assert summary["epochs"] >= 1 and summary["epochs"] == last_json(cli("info", str(out), "--json").stdout)["epoch_ends"][-1]
 
 
+def test_train_json_interrupted_before_its_first_checkpoint_still_prints_its_object(tmp_path) -> None:
+    """SIGTERM as the run starts (before any epoch is kept): --json's object still comes, saying nothing was kept.
+
+    Before, an interrupt while TensorFlow loaded or the data was read printed nothing on stdout.
+    """
+    import signal
+
+    from cnnstudio.cli import _interrupted_summary, _TrainSoFar
+
+    early = _interrupted_summary(_TrainSoFar(dataset="digits"))  # TensorFlow still loading: nothing known yet
+    assert early["stop_message"] == "interrupted (Ctrl-C or a signal) before training began: nothing was kept"
+    assert early["model"] is None and early["epochs"] is None and early["experiment"] is None
+
+    base = {name: value for name, value in os.environ.items() if name != "CNNSTUDIO_DEBUG"}
+    process = subprocess.Popen([sys.executable, "-m", "cnnstudio", "train", "--dataset", "digits", "--epochs", "500",
+                                "--out", str(tmp_path / "m.keras"), "--json"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env={**base, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    first = process.stderr.readline()  # "digits: 1,438 training and …": the run is about to begin
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 130, first + stderr
+    summary = last_json(stdout)
+    assert summary["stop_reason"] == "interrupted" and summary["dataset"] == "digits"
+    if summary["model"] is None:  # the usual case: the signal landed while the first epoch compiled
+        assert summary["stop_message"] in ("interrupted (Ctrl-C or a signal) before training began: nothing was kept",
+                                           "interrupted (Ctrl-C or a signal) before any epoch was checkpointed")
+        assert summary["epochs"] is None
+
+
 @pytest.mark.parametrize(("argv", "reason"), [
     (["train", "--dataset", "digits", "--patience", "10001"], "patience must be a whole number from 0 to 10000, not 10001"),
     (["train", "--dataset", "a\tb.npz"], "--dataset 'a\\tb.npz': the path has a control character (a tab, a newline…)"),
