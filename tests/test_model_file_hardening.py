@@ -592,3 +592,25 @@ def test_models_whose_answers_would_mean_nothing_are_refused(model, reason) -> N
         classifier_signature(model(), "crafted.keras")
     assert refused.value.reason.startswith(reason)
     assert classifier_signature(_tiny(), "plain.keras").classes == 3  # the same model, made sensibly, is fine
+
+
+def test_info_and_loading_refuse_the_same_decompression_bomb(tmp_path, sound) -> None:
+    """A member of 300 MiB of zeros stored in some 300 KiB: Keras refuses to load it, and now `info`'s checks
+    (which load nothing) say so too, instead of describing the file as sound."""
+    import zipfile
+
+    from archive_helpers import zip_members
+
+    from cnnstudio.core.files.persistence import check_model_file, load_model
+
+    bomb = tmp_path / "bomb.keras"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in zip_members(sound).items():
+            archive.writestr(name, data)
+        with archive.open("assets/pad.bin", "w", force_zip64=True) as member:
+            for _ in range(300):
+                member.write(bytes(2**20))
+    for read in (check_model_file, load_model):
+        with pytest.raises(ModelFileError, match=r"its member assets/pad\.bin would unpack to 300 MiB from 0\.3 MiB "
+                                                 r"stored \(a decompression bomb\)"):
+            read(bomb)

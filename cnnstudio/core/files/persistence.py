@@ -33,6 +33,7 @@ CODE_CLASSES = {"Lambda", "TFOpLambda", "SlicingOpLambda"}
 MAX_JSON_MEMBER = 16 * 2**20  # bytes of config.json, metadata.json or cnnstudio.json, as unpacked
 MAX_MEMBERS = 1000  # a .keras archive has four or five
 MAX_TOTAL_SIZE = 4 * 2**30  # bytes of all members together, as unpacked (weights included)
+BOMB_FLOOR, MAX_EXPANSION = 2**28, 100  # Keras refuses a member over 256 MiB unpacking to over 100× what is stored
 TEMP_MARK = ".cnnstudio-tmp-"  # a save in progress writes ".<stem>.cnnstudio-tmp-<8 random chars>.keras"
 TEMP_STEM_BYTES = 200  # of the target's stem in a temporary name: with the rest it stays within 255 bytes
 STALE_TEMP_AGE = 3600.0  # seconds: an older temporary file of ours is the leftover of a killed save
@@ -275,6 +276,11 @@ def _check_members(archive: zipfile.ZipFile, name: str) -> None:
     if total > MAX_TOTAL_SIZE:
         raise _damaged(name, f"it would unpack to {total / 2**30:,.1f} GiB, more than the "
                              f"{MAX_TOTAL_SIZE / 2**30:g} GiB a model file may have")
+    for info in infos:  # Keras' own rule, checked here too, so that `info` never vouches for a file loading refuses
+        if info.file_size > BOMB_FLOOR and info.file_size > MAX_EXPANSION * info.compress_size:
+            raise _damaged(name, f"its member {printable(info.filename, 80)} would unpack to "
+                                 f"{info.file_size / 2**20:,.0f} MiB from {info.compress_size / 2**20:,.1f} MiB "
+                                 "stored (a decompression bomb)")
     names = archive.namelist()
     missing = [m for m in KERAS_MEMBERS if m not in names]
     if missing:
