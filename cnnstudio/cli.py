@@ -33,7 +33,7 @@ from cnnstudio.core.errors import CnnStudioError, has_controls, one_line, plural
 from cnnstudio.core.logs import debug_enabled, native_sink, setup_logging
 from cnnstudio.core.network.architectures import PRESET_ARCHITECTURES, default_learning_rate
 from cnnstudio.core.paths import user_path
-from cnnstudio.stop_signals import end_like_ctrl_c, ending_at_once
+from cnnstudio.stop_signals import end_like_ctrl_c, ending_at_once, stop_requested
 
 log = logging.getLogger("cnnstudio.cli")
 
@@ -1108,6 +1108,10 @@ def run_command(args: argparse.Namespace, log_path: Path | None = None) -> int:
         _err(f"cnnstudio {args.command}: interrupted")
         return 130
     except Exception as exc:  # noqa: BLE001 - the contract is one line (the traceback goes to the log)
+        if stop_requested():  # the stop landed where native code turned it into another error
+            log.info("cnnstudio %s: interrupted (as %s)", args.command, type(exc).__name__, exc_info=True)
+            _err(f"cnnstudio {args.command}: interrupted")
+            return 130
         if _out_of_memory(exc):  # too big a network or batch for this machine: the user's to change
             log.warning("cnnstudio %s: out of memory", args.command, exc_info=True)
             _err(f"cnnstudio {args.command}: not enough memory for this network and batch size (use a smaller "

@@ -9,18 +9,29 @@ from collections.abc import Iterator
 from typing import Any
 
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+_received = threading.Event()  # a stop signal has come (whatever the code it interrupted made of it)
+
+
+def stop_requested() -> bool:
+    """Whether Ctrl-C, SIGTERM or SIGHUP has come since :func:`end_like_ctrl_c` was called."""
+    return _received.is_set()
 
 
 def end_like_ctrl_c() -> None:
     """SIGTERM (``kill``, ``timeout``, a service manager) and SIGHUP (a closed terminal) end a command as Ctrl-C does:
-    the run stops, its finished epochs are kept, no temporary file is left, and the exit code is 130."""
+    the run stops, its finished epochs are kept, no temporary file is left, and the exit code is 130.
+
+    Each stop signal is also remembered (:func:`stop_requested`): one landing inside a native module's
+    start-up (TensorFlow's import) can come out as some other error, which is still an interruption.
+    """
     def interrupt(_signum: int, _frame: Any) -> None:
+        _received.set()
         raise KeyboardInterrupt
 
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
         return
     for number in STOP_SIGNALS:
-        if number != signal.SIGINT:
+        if number != signal.SIGINT or signal.getsignal(number) is signal.default_int_handler:  # not if ignored
             signal.signal(number, interrupt)
 
 

@@ -417,3 +417,30 @@ def test_training_memory_is_the_feature_maps_of_a_batch_and_their_gradients() ->
     check_training_memory(table, 64, available=training_bytes(table, 64))  # just fits: no error
     with pytest.raises(ConfigError, match=r"^training needs about .* for the feature maps of a batch of 64"):
         check_training_memory(table, 64, available=training_bytes(table, 64) - 1)
+
+
+def test_an_error_a_stop_signal_caused_is_reported_as_the_interruption(monkeypatch, capsys) -> None:
+    """A SIGTERM landing inside TensorFlow's import came out as 'internal error: ImportError: initialization failed'."""
+    import argparse
+
+    import cnnstudio.cli as module
+
+    def broken(_args):
+        raise ImportError("initialization failed")
+
+    monkeypatch.setitem(module.COMMANDS, "evaluate", broken)
+    monkeypatch.setattr(module, "stop_requested", lambda: False)
+    assert module.run_command(argparse.Namespace(command="evaluate")) == 1  # no signal: a real failure, said so
+    assert "internal error: ImportError: initialization failed" in capsys.readouterr().err
+    monkeypatch.setattr(module, "stop_requested", lambda: True)
+    assert module.run_command(argparse.Namespace(command="evaluate")) == 130
+    assert capsys.readouterr().err == "cnnstudio evaluate: interrupted\n"
+
+
+def test_stop_signals_are_remembered_and_raise_as_ctrl_c() -> None:
+    """In a fresh interpreter: SIGTERM raises KeyboardInterrupt and is remembered for errors it causes elsewhere."""
+    code = ("import os, signal\nfrom cnnstudio import stop_signals\nstop_signals.end_like_ctrl_c()\n"
+            "assert not stop_signals.stop_requested()\ntry:\n    os.kill(os.getpid(), signal.SIGTERM)\n"
+            "    import time; time.sleep(5)\nexcept KeyboardInterrupt:\n    print(stop_signals.stop_requested())\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout == "True\n", done.stderr
