@@ -259,6 +259,7 @@ def test_unsaved_model_is_asked_about_before_new(qtbot, make_window, monkeypatch
     runs = window.runs_view
     window.tabs.setCurrentWidget(runs)
     qtbot.waitUntil(lambda: runs.proxy.rowCount() == 1 and not runs.refreshing, timeout=WAIT_MS)
+    assert runs.count.text() == "1 run"
     runs.table.selectRow(0)
     with qtbot.waitSignal(window.model_opened, timeout=WAIT_MS):  # reopened from the Runs tab: still no file
         runs.open_button.click()

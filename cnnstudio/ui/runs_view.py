@@ -235,7 +235,7 @@ class RunsView(QWidget):
         self.refreshing, self._again = True, False
         history = self.history
         try:
-            self.count.setText(f"{self.runs_model.rowCount()} runs · reading…")
+            self.count.setText(f"{plural(self.runs_model.rowCount(), 'run')} · reading…")
             start_task(lambda _task: history.entries(), succeeded=self._show_listing, failed=self._listing_failed,
                        name="runs-listing")
         except Exception as exc:  # noqa: BLE001 - e.g. no thread could be started: said in the view, not raised
@@ -283,7 +283,7 @@ class RunsView(QWidget):
         """Show only the runs holding every word of the filter box (the proxy does the work)."""
         self.proxy.setFilterRegularExpression(filter_expression(self.filter.text()))
         shown, total = self.proxy.rowCount(), self.runs_model.rowCount()
-        self.count.setText(f"{total} runs" if shown == total else f"{shown} of {total} runs")
+        self.count.setText(plural(total, "run") if shown == total else f"{shown} of {plural(total, 'run')}")
         self._selection_changed()
 
     def shown(self) -> list[RunEntry]:
