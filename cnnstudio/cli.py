@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import re
 import sys
 import time
 import traceback
@@ -85,13 +86,13 @@ def _design_arguments(parser: argparse.ArgumentParser) -> None:
 def _model_arguments(parser: argparse.ArgumentParser) -> None:
     _design_arguments(parser)
     # None when not given, so that train --resume can tell "not asked" from a default (it refuses any of these)
-    parser.add_argument("--pooling", choices=POOLING_TYPES, help="pooling type (default: max)")
+    parser.add_argument("--pooling", type=str.lower, choices=POOLING_TYPES, help="pooling type (default: max)")
     parser.add_argument("--padding", help="valid | same | N (a zero border of N pixels) (default: valid)")
-    parser.add_argument("--pool-size", type=int, help="pooling window (default: the architecture's)")
-    parser.add_argument("--pool-stride", type=int, help="pooling stride (default: the architecture's)")
+    parser.add_argument("--pool-size", type=_whole_number, help="pooling window (default: the architecture's)")
+    parser.add_argument("--pool-stride", type=_whole_number, help="pooling stride (default: the architecture's)")
     parser.add_argument("--activation", choices=ACTIVATIONS,
                         help="activation of the convolutions and hidden dense layers (default: relu)")
-    parser.add_argument("--dropout", type=float, help="dropout rate of the dense layers (default: the architecture's)")
+    parser.add_argument("--dropout", type=_number, help="dropout rate of the dense layers (default: the architecture's)")
     parser.add_argument("--batch-norm", action="store_true", help="batch normalization after each convolution")
 
 
@@ -119,15 +120,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dataset", help=f"{' | '.join(BUILTIN_NAMES)} | PATH "
                        "(default: mnist, downloaded once, or the built-in digits when it cannot be; with --resume "
                        "the dataset the model was trained on)")
-    train.add_argument("--epochs", type=int, default=5, help="epochs to train (more epochs with --resume)")
+    train.add_argument("--epochs", type=_whole_number, default=5, help="epochs to train (more epochs with --resume)")
     unset = " (default: %s; with --resume the model's latest setting)"
-    train.add_argument("--batch-size", type=int, help="batch size" + unset % 64)
+    train.add_argument("--batch-size", type=_whole_number, help="batch size" + unset % 64)
     train.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer" + unset % "adam")
-    train.add_argument("--learning-rate", type=float, help="learning rate" + unset % "0.002, AlexNet's 0.0001")
+    train.add_argument("--learning-rate", type=_number, help="learning rate" + unset % "0.002, AlexNet's 0.0001")
     train.add_argument("--lr-schedule", choices=LR_SCHEDULES, help="learning-rate schedule" + unset % "cosine")
-    train.add_argument("--validation-split", type=float, help="share of training images held out" + unset % 0.1)
-    train.add_argument("--patience", type=int, help="early stopping patience in epochs, 0: off" + unset % 0)
-    train.add_argument("--seed", type=int, help="random seed" + unset % 0)
+    train.add_argument("--validation-split", type=_number, help="share of training images held out" + unset % 0.1)
+    train.add_argument("--patience", type=_whole_number, help="early stopping patience in epochs, 0: off" + unset % 0)
+    train.add_argument("--seed", type=_whole_number, help="random seed" + unset % 0)
     train.add_argument("--out", help="save the model here (.keras); it is also checkpointed after every epoch")
     train.add_argument("--resume", metavar="MODEL",
                        help="continue training this saved model; its optimizer state carries on unless the optimizer, "
@@ -147,9 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
                        " (default: relu only)")
     study.add_argument("--dataset", help="dataset name or path (default: mnist, or the built-in digits when it "
                        "cannot be downloaded)")
-    study.add_argument("--epochs", type=int, default=3, help="epochs per run (default: 3)")
-    study.add_argument("--batch-size", type=int, default=64, help="batch size of every run (default: 64)")
-    study.add_argument("--seed", type=int, default=0,
+    study.add_argument("--epochs", type=_whole_number, default=3, help="epochs per run (default: 3)")
+    study.add_argument("--batch-size", type=_whole_number, default=64, help="batch size of every run (default: 64)")
+    study.add_argument("--seed", type=_whole_number, default=0,
                        help="random seed, the same for every run so that they compare fairly (default: 0)")
     study.add_argument("--report", metavar="FILE.md", help="write a Markdown report (and a PNG of the curves beside it)")
     _execution_arguments(study)
@@ -180,15 +181,15 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("image", help="the image file to explain")
     explain.add_argument("--method", choices=("gradcam", "saliency", "smoothgrad", "occlusion"), default="gradcam",
                          help="Grad-CAM, gradient saliency, SmoothGrad or occlusion (default: gradcam)")
-    explain.add_argument("--class", dest="class_index", type=int, metavar="N",
+    explain.add_argument("--class", dest="class_index", type=_whole_number, metavar="N",
                          help="the class to explain (default: the predicted one)")
     explain.add_argument("--layer", help="the convolution layer for gradcam (default: the last one)")
-    explain.add_argument("--patch", type=int, default=4, help="occlusion patch size in pixels (default: 4)")
-    explain.add_argument("--stride", type=int, default=2, help="occlusion stride in pixels (default: 2)")
-    explain.add_argument("--fill", type=float, metavar="PIXEL",
+    explain.add_argument("--patch", type=_whole_number, default=4, help="occlusion patch size in pixels (default: 4)")
+    explain.add_argument("--stride", type=_whole_number, default=2, help="occlusion stride in pixels (default: 2)")
+    explain.add_argument("--fill", type=_number, metavar="PIXEL",
                          help="occlusion patch value, 0 (black) to 255 (white) (default: 127.5, mid-grey)")
-    explain.add_argument("--samples", type=int, default=25, help="smoothgrad: noisy copies averaged (default: 25)")
-    explain.add_argument("--noise", type=float, default=0.15, metavar="FRACTION",
+    explain.add_argument("--samples", type=_whole_number, default=25, help="smoothgrad: noisy copies averaged (default: 25)")
+    explain.add_argument("--noise", type=_number, default=0.15, metavar="FRACTION",
                          help="smoothgrad: noise standard deviation as a fraction of the pixel range (default: 0.15)")
     explain.add_argument("--out", required=True, metavar="HEAT.png", help="write the heat map over the image here")
     explain.add_argument("--json", action="store_true", help="print one JSON object")
@@ -746,6 +747,23 @@ def _dataset_argument(given: str | None) -> str | None:
     return given
 
 
+def _whole_number(text: str) -> int:
+    """An integer option written with the digits 0-9 (Python's ``int`` also takes '١٢' and '1_000')."""
+    if not re.fullmatch(r"\s*[+-]?[0-9]+\s*", text):
+        raise argparse.ArgumentTypeError(f"{printable(repr(text), 40)} is not a whole number (use the digits 0-9)")
+    return int(text)
+
+
+def _number(text: str) -> float:
+    """A number option written in ASCII (Python's ``float`` also takes '١٢' and '1_0')."""
+    if not text.isascii() or "_" in text:
+        raise argparse.ArgumentTypeError(f"{printable(repr(text), 40)} is not a number (use the digits 0-9)")
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{printable(repr(text), 40)} is not a number") from None
+
+
 def _split(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
@@ -769,7 +787,8 @@ def cmd_study(args: argparse.Namespace) -> int:
     train = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                          learning_rate=default_learning_rate(model.preset))
     base = Experiment(model, train, given or "mnist")
-    grid = study_grid(base, _split(args.pooling), _split(args.padding), _split(args.activation) or None)
+    grid = study_grid(base, _split(args.pooling.lower()), _split(args.padding.lower()),
+                      _split((args.activation or "").lower()) or None)  # any case, as train takes them
     if dataset_key(base.dataset) in KNOWN_SHAPES:  # every combination must make a network before any trains
         for experiment in grid:
             shape_table(experiment.model, *dataset_shape(base.dataset))

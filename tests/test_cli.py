@@ -374,9 +374,15 @@ def test_train_json_interrupted_before_its_first_checkpoint_still_prints_its_obj
     (["train", "--dataset", "digits", "--out", "~nouser-cnnstudio/x.keras"],
      "~nouser-cnnstudio/x.keras: ~nouser-cnnstudio names no user's home folder here (write the path in full)"),
     (["summary", "--dataset", "~nouser-cnnstudio/data"], "~nouser-cnnstudio names no user's home folder here"),
+    (["train", "--dataset", "digits", "--batch-size", "١٢"], "argument --batch-size: '١٢' is not a whole number (use "
+                                                            "the digits 0-9)"),
+    (["train", "--dataset", "digits", "--dropout", "١٢"], "argument --dropout: '١٢' is not a number (use the digits"),
+    (["train", "--dataset", "digits", "--learning-rate", "1e-300"], "learning rate must be from 1e-10 to 10 (smaller "
+                                                                   "rates round to 0 in float32 arithmetic)"),
 ])
-def test_inputs_a_trained_model_could_not_keep_are_refused_before_training(argv, reason, tmp_path) -> None:
-    """Each of these once trained to the end and then lost the model (or crashed): now one line, at once."""
+def test_inputs_found_by_attacking_the_cli_are_refused_before_training(argv, reason, tmp_path) -> None:
+    """Each of these once trained to the end and then lost the model, crashed, or was read as something else
+    (Arabic-Indic digits as 12, a rate that rounds to 0): now one line, at once."""
     assert_one_line_error(cli(*argv, cwd=tmp_path), reason)
 
 
@@ -444,3 +450,9 @@ def test_stop_signals_are_remembered_and_raise_as_ctrl_c() -> None:
             "    import time; time.sleep(5)\nexcept KeyboardInterrupt:\n    print(stop_signals.stop_requested())\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout == "True\n", done.stderr
+
+
+def test_pooling_is_read_in_any_case_as_padding_is() -> None:
+    shown = cli("summary", "--pooling", "MIN", "--padding", "VALID")
+    assert shown.returncode == 0, shown.stderr
+    assert "MinPooling2D" in shown.stdout
