@@ -421,6 +421,8 @@ def _train(args: argparse.Namespace, so_far: _TrainSoFar) -> int:
         record = check_model_file(args.resume)
         if record is None:
             raise CnnStudioError(f"{args.resume}: no CNN Studio experiment inside, so it cannot be continued here")
+    if record is not None and (full := record.room_problem(args.epochs)) is not None:
+        raise CnnStudioError(f"{args.resume} cannot be continued: {full}")
     if record is not None and (flags := _network_flags_given(args)):
         raise CnnStudioError(f"--resume continues the saved network as it was built: {', '.join(flags)} cannot "
                              "change it (train a new network to try other options)")

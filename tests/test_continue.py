@@ -247,3 +247,19 @@ def test_epoch_ends_that_do_not_match_the_history_say_both_counts() -> None:
         epoch_ends_from_json([1.0], 0)
     with pytest.raises(ValueError, match=r"logs 1 epoch but the record has epoch ends as a dict"):
         epoch_ends_from_json({}, 1)
+
+
+def test_a_model_at_its_records_limits_is_refused_before_it_trains() -> None:
+    """Continuing it trained to the end, then the record could not be saved: 'not saved … would not open again'."""
+    from cnnstudio.core.config import Experiment
+    from cnnstudio.core.files.model_record import MAX_EPOCH_END, MAX_EPOCHS_LOGGED, ModelRecord
+
+    def record(**fields):
+        return ModelRecord(Experiment(), [str(i) for i in range(10)], (28, 28, 1), **fields)
+
+    assert record(history={"loss": [0.5, 0.4]}).room_problem(10) is None
+    full = record(history={"loss": [0.1] * MAX_EPOCHS_LOGGED})
+    assert full.room_problem(1) == (f"its record already logs {MAX_EPOCHS_LOGGED:,} epochs; 1 more would pass the "
+                                    f"{MAX_EPOCHS_LOGGED:,} a model file keeps: train a new model")
+    old = record(history={"loss": [0.1]}, epoch_ends=[MAX_EPOCH_END])
+    assert old.room_problem(1).startswith("it has trained 1,000,000,000 epochs; 1 more would pass the 1,000,000,000")

@@ -116,6 +116,8 @@ def run_experiment(experiment: Experiment, dataset: Dataset, *, listener: Traini
                               experiment.train.batch_size)  # before building: too much could crash the process
         model = new_model(experiment, dataset, execution)
         record, why_fresh = None, "a new network"
+    elif record is not None and (full := record.room_problem(experiment.train.epochs)) is not None:
+        raise ConfigError(f"this model cannot be continued: {full}")  # before training, not when saving after it
     elif tuple(model.input_shape[1:]) != dataset.input_shape or model.output_shape[-1] != dataset.num_classes:
         raise ConfigError(
             f"this model takes {tuple(model.input_shape[1:])} images and {model.output_shape[-1]} classes, "

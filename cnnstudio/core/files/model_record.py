@@ -39,6 +39,7 @@ MAX_DATASET_NAME = 4096  # characters: a built-in name or a path
 MAX_METRICS = 64  # history entries (loss, accuracy, val_loss, …)
 MAX_METRIC_NAME = 100
 MAX_EPOCHS_LOGGED = 100_000  # values per history metric, timings and epoch ends
+MAX_EPOCH_END = 1e9  # epochs a record may say a model has trained
 MAX_OPTION_TEXT = 100  # characters of a choice (pooling, optimizer, …) before it is even compared
 
 
@@ -204,7 +205,7 @@ def epoch_ends_from_json(data: Any, epochs: int) -> list[float]:
     if not isinstance(data, list) or len(data) != epochs:
         given = f"{len(data):,} epoch ends" if isinstance(data, list) else f"epoch ends as a {type(data).__name__}"
         raise ValueError(f"the history logs {plural(epochs, 'epoch')} but the record has {given}: they must match")
-    ends = [_number(value, "an epoch end", maximum=1e9) for value in data]
+    ends = [_number(value, "an epoch end", maximum=MAX_EPOCH_END) for value in data]
     if any(later < earlier for earlier, later in zip(ends, ends[1:])):
         raise ValueError("epoch ends must not decrease")
     return ends
@@ -254,6 +255,17 @@ class ModelRecord:
         any folder. The CLI and the GUI ask the user (or take an explicit dataset) first.
         """
         return is_dataset_path(self.experiment.dataset)
+
+    def room_problem(self, epochs: int) -> str | None:
+        """Why ``epochs`` more could not be recorded (the record would pass its limits and not be saved), or None."""
+        logged = max(len(self.seconds_per_epoch), len(self.epoch_ends), *(len(v) for v in self.history.values()), 0)
+        if logged + epochs > MAX_EPOCHS_LOGGED:
+            return (f"its record already logs {logged:,} epochs; {epochs:,} more would pass the "
+                    f"{MAX_EPOCHS_LOGGED:,} a model file keeps: train a new model")
+        if self.epochs_trained + epochs > MAX_EPOCH_END:
+            return (f"it has trained {self.epochs_trained:,.0f} epochs; {epochs:,} more would pass the "
+                    f"{MAX_EPOCH_END:,.0f} a model file keeps: train a new model")
+        return None
 
     @property
     def evaluated(self) -> bool:
