@@ -183,6 +183,17 @@ def test_best_values_need_two_runs_and_share_ties() -> None:
     assert best_values(same, {"params": min, "test_accuracy": max}) == {"test_accuracy": 0.9}  # nothing to pick in a tie
 
 
+def test_values_that_read_the_same_are_best_together() -> None:
+    """1.876 s and 1.884 s both read 1.88 in the table: both are highlighted, not only the smaller."""
+    from cnnstudio.core.experiments.study import best_values, is_best
+
+    key = "mean_seconds_per_epoch"
+    rows = [{key: 1.884}, {key: 1.876}, {key: 2.5}, {key: 1.5, "stopped": True}]
+    best = best_values(rows, {key: min})
+    assert [is_best(row, key, best) for row in rows] == [True, True, False, False]  # a stopped run takes no part
+    assert best_values([{key: 1.876}, {key: 1.884}], {key: min}) == {}  # as shown they are all equal: no best
+
+
 def test_cell_text() -> None:
     from cnnstudio.core.experiments.study import cell_text
 

@@ -31,6 +31,7 @@ from cnnstudio.core.experiments.study import (
     STEADY_SECONDS_NOTE,
     best_values,
     cell_text,
+    is_best,
     study_grid,
     study_rows,
 )
@@ -232,7 +233,7 @@ class StudyView(QWidget):
                     item.setToolTip(f"{row['stop_reason']}: not compared for the best values")
                 if key != "label":
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
-                if key in best and value == best[key]:
+                if is_best(row, key, best):
                     item.setFont(bold)
                     item.setBackground(QBrush(QColor("#d9f2d9")))
                     item.setToolTip("best in this column")

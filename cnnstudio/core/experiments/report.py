@@ -14,6 +14,7 @@ from cnnstudio.core.experiments.study import (
     best_values,
     cell_text,
     differing_options,
+    is_best,
     study_rows,
 )
 
@@ -35,7 +36,7 @@ def markdown_table(entries: Sequence[RunEntry]) -> str:
 
     def cell(row: dict, key: str) -> str:
         text = cell_text(key, row[key])
-        return f"**{text}**" if key in best and row[key] == best[key] else text
+        return f"**{text}**" if is_best(row, key, best) else text
 
     lines = ["| " + " | ".join(title for _key, title in RESULT_COLUMNS) + " |",
              "|---|" + "---:|" * (len(RESULT_COLUMNS) - 1)]

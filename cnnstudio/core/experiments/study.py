@@ -177,15 +177,24 @@ def study_rows(entries: Sequence[RunEntry]) -> list[dict[str, Any]]:
 def best_values(rows: Sequence[dict[str, Any]], picks: dict[str, Callable] | None = None) -> dict[str, Any]:
     """The best value of each column (``BEST``: highest accuracy, lowest loss, size and time).
 
-    A column has a best only where at least two runs have a value in it and they differ (runs that
-    all have the same size have no best size); tied runs share it. Runs the user stopped take no part.
+    A column has a best only where at least two runs have a value in it and they differ as shown
+    (runs that all have the same size have no best size); tied runs share it. Runs the user stopped
+    take no part.
     """
     best = {}
     for key, pick in (BEST if picks is None else picks).items():
         values = [row[key] for row in rows if row.get(key) is not None and not row.get("stopped")]
-        if len(values) > 1 and len(set(values)) > 1:
+        if len(values) > 1 and len({cell_text(key, value) for value in values}) > 1:
             best[key] = pick(values)
     return best
+
+
+def is_best(row: dict[str, Any], key: str, best: dict[str, Any]) -> bool:
+    """Whether ``row``'s ``key`` is highlighted as best: equal to the best *as shown* (1.876 and 1.884 s both
+    read 1.88, and both are best), and not a run the user stopped."""
+    value = row.get(key)
+    return (key in best and value is not None and not row.get("stopped")
+            and cell_text(key, value) == cell_text(key, best[key]))
 
 
 def cell_text(key: str, value: Any) -> str:
