@@ -13,6 +13,7 @@ pytest.importorskip("pytestqt")
 from gui_helpers import WAIT_MS, set_options, train_and_wait  # noqa: E402
 from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
 
+from cnnstudio.core.errors import shown_epochs  # noqa: E402
 from cnnstudio.ui import main_window as main_window_module  # noqa: E402
 from cnnstudio.ui.background import running_threads  # noqa: E402
 from cnnstudio.ui.main_window import MainWindow  # noqa: E402
@@ -120,7 +121,10 @@ def test_stop_mid_epoch_ends_quickly_and_keeps_the_model(qtbot, make_window) -> 
         window.stop_button.click()
     assert time.perf_counter() - asked < 10
     assert window.workspace.model is not None and window.workspace.record.epochs_trained < 200
-    assert window.training_view.progress.format() == "stopped"
+    progress = window.training_view.progress  # how much of the planned run trained, not a full bar
+    trained = window.workspace.record.epochs_trained
+    assert progress.format() == f"stopped after {shown_epochs(trained)} of 200 epochs"
+    assert progress.value() == round(1000 * trained / 200) < progress.maximum()
     assert window.train_button.isEnabled()
 
 

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QProgressBar, QSplitter, QVBoxLayout, QWidget
 
-from cnnstudio.core.errors import shown_epochs
+from cnnstudio.core.errors import plural, shown_epochs
 from cnnstudio.core.files.model_record import ModelRecord
 from cnnstudio.core.training.progress import BatchProgress, EpochResult
 from cnnstudio.ui.figure_canvas import FigureCanvas
@@ -164,9 +164,16 @@ class TrainingView(QWidget):
         self.batch_x, self.batch_loss, self.batch_accuracy = live
         end = outcome.result.end
         line = outcome_line(outcome)
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1)
-        self.progress.setFormat("stopped" if end.reason.early else "finished")
+        self.progress.setRange(0, 1000)
+        if end.reason.early:  # the bar shows how much of the planned run was trained, not a full 100%
+            record = outcome.record
+            planned = record.experiment.train.epochs
+            trained = record.segments[-1].epochs if record.segments else record.epochs_trained
+            self.progress.setValue(round(1000 * min(1.0, trained / planned)))
+            self.progress.setFormat(f"stopped after {shown_epochs(trained)} of {plural(planned, 'epoch')}")
+        else:
+            self.progress.setValue(1000)
+            self.progress.setFormat("finished")
         self.status.setText(line)
         self.log.appendPlainText(line)
         for warning in outcome.warnings:  # e.g. the run history could not be written
