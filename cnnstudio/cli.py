@@ -275,7 +275,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     table = shape_table(options, input_shape, classes)
     cost = _cost(table, train_images, measure=args.calibrate)
     if target is not None:
-        _err(f"design saved: {_save_design(options, input_shape, target)}")
+        _err(f"design saved: {printable(str(_save_design(options, input_shape, target)), 400)}")
     if args.json:
         _print_json({**table.to_json(), "cost": cost.to_json()})
     else:

@@ -456,3 +456,11 @@ def test_pooling_is_read_in_any_case_as_padding_is() -> None:
     shown = cli("summary", "--pooling", "MIN", "--padding", "VALID")
     assert shown.returncode == 0, shown.stderr
     assert "MinPooling2D" in shown.stdout
+
+
+def test_a_saved_designs_name_is_printed_escaped(tmp_path) -> None:
+    """A file name with a newline (or an escape sequence) must not break the terminal line it is printed on."""
+    done = cli("summary", "--save-design", "new\nline", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "design saved: new\\x0aline.cnn.json" in done.stderr.splitlines()
+    assert (tmp_path / "new\nline.cnn.json").is_file()
