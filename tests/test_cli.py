@@ -377,8 +377,8 @@ def test_train_json_interrupted_before_its_first_checkpoint_still_prints_its_obj
     (["train", "--dataset", "digits", "--batch-size", "١٢"], "argument --batch-size: '١٢' is not a whole number (use "
                                                             "the digits 0-9)"),
     (["train", "--dataset", "digits", "--dropout", "١٢"], "argument --dropout: '١٢' is not a number (use the digits"),
-    (["train", "--dataset", "digits", "--learning-rate", "1e-300"], "learning rate must be from 1e-10 to 10 (smaller "
-                                                                   "rates round to 0 in float32 arithmetic)"),
+    (["train", "--dataset", "digits", "--learning-rate", "1e-300"], "learning rate must be from 1e-30 to 10 (smaller "
+                                                                   "rates are lost in float32 arithmetic)"),
 ])
 def test_inputs_found_by_attacking_the_cli_are_refused_before_training(argv, reason, tmp_path) -> None:
     """Each of these once trained to the end and then lost the model, crashed, or was read as something else

@@ -25,7 +25,7 @@ OPTIMIZERS = tuple(OPTIMIZER_LABELS)
 LR_SCHEDULES = tuple(LR_SCHEDULE_LABELS)
 MAX_EXPLICIT_PADDING = 64
 MAX_SEED = 2**32 - 1  # the largest seed NumPy, Python and TensorFlow all accept
-MIN_LEARNING_RATE = 1e-10
+MIN_LEARNING_RATE = 1e-30  # float32 holds it (its smallest normal number is about 1.2e-38)
 MAX_EPOCHS = 10_000
 MAX_BATCH_SIZE = 65_536
 MAX_PATIENCE = MAX_EPOCHS  # more epochs without improvement than a run can have means nothing
@@ -155,7 +155,7 @@ class TrainOptions:
             raise ConfigError(f"batch size must be a whole number from 1 to {MAX_BATCH_SIZE}, "
                               f"not {self.batch_size!r:.60}")
         if not (_real(self.learning_rate) and MIN_LEARNING_RATE <= self.learning_rate <= 10.0):
-            raise ConfigError(f"learning rate must be from {MIN_LEARNING_RATE:g} to 10 (smaller rates round to 0 in "
+            raise ConfigError(f"learning rate must be from {MIN_LEARNING_RATE:g} to 10 (smaller rates are lost in "
                               f"float32 arithmetic), not {self.learning_rate!r:.60}")
         if not (_real(self.validation_split) and 0.0 <= self.validation_split <= MAX_VALIDATION_SPLIT):
             raise ConfigError(f"validation split must be from 0 to {MAX_VALIDATION_SPLIT:g} (a share of the training "
