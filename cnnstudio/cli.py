@@ -332,23 +332,32 @@ class _StderrProgress:
 
     With ``runs`` (a study whose runs overlap, on Ray), :meth:`on_run` says which run the next lines
     are about, and each line starts with its number ("run 2/6  epoch 1/3 …").
+
+    With ``reclaim_signals`` (``--device workers``) every update puts the stop handlers back: TensorFlow
+    takes SIGTERM for its preemption notices at some point after the strategy is made (once its first
+    collective runs, not at a fixed moment), and a ``kill`` would then be swallowed for the whole run.
     """
 
-    def __init__(self, runs: int | None = None) -> None:
+    def __init__(self, runs: int | None = None, reclaim_signals: bool = False) -> None:
         self.tty, self.runs, self.run = sys.stderr.isatty(), runs, ""
         self.seen: dict[str, int] = {}  # epochs seen, per run
+        self.reclaim_signals = reclaim_signals
 
     def on_run(self, index: int) -> None:
         if self.runs is not None:
             self.run = f"run {index + 1}/{self.runs}  "
 
     def on_batch(self, p) -> None:  # noqa: ANN001
+        if self.reclaim_signals:
+            end_like_ctrl_c()
         if self.tty:
             sys.stderr.write(f"\r{self.run}epoch {p.epoch + 1}/{p.epochs}  batch {p.step}/{p.steps}  "
                              f"loss {p.logs.get('loss', float('nan')):.4f}  acc {p.logs.get('accuracy', 0):.4f}  ")
             sys.stderr.flush()
 
     def on_epoch(self, r) -> None:  # noqa: ANN001
+        if self.reclaim_signals:
+            end_like_ctrl_c()
         metrics = "  ".join(f"{k} {v:.4f}" for k, v in r.metrics.items())
         sys.stderr.write(("\r" if self.tty else "") + f"{self.run}epoch {r.epoch + 1}/{r.epochs}  {r.seconds:.1f}s  "
                          f"{metrics}\n")
@@ -478,8 +487,9 @@ def _train(args: argparse.Namespace, so_far: _TrainSoFar) -> int:
     if helper:  # it trains its share and saves only to a folder of its own, deleted after
         return _train_helper(experiment, dataset, execution, helper)
     so_far.started = time.time()
-    outcome = run_experiment(experiment, dataset, listener=_StderrProgress(), checkpoint=out,
-                             model=model, record=record, history=history, execution=execution)
+    progress = _StderrProgress(reclaim_signals=args.device == "workers")
+    outcome = run_experiment(experiment, dataset, listener=progress, checkpoint=out, model=model, record=record,
+                             history=history, execution=execution)
     for warning in outcome.warnings:
         _err(f"warning: {printable(warning, 400)}")
     if out is None and outcome.entry is None:
@@ -545,7 +555,7 @@ def _train_helper(experiment: Experiment, dataset: Any, execution: Any, helper: 
     from cnnstudio.core.experiments.runner import run_experiment
 
     with tempfile.TemporaryDirectory(prefix="cnnstudio-worker-") as folder:
-        outcome = run_experiment(experiment, dataset, listener=_StderrProgress(),
+        outcome = run_experiment(experiment, dataset, listener=_StderrProgress(reclaim_signals=True),
                                  checkpoint=Path(folder) / "worker.keras", execution=execution)
     result = outcome.result
     tested = f"test accuracy {result.test_accuracy:.4f}" if result.evaluated else "not evaluated"

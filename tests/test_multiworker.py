@@ -304,8 +304,9 @@ def test_ctrl_c_ends_a_worker_waiting_for_the_others(tmp_path) -> None:
 
 
 def test_a_stopped_chief_stops_the_other_worker_with_one_line(tmp_path) -> None:
-    """SIGTERM reaches the chief while it trains (TensorFlow takes it for itself otherwise); the other worker says why
-    it stops in one line."""
+    """SIGTERM reaches the chief while it trains: TensorFlow takes SIGTERM for itself at some point after the strategy
+    is made (under load, after the first epoch: the chief then trained on through 45 epochs), so the handlers are put
+    back at every progress update. The other worker says why it stops in one line."""
     import signal
 
     out = tmp_path / "model.keras"
@@ -315,7 +316,7 @@ def test_a_stopped_chief_stops_the_other_worker_with_one_line(tmp_path) -> None:
     running = [_started([*train, "--json", "--out", str(out)], _environment(tmp_path, tf_config(workers, 0)), errors[0]),
                _started(train, _environment(tmp_path, tf_config(workers, 1)), errors[1])]
     try:
-        _until_said(running[0], errors[0], "epoch 1/50")
+        _until_said(running[0], errors[0], "epoch 2/50")  # TensorFlow has taken SIGTERM by then, at some point
         running[0].send_signal(signal.SIGTERM)
         chief_out, _ = running[0].communicate(timeout=60)
         running[1].wait(timeout=TIMEOUT)
@@ -328,7 +329,7 @@ def test_a_stopped_chief_stops_the_other_worker_with_one_line(tmp_path) -> None:
     assert running[0].returncode == 130, chief
     assert chief.rstrip().endswith("cnnstudio train: interrupted")
     summary = json.loads(chief_out)
-    assert summary["stop_reason"] == "interrupted" and summary["epochs"] >= 1 and summary["model"] == str(out)
+    assert summary["stop_reason"] == "interrupted" and summary["epochs"] >= 2 and summary["model"] == str(out)
     assert running[1].returncode == 2, helper
     last = helper.rstrip().splitlines()[-1]
     assert last.startswith("cnnstudio train: lost contact with another worker (it stopped, or the network between "
