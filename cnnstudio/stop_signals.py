@@ -33,6 +33,8 @@ def end_like_ctrl_c() -> None:
     for number in STOP_SIGNALS:
         if number != signal.SIGINT or signal.getsignal(number) is signal.default_int_handler:  # not if ignored
             signal.signal(number, interrupt)
+    if hasattr(signal, "pthread_sigmask"):  # a mask inherited from the parent would keep them pending for good
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 @contextlib.contextmanager

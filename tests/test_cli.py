@@ -444,8 +444,10 @@ def test_an_error_a_stop_signal_caused_is_reported_as_the_interruption(monkeypat
 
 
 def test_stop_signals_are_remembered_and_raise_as_ctrl_c() -> None:
-    """In a fresh interpreter: SIGTERM raises KeyboardInterrupt and is remembered for errors it causes elsewhere."""
-    code = ("import os, signal\nfrom cnnstudio import stop_signals\nstop_signals.end_like_ctrl_c()\n"
+    """In a fresh interpreter: SIGTERM raises KeyboardInterrupt and is remembered for errors it causes elsewhere,
+    even when the parent process left it blocked (it would stay pending, and `kill` would do nothing)."""
+    code = ("import os, signal\nfrom cnnstudio import stop_signals\n"
+            "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})\nstop_signals.end_like_ctrl_c()\n"
             "assert not stop_signals.stop_requested()\ntry:\n    os.kill(os.getpid(), signal.SIGTERM)\n"
             "    import time; time.sleep(5)\nexcept KeyboardInterrupt:\n    print(stop_signals.stop_requested())\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

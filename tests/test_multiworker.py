@@ -261,12 +261,16 @@ def test_keras_under_the_multi_worker_strategy(tmp_path) -> None:
 
 
 def _started(command: list[str], env: dict[str, str], stderr: Path) -> subprocess.Popen:
-    """``command`` started with Ctrl-C's usual effect (not inherited as ignored), its stderr into a file."""
+    """``command`` started with Ctrl-C's usual effect (not inherited as ignored, nor blocked), its stderr into a file."""
     import signal
+
+    def usual_signals() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())  # the test process's libraries may block some
 
     with stderr.open("w") as sink:
         return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=sink, text=True,
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                                preexec_fn=usual_signals)
 
 
 def _until_said(process: subprocess.Popen, stderr: Path, text: str) -> None:
