@@ -33,3 +33,11 @@ def test_busy_blocks_file_actions_but_not_the_panel() -> None:
     enabled = AppState(Activity.BUSY, True, True, True).enabled
     assert enabled.panel and not enabled.open and not enabled.save and not enabled.train
     assert enabled.evaluation_blocked == "Busy…"
+
+
+def test_train_says_why_it_is_unavailable() -> None:
+    assert AppState(Activity.IDLE, config_ok=True).enabled.train_blocked is None
+    assert AppState(Activity.LOADING_BACKEND, config_ok=True).enabled.train_blocked == "TensorFlow is still loading"
+    assert AppState(Activity.TRAINING, config_ok=True).enabled.train_blocked == "a run is in progress"
+    impossible = AppState(Activity.IDLE, config_ok=False, config_problem="conv4: the map is 0×0")
+    assert impossible.enabled.train_blocked == "conv4: the map is 0×0"

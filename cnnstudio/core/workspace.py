@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnnstudio.core.config import Experiment
+from cnnstudio.core.config import Experiment, ModelOptions
 from cnnstudio.core.data.dataset_cache import DatasetCache
 from cnnstudio.core.errors import shown_epochs
 from cnnstudio.core.events import Event
@@ -129,6 +129,10 @@ class Workspace:
     def needs_consent(self, dataset: str) -> bool:
         """Whether reading ``dataset`` needs the user's yes first: a path that only a model file named."""
         return dataset in self._unconfirmed
+
+    def file_stem(self, options: ModelOptions) -> str:
+        """A file name for saving: the current model's network, pooling and padding (else ``options``')."""
+        return (self.record.experiment.model if self.record is not None else options).file_stem
 
     def experiment_to_remember(self, experiment: Experiment) -> Experiment:
         """``experiment`` for the next start; a dataset path that only a model file named (and the user

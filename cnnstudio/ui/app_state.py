@@ -23,6 +23,7 @@ class AppState:
     config_ok: bool = False  # the panel's options make a buildable network on a readable dataset
     has_model: bool = False
     has_record: bool = False  # the model carries its experiment record (history)
+    config_problem: str | None = None  # why the options make no such network (None when they do, or unknown yet)
 
     def with_(self, **changes: object) -> AppState:
         return replace(self, **changes)
@@ -47,8 +48,12 @@ class AppState:
             blocked = "Train or open a model first."
         else:
             blocked = None
+        if self.busy_reason is not None:
+            train_blocked = self.busy_reason
+        else:
+            train_blocked = None if self.config_ok else self.config_problem or "the options are being checked"
         return Enabled(
-            train=ready and self.config_ok, stop=training, continue_=ready and self.has_model,
+            train=ready and self.config_ok, train_blocked=train_blocked, stop=training, continue_=ready and self.has_model,
             panel=not training, save=ready and self.has_model, export_history=ready and self.has_record,
             open=ready, study=ready and self.config_ok, runs=not training,
             inspection_blocked=blocked if training else None, evaluation_blocked=blocked,
@@ -60,6 +65,7 @@ class Enabled:
     """What the user may do now (``continue_``: Python reserves the plain word)."""
 
     train: bool
+    train_blocked: str | None  # why Train is unavailable (TensorFlow loading, a run, impossible options…)
     stop: bool
     continue_: bool
     panel: bool

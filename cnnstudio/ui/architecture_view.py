@@ -52,6 +52,10 @@ class ArchitectureView(QWidget):
         layout.addWidget(self.totals)
         self.shown: ShapeTable | None = None
 
+    def shown_network(self) -> tuple[ShapeTable, str] | None:
+        """The network shown (its table and plain title) for a diagram export, or None while none is."""
+        return None if self.shown is None else (self.shown, self.plain_title())
+
     def plain_title(self) -> str:
         """The title without its markup (for exported pictures)."""
         return QTextDocumentFragment.fromHtml(self.title.text()).toPlainText()

@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QLabel
 
 from cnnstudio.core.training.execution import Execution
+from cnnstudio.ui.background import Task
 from cnnstudio.ui.device_choice import DeviceChoice
 from cnnstudio.ui.settings import Settings
 
@@ -29,6 +30,24 @@ def status_text(notices: list[str], lead: str = "", limit: int = STATUS_LIMIT) -
     if len(text) > limit:
         text = text[:limit].rstrip(" ;,:(") + "… (all of it in Help → About)"
     return " — ".join(part for part in (lead, text) if part)
+
+
+def load_backend(_task: Task) -> Any:
+    """Import TensorFlow (GPU memory growth first, before any operation) and the training code, then list the devices.
+
+    The runtime's notices say why an NVIDIA GPU present here is unusable, when one is.
+    """
+    from cnnstudio.core.logs import native_output_to_log
+
+    with native_output_to_log():  # TensorFlow's start-up chatter goes to native.log, not the terminal
+        from cnnstudio.core.training.devices import list_devices
+        from cnnstudio.core.training.gpu_check import prepare_gpus
+
+        problems = prepare_gpus()
+        import cnnstudio.core.experiments.runner  # noqa: F401 - the import is the point
+        from cnnstudio.core.training.runtime import runtime_info
+
+        return runtime_info(list_devices(), problems)
 
 
 class DeviceController(QObject):

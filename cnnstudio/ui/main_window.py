@@ -13,14 +13,11 @@ import os
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
-    QApplication,
-    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
-    QPushButton,
     QScrollArea,
     QSplitter,
     QTabWidget,
@@ -36,16 +33,17 @@ from cnnstudio.core.workspace import FileState, Recovery, Workspace, default_dat
 from cnnstudio.ui.about import show_about
 from cnnstudio.ui.app_state import Activity, AppState
 from cnnstudio.ui.architecture_view import ArchitectureView
-from cnnstudio.ui.background import Task, running_threads, start_task, wait_for_threads
+from cnnstudio.ui.background import running_threads, start_task, wait_for_threads
 from cnnstudio.ui.config_panel import ConfigPanel
 from cnnstudio.ui.design_controller import DesignController
 from cnnstudio.ui.design_view import DesignView
-from cnnstudio.ui.device_controller import DeviceController
+from cnnstudio.ui.device_controller import DeviceController, load_backend
 from cnnstudio.ui.evaluation_view import EvaluationView
 from cnnstudio.ui.feature_maps_view import FeatureMapsView
 from cnnstudio.ui.file_actions import FileActions, show_message
 from cnnstudio.ui.inspection_controller import InspectionController
 from cnnstudio.ui.run_actions import RunActions
+from cnnstudio.ui.run_controls import RunControls
 from cnnstudio.ui.runs_view import RunsView
 from cnnstudio.ui.settings import Settings
 from cnnstudio.ui.shape_preview import ShapePreview
@@ -57,26 +55,6 @@ from cnnstudio.ui.window_geometry import restore_geometry
 
 APP_TITLE = "CNN Studio"
 
-
-def load_backend(_task: Task) -> Any:
-    """Import TensorFlow (GPU memory growth first, before any operation) and the training code, then list the devices.
-
-    The runtime's notices say why an NVIDIA GPU present here is unusable, when one is.
-    """
-    from cnnstudio.core.logs import native_output_to_log
-
-    with native_output_to_log():  # TensorFlow's start-up chatter goes to native.log, not the terminal
-        from cnnstudio.core.training.devices import list_devices
-        from cnnstudio.core.training.gpu_check import prepare_gpus
-
-        problems = prepare_gpus()
-        import cnnstudio.core.experiments.runner  # noqa: F401 - the import is the point
-        from cnnstudio.core.training.runtime import runtime_info
-
-        return runtime_info(list_devices(), problems)
-
-
-TRAIN_TIP = "Build a new network from these options and train it (on a worker thread). (Ctrl+Enter)"
 
 class MainWindow(QMainWindow):
     backend_ready = Signal()
@@ -101,13 +79,15 @@ class MainWindow(QMainWindow):
         self.devices = DeviceController(self.panel.device_choice, self.settings, self.panel.batch_size.value,
                                         self.device_label, self)
         self.trainer = TrainingController(self.workspace, self.history, self, recovery=self.recovery)
-        self.files = FileActions(self, self.workspace, self.settings, self._suggested_model_name,
+        self.files = FileActions(self, self.workspace, self.settings,
+                                 lambda: self.workspace.file_stem(self.panel.experiment().model),
                                  lambda: self.training_view.figure)
         self.files.build_menu(self.menuBar(), self.close)
         self.designs = DesignController(self.design_view, self.panel, self.workspace, self.tabs, self)
         self.designs.build_edit_menu(self.menuBar())
         self.undo_action, self.redo_action = self.designs.undo_action, self.designs.redo_action
-        self._build_run_menu()
+        self.controls.build_menu(self.menuBar())
+        self.run_actions_menu = self.controls.actions
         self.start_design_from = self.designs.start_from
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About CNN Studio", self)
@@ -134,18 +114,9 @@ class MainWindow(QMainWindow):
     # layout ----------------------------------------------------------------------------
     def _build_layout(self) -> None:
         self.panel = ConfigPanel()
-        self.train_button, self.stop_button, self.continue_button = QPushButton("Train"), QPushButton("Stop"), \
-            QPushButton("Continue")
-        self.train_button.setToolTip(TRAIN_TIP)
-        self.stop_button.setToolTip("End the run within about a tenth of a second, after the batches in progress "
-                                    "(small networks run several per compiled call); the model is kept. "
-                                    "Pressed while the model is tested, it skips the test. (Esc)")
-        self.continue_button.setToolTip("Train the current model for more epochs with these training options "
-                                        "(the network and dataset stay as they are). (Ctrl+Shift+Enter)")
-        self.train_button.setDefault(True)
-        buttons = QHBoxLayout()
-        for button in (self.train_button, self.stop_button, self.continue_button):
-            buttons.addWidget(button)
+        self.controls = RunControls()
+        self.train_button, self.stop_button = self.controls.train_button, self.controls.stop_button
+        self.continue_button = self.controls.continue_button
         scroll = QScrollArea()
         scroll.setFocusPolicy(Qt.NoFocus)  # Tab goes from the options to the buttons, not through the frame
         scroll.setWidget(self.panel)
@@ -158,7 +129,7 @@ class MainWindow(QMainWindow):
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.addWidget(scroll, 1)
-        side_layout.addLayout(buttons)
+        side_layout.addWidget(self.controls)
 
         self.architecture_view, self.training_view = ArchitectureView(), TrainingView()
         self.design_view = DesignView()
@@ -210,7 +181,7 @@ class MainWindow(QMainWindow):
             lambda ids: self._status_message(f"Deleted {plural(len(ids), 'run')} from the run history", 8000))
         self.runs_view.export_requested.connect(files.export_run)
         self.architecture_view.export_requested.connect(files.export_diagram)
-        files.set_diagram(self._shown_network)
+        files.set_diagram(self.architecture_view.shown_network)
         self.design_view.open_requested.connect(files.open_design)
         self.design_view.save_requested.connect(files.save_design_as)
         files.set_design_access(self.designs.edited_design, self.designs.open_design)
@@ -236,30 +207,7 @@ class MainWindow(QMainWindow):
         self.workspace.model_changed.connect(self._model_changed)
         self.workspace.file_changed.connect(self._show_file_state)
 
-    def _suggested_model_name(self) -> str:
-        """The Save dialog's file name: the current model's network, pooling and padding (else the panel's)."""
-        record = self.workspace.record
-        return (record.experiment.model if record is not None else self.panel.experiment().model).file_stem
-
-    def _shown_network(self) -> tuple[Any, str] | None:
-        view = self.architecture_view
-        return None if view.shown is None else (view.shown, view.plain_title())
-
     # state -----------------------------------------------------------------------------
-    def _build_run_menu(self) -> None:
-        """Train, Stop and Continue from the keyboard: Ctrl+Enter, Esc (or Ctrl+.) and Ctrl+Shift+Enter."""
-        menu = self.menuBar().addMenu("&Run")
-        self.run_actions_menu = {}
-        for key, text, button, keys in (
-                ("train", "&Train", self.train_button, ("Ctrl+Return", "Ctrl+Enter")),
-                ("stop", "&Stop", self.stop_button, ("Esc", "Ctrl+.")),
-                ("continue", "&Continue", self.continue_button, ("Ctrl+Shift+Return", "Ctrl+Shift+Enter"))):
-            action = QAction(text, self)
-            action.setShortcuts([QKeySequence(k) for k in keys])
-            action.triggered.connect(button.click)  # a disabled button does nothing
-            menu.addAction(action)
-            self.run_actions_menu[key] = action
-
     def _set_state(self, **changes: Any) -> None:
         self.state = self.state.with_(**changes)
         self.apply_state()
@@ -267,29 +215,14 @@ class MainWindow(QMainWindow):
     def _options_checked(self, ok: bool) -> None:
         """Options that no longer make a trainable network: said in the status bar too, where the user is."""
         was = self.state.config_ok
-        self._set_state(config_ok=ok)
+        self._set_state(config_ok=ok, config_problem=self.preview.problem)
         if was and not ok and self.state.busy_reason is None:
             self._status_message(f"Train is unavailable: {self.preview.problem}.", 10000)
-
-    def train_blocked(self) -> str | None:
-        """Why Train is unavailable now (TensorFlow loading, a run, options that cannot be built…), or None."""
-        if self.state.busy_reason is not None:
-            return self.state.busy_reason
-        return None if self.state.config_ok else self.preview.problem
 
     def apply_state(self) -> None:
         """The one place where what the user may do is decided."""
         enabled = self.state.enabled
-        focused = QApplication.focusWidget()
-        starting = enabled.stop and focused in (self.train_button, self.continue_button, None)
-        for button, on, key in ((self.train_button, enabled.train, "train"), (self.stop_button, enabled.stop, "stop"),
-                                (self.continue_button, enabled.continue_, "continue")):
-            button.setEnabled(on)
-            self.run_actions_menu[key].setEnabled(on)
-        if starting:  # the key that started the run is the key that stops it: Space or Enter on Stop, or Esc
-            self.stop_button.setFocus()
-        blocked = None if enabled.train else self.train_blocked()
-        self.train_button.setToolTip(TRAIN_TIP if blocked is None else f"Train is unavailable: {blocked}.")
+        self.controls.apply(enabled)
         self.panel.setEnabled(enabled.panel)
         self.files.set_enabled(open_=enabled.open, save=enabled.save, export_history=enabled.export_history)
         try:
