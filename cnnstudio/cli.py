@@ -54,6 +54,7 @@ class _Parser(argparse.ArgumentParser):
 # Training images of the built-in datasets (digits: 80% of 1,797), for the time estimate before loading.
 TRAIN_IMAGES = {"digits": 1438, "mnist": 60_000, "fashion_mnist": 60_000, "cifar10": 50_000}
 DEFAULT_VALIDATION_SPLIT = 0.1
+MAX_DIGITS = 30  # a whole-number option longer than this is refused as too large before it is read
 
 
 def _arch_argument(value: str) -> str:
@@ -61,10 +62,21 @@ def _arch_argument(value: str) -> str:
     name = value.strip().lower().replace("-", "_")
     if name in PRESET_ARCHITECTURES:
         return name
+    value = _input_path(value)
     if value.lower().endswith(".json") or os.sep in value or "/" in value or _is_file(value):
         return value
-    raise argparse.ArgumentTypeError(f"invalid choice: {printable(value, 60)!r} (choose from "
+    raise argparse.ArgumentTypeError(f"invalid choice: {printable(repr(value), 60)} (choose from "
                                      f"{', '.join(PRESET_ARCHITECTURES)}, or a design file NAME.cnn.json)")
+
+
+def _input_path(text: str) -> str:
+    """A file to read, its leading ``~`` or ``~user`` expanded (as a shell would have, had it not been quoted)."""
+    if not text.startswith("~"):
+        return text
+    try:
+        return str(user_path(text))
+    except CnnStudioError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _is_file(value: str) -> bool:
@@ -130,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--patience", type=_whole_number, help="early stopping patience in epochs, 0: off" + unset % 0)
     train.add_argument("--seed", type=_whole_number, help="random seed" + unset % 0)
     train.add_argument("--out", help="save the model here (.keras); it is also checkpointed after every epoch")
-    train.add_argument("--resume", metavar="MODEL",
+    train.add_argument("--resume", type=_input_path, metavar="MODEL",
                        help="continue training this saved model; its optimizer state carries on unless the optimizer, "
                        "learning rate or schedule change (a cosine schedule always starts anew)")
     _execution_arguments(train, workers=True)
@@ -161,24 +173,24 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--json", action="store_true", help="end with one JSON line: a list with one object per run")
 
     evaluate = commands.add_parser("evaluate", help="test a saved model on a dataset")
-    evaluate.add_argument("model", help="a model file saved by CNN Studio (.keras)")
+    evaluate.add_argument("model", type=_input_path, help="a model file saved by CNN Studio (.keras)")
     evaluate.add_argument("--dataset", help="dataset name or path (default: the one it was trained on)")
     evaluate.add_argument("--device", type=_device_argument, default="auto", metavar="cpu|gpu:N|auto",
                           help="where to evaluate (default: auto, the best single device; all-gpus: the first)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
 
     info = commands.add_parser("info", help="show what a saved model is and how it was trained")
-    info.add_argument("model", help="a model file saved by CNN Studio (.keras); TensorFlow is not loaded")
+    info.add_argument("model", type=_input_path, help="a model file saved by CNN Studio (.keras); TensorFlow is not loaded")
     info.add_argument("--json", action="store_true", help="print one JSON object")
 
     predict = commands.add_parser("predict", help="classify image files (digits are preprocessed like MNIST)")
-    predict.add_argument("model", help="a model file saved by CNN Studio (.keras)")
-    predict.add_argument("images", nargs="+", help="one or more image files (PNG, JPEG, BMP, ...)")
+    predict.add_argument("model", type=_input_path, help="a model file saved by CNN Studio (.keras)")
+    predict.add_argument("images", type=_input_path, nargs="+", help="one or more image files (PNG, JPEG, BMP, ...)")
     predict.add_argument("--json", action="store_true", help="print one JSON list with one object per image")
 
     explain = commands.add_parser("explain", help="draw which pixels one prediction depends on (a heat map PNG)")
-    explain.add_argument("model", help="a model file saved by CNN Studio (.keras)")
-    explain.add_argument("image", help="the image file to explain")
+    explain.add_argument("model", type=_input_path, help="a model file saved by CNN Studio (.keras)")
+    explain.add_argument("image", type=_input_path, help="the image file to explain")
     explain.add_argument("--method", choices=("gradcam", "saliency", "smoothgrad", "occlusion"), default="gradcam",
                          help="Grad-CAM, gradient saliency, SmoothGrad or occlusion (default: gradcam)")
     explain.add_argument("--class", dest="class_index", type=_whole_number, metavar="N",
@@ -763,6 +775,8 @@ def _whole_number(text: str) -> int:
     """An integer option written with the digits 0-9 (Python's ``int`` also takes '١٢' and '1_000')."""
     if not re.fullmatch(r"\s*[+-]?[0-9]+\s*", text):
         raise argparse.ArgumentTypeError(f"{printable(repr(text), 40)} is not a whole number (use the digits 0-9)")
+    if len(text.strip().lstrip("+-").lstrip("0")) > MAX_DIGITS:  # no option goes near; int() would refuse past 4,300
+        raise argparse.ArgumentTypeError(f"{printable(repr(text), 40)} is too large")
     return int(text)
 
 

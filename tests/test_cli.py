@@ -379,11 +379,30 @@ def test_train_json_interrupted_before_its_first_checkpoint_still_prints_its_obj
     (["train", "--dataset", "digits", "--dropout", "١٢"], "argument --dropout: '١٢' is not a number (use the digits"),
     (["train", "--dataset", "digits", "--learning-rate", "1e-300"], "learning rate must be from 1e-30 to 10 (smaller "
                                                                    "rates are lost in float32 arithmetic)"),
+    (["train", "--dataset", "digits", "--epochs", "9" * 5000], "argument --epochs: '99999999999999999999999999999999999"
+                                                              "999… is too large"),
+    (["summary", "--arch", "lenet\u200b"], "argument --arch: invalid choice: 'lenet\\u200b' (choose from lenet5,"),
+    (["info", "~nouser-cnnstudio/m.keras"], "argument model: ~nouser-cnnstudio/m.keras: ~nouser-cnnstudio names no "
+                                            "user's home folder here"),
 ])
 def test_inputs_found_by_attacking_the_cli_are_refused_before_training(argv, reason, tmp_path) -> None:
     """Each of these once trained to the end and then lost the model, crashed, or was read as something else
     (Arabic-Indic digits as 12, a rate that rounds to 0): now one line, at once."""
     assert_one_line_error(cli(*argv, cwd=tmp_path), reason)
+
+
+def test_files_to_read_expand_a_quoted_tilde_as_outputs_do(tmp_path) -> None:
+    """``--out '~/m.keras'`` was written under the home folder, but ``info '~/m.keras'`` looked for a folder named ~."""
+    home = tmp_path / "home"
+    home.mkdir()
+    trained = cli("train", "--dataset", "digits", "--epochs", "1", "--out", "~/m.keras", env={"HOME": str(home)})
+    assert trained.returncode == 0, trained.stderr
+    assert (home / "m.keras").is_file()
+    for argv in (["info", "~/m.keras"], ["evaluate", "~/m.keras"], ["train", "--resume", "~/m.keras", "--epochs", "2"]):
+        shown = cli(*argv, cwd=tmp_path, env={"HOME": str(home)})
+        assert shown.returncode == 0, (argv, shown.stderr)
+    missing = cli("summary", "--arch", "~/none.cnn.json", env={"HOME": str(home)})
+    assert_one_line_error(missing, f"{home / 'none.cnn.json'}: cannot read the design")
 
 
 def test_info_on_a_record_with_half_its_test_figures(tmp_path) -> None:
