@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
+# Keras sets the message of an error raised inside a layer in bold (ANSI "select graphic rendition")
+_TEXT_STYLE = re.compile(r"\x1b\[[0-9;]*m")
+
 
 class CnnStudioError(Exception):
     """Base class: the message is a complete, one-line reason shown to the user."""
@@ -50,9 +55,10 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
 
     CNN Studio's own errors are already written for the user: their message, whitespace collapsed.
     Anything else gets its class name in front (``ValueError: …``) and its message is cut to
-    ``limit`` characters (ending in ``…`` when cut); without a message, the class name alone.
+    ``limit`` characters (ending in ``…`` when cut); without a message, the class name alone. Text
+    styles (Keras' bold) are dropped: escaped, they would show as ``\\x1b[1m`` in the line.
     """
-    text = " ".join(str(exc).split())
+    text = " ".join(_TEXT_STYLE.sub("", str(exc)).split())
     if isinstance(exc, CnnStudioError):
         return text or exc.__class__.__name__
     if len(text) > limit:
