@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 from PySide6.QtCore import QPointF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPainterPath, QPaintEvent, QPen
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPainterPath, QPaintEvent, QPen, QResizeEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QGridLayout,
@@ -30,14 +30,19 @@ from cnnstudio.ui.class_labels import MAX_CLASS_ROWS, TOP_CLASSES, ClassNames, o
 from cnnstudio.ui.figure_canvas import FigureCanvas
 from cnnstudio.ui.images import gray_pixmap
 
-CANVAS = 280
-PEN_WIDTH = 20
+CANVAS = 280  # the drawing's own size in pixels: what the network's input is made from
+LARGEST_CANVAS = 2 * CANVAS  # on screen the canvas grows with the window up to this side
+PEN_WIDTH = 20  # in the drawing's pixels
 DEBOUNCE_MS = 120
 PROBE_HINT = "Draw a digit, then press Shift Probe"
 
 
 class SketchCanvas(QWidget):
-    """A 280×280 white canvas; strokes are smooth, thick, antialiased and can be undone."""
+    """A white square for a 280×280 drawing; strokes are smooth, thick, antialiased and can be undone.
+
+    On screen it is 280 to 560 pixels a side (the view sets it from the room it has): strokes are
+    kept in the drawing's 280×280 coordinates, so what the network receives does not depend on it.
+    """
 
     changed = Signal()
 
@@ -51,14 +56,23 @@ class SketchCanvas(QWidget):
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
         return QSize(CANVAS, CANVAS)
 
+    def set_side(self, side: int) -> None:
+        """Show the drawing ``side`` pixels wide and high (kept within 280…560)."""
+        side = max(CANVAS, min(LARGEST_CANVAS, side))
+        if side != self.width():
+            self.setFixedSize(side, side)
+
+    def _scale(self) -> float:
+        return self.width() / CANVAS
+
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if event.button() == Qt.LeftButton:
-            self.strokes.append([event.position()])
+            self.strokes.append([event.position() / self._scale()])
             self.update()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if event.buttons() & Qt.LeftButton and self.strokes:
-            self.strokes[-1].append(event.position())
+            self.strokes[-1].append(event.position() / self._scale())
             self.update()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
@@ -105,9 +119,12 @@ class SketchCanvas(QWidget):
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         painter = QPainter(self)
+        painter.save()
+        painter.scale(self._scale(), self._scale())
         self._paint(painter)
+        painter.restore()
         painter.setPen(QPen(QColor("#999999"), 1))
-        painter.drawRect(0, 0, CANVAS - 1, CANVAS - 1)
+        painter.drawRect(0, 0, self.width() - 1, self.height() - 1)
 
     def image(self) -> QImage:
         image = QImage(CANVAS, CANVAS, QImage.Format_Grayscale8)
@@ -147,7 +164,7 @@ class SketchPadView(QWidget):
         self.probe_button.setToolTip("Move the processed digit by −6…+6 pixels and plot the confidence in the "
                                      "prediction: how translation-invariant the network is (compare pooling types)")
         self.maps_button = QPushButton("Show Feature Maps")
-        left = QVBoxLayout()
+        self.left_column = left = QVBoxLayout()
         left.addWidget(QLabel("Draw a digit (left mouse button):"))
         left.addWidget(self.canvas)
         row = QHBoxLayout()
@@ -220,6 +237,14 @@ class SketchPadView(QWidget):
         self.maps_button.clicked.connect(self._send)
         self._make_bars()
         self._update_state()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
+        """The canvas takes the height it has, up to 45% of the width (the prediction needs the rest)."""
+        super().resizeEvent(event)
+        margins = self.layout().contentsMargins()
+        rest = self.left_column.sizeHint().height() - self.canvas.height()  # the caption and the buttons
+        room = self.height() - rest - margins.top() - margins.bottom()
+        self.canvas.set_side(min(room, int(self.width() * 0.45)))
 
     @property
     def ranked(self) -> bool:
