@@ -55,8 +55,8 @@ def test_lenet5_reads_like_the_paper():
         ("input", "1@28×28"), ("input_pad", "1@32×32"), ("c1", "6@28×28"), ("s2", "6@14×14"), ("c3", "16@10×10"),
         ("s4", "16@5×5"), ("c5", "120"), ("f6", "84"), ("output", "10")]
     assert [b.operation for b in blocks[1:]] == [
-        ("pad 2",), ("conv 5×5",), ("max pool 2×2",), ("conv 5×5",), ("max pool 2×2",), ("flatten", "dense"),
-        ("dense",), ("dense", "softmax")]
+        ("pad 2 (fixed)",), ("conv 5×5",), ("max pool 2×2",), ("conv 5×5",), ("max pool 2×2",), ("flatten", "dense"),
+        ("dense",), ("dense", "softmax")]  # "fixed": the architecture's border, not the padding option (valid here)
 
 
 def test_options_appear_on_the_arrows():

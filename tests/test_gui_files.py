@@ -59,7 +59,12 @@ def test_compare_with_model_loads_the_second_model_beside_the_first(qtbot, train
     assert window.feature_view.compare_button.isEnabled()
     _idle_after(qtbot, window, window.feature_view.compare_button.click)
     assert window.feature_view.compare_model is not None and window.feature_view.compare_name == "other.keras"
-    assert window.feature_view.clear_compare_button.isVisibleTo(window.feature_view)
+    view = window.feature_view
+    assert view.compare_button.text() == "Single Model"
+    # one button, one width: the controls fit a 1024-px window while comparing (two buttons made every tab scroll)
+    assert view.layout().itemAt(0).layout().minimumSize().width() < 600
+    view.compare_button.click()
+    assert view.compare_model is None and view.compare_button.text() == "Compare With Model…"
 
 
 def test_evaluation_is_cached_until_the_model_changes(qtbot, trained) -> None:

@@ -76,3 +76,29 @@ def test_the_experiment_panel_fits_at_the_default_size(make_window):
     assert isinstance(panel_area, QScrollArea)
     assert panel_area.verticalScrollBar().maximum() == 0, "the Runs on group shows without scrolling"
     assert _tabs_area(window).horizontalScrollBar().maximum() == 0
+
+
+def test_the_experiment_panel_fits_a_1024_by_700_window_unscrolled(make_window):
+    """The Runs on group was cut in half at 1024×700 (the panel scrolled by 55 px): short options now share rows."""
+    window = make_window(wait_for_backend=False)
+    _settle(window, LAPTOP)
+    panel_area = window.panel.parentWidget().parentWidget()
+    assert panel_area.verticalScrollBar().maximum() == 0
+    device = window.panel.device_choice
+    assert device.isVisible() and device.mapTo(panel_area.viewport(), device.rect().bottomLeft()).y() \
+        < panel_area.viewport().height()
+
+
+def test_the_feature_maps_controls_keep_their_width_while_two_models_are_compared(make_window):
+    """A "Single Model" button appeared beside "Compare With Model…" and made every tab scroll sideways at 1024."""
+    window = make_window(wait_for_backend=False)
+    _settle(window, LAPTOP)
+    view = window.feature_view
+    window.tabs.setCurrentWidget(view)
+    before = view.minimumSizeHint().width()
+    view.compare_model = object()  # what set_compare_model stores; only the controls are refreshed here
+    view._refresh_controls()
+    QApplication.processEvents()
+    assert view.compare_button.text() == "Single Model"
+    assert view.minimumSizeHint().width() == before
+    assert _too_wide(window) == {}

@@ -108,8 +108,8 @@ class ConfigPanel(QWidget):
         self.dropout.setSpecialValueText("auto")
         self.dropout.setToolTip("Fraction of dense-layer units dropped at random while training, against "
                                 "overfitting (auto: the architecture's, 0.5 for AlexNet, none for LeNet-5).")
-        self.batch_norm = QCheckBox("Batch normalization")
-        self.batch_norm.setToolTip("Normalise each convolution's output over the batch before its activation: "
+        self.batch_norm = QCheckBox("Batch norm")
+        self.batch_norm.setToolTip("Batch normalization: normalise each convolution's output over the batch before its activation: "
                                    "often faster, steadier training; adds 4 values per channel.")
         self.augment = QCheckBox("Data augmentation")
         self.augment.setToolTip("Random distortions while training only (Keras preprocessing layers): small "
@@ -165,8 +165,10 @@ class ConfigPanel(QWidget):
         pad_row.addWidget(self.padding_px)
         form.addRow("Padding", pad_row)
         form.addRow("Activation", self.activation)
-        form.addRow("Dropout", self.dropout)
-        form.addRow(self.batch_norm)
+        dropout_row = QHBoxLayout()  # short options share rows: "Runs on" fits a 700-pixel-high window
+        dropout_row.addWidget(self.dropout, 1)
+        dropout_row.addWidget(self.batch_norm)
+        form.addRow("Dropout", dropout_row)
 
         data = QGroupBox("Data")
         data_form = QFormLayout(data)
@@ -194,14 +196,20 @@ class ConfigPanel(QWidget):
         train_form.addRow("Optimizer", self.optimizer)
         train_form.addRow("Learning rate", self.learning_rate)
         train_form.addRow("Schedule", self.lr_schedule)
-        train_form.addRow("Early stopping", self.patience)
-        train_form.addRow("Seed", self.seed)
+        stop_row = QHBoxLayout()
+        stop_row.addWidget(self.patience, 1)
+        seed_label = QLabel("Seed")
+        seed_label.setBuddy(self.seed)
+        stop_row.addWidget(seed_label)
+        stop_row.addWidget(self.seed, 1)
+        train_form.addRow("Early stopping", stop_row)
 
         for combo in self.findChildren(QComboBox):
             combo.setMinimumContentsLength(12)
             combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)  # the group titles already part the groups; every option fits 1024×700 unscrolled
         self.device_choice = DeviceChoice()  # where runs train: its own state, saved with the settings
         for box in (network, data, training, self.device_choice):
             layout.addWidget(box)

@@ -53,6 +53,7 @@ from cnnstudio.ui.timeline_view import TimelineView
 MAP_PIXELS = (140, 300)  # a family's largest map is drawn about this wide: at least, at most (as the width allows)
 READABLE_PIXELS = 80  # a family's largest map is never drawn narrower (many channels wrap into more rows instead)
 MAX_SCALE = 12  # screen pixels per cell, at most
+COMPARE_TEXT, SINGLE_TEXT = "Compare With Model…", "Single Model"  # the compare button's two faces
 FAMILY_RATIO = 0.6  # a map below this fraction of its family's first size starts a new family
 ADAPTING_KINDS = ("ZeroPadding2D", "Resizing")  # before the first convolution they show the input itself
 
@@ -212,6 +213,7 @@ class FeatureMapsView(QWidget):
         super().__init__(parent)
         self.model: Any = None
         self.compare_model: Any = None
+        self.model_name = self.compare_name = ""  # as the window names them (a file, a run)
         self.images: np.ndarray | None = None
         self.labels: np.ndarray | None = None
         self.class_names = ClassNames(0)  # the test images' classes, shown safely (see class_labels)
@@ -233,13 +235,14 @@ class FeatureMapsView(QWidget):
         self.sketch_button.setToolTip("Show the drawing from the sketch pad, as the network receives it")
         self.open_button = QPushButton("Open Image…")
         self.open_button.setToolTip("An image file, prepared the way the model expects (MNIST-style for digit models)")
-        self.compare_button = QPushButton("Compare With Model…")
-        self.compare_button.setToolTip("Open a second model to see the same input through its layers side by side "
-                                       "(e.g. max vs min pooling)")
-        self.clear_compare_button = QPushButton("Single Model")
+        # one button that reads "Single Model" while a second model is shown: the row keeps its width (two
+        # buttons made the tab area scroll sideways at 1024 px once a model was compared)
+        self.compare_button = QPushButton(COMPARE_TEXT)
+        self.compare_button.setMinimumWidth(max(self.compare_button.fontMetrics().horizontalAdvance(text)
+                                                for text in (COMPARE_TEXT, SINGLE_TEXT)) + 24)
         controls = QHBoxLayout()
         for widget in (QLabel("Test image"), self.class_filter, self.index, self.sketch_button, self.open_button,
-                       self.compare_button, self.clear_compare_button):
+                       self.compare_button):
             controls.addWidget(widget)
         controls.addStretch(1)
         self.message = QLabel()
@@ -271,9 +274,8 @@ class FeatureMapsView(QWidget):
 
         self.index.valueChanged.connect(self.show_test_image)
         self.class_filter.currentIndexChanged.connect(self._class_changed)
-        self.clear_compare_button.clicked.connect(lambda: self.set_compare_model(None, ""))
         self.sketch_button.clicked.connect(self.sketch_requested)
-        self.compare_button.clicked.connect(self.compare_requested)
+        self.compare_button.clicked.connect(self._compare_clicked)
         self.open_button.clicked.connect(self.open_image)
         self.digit_like = True
         self.map_labels: dict[str, list[_MapLabel]] = {}
@@ -373,10 +375,10 @@ class FeatureMapsView(QWidget):
 
     def _explained_models(self) -> None:
         """The Explain tab shows the model and, when it takes the same images, the second model."""
-        models = [(getattr(self, "model_name", "") or "model", self.model)]
+        models = [(self.model_name or "model", self.model)]
         other = self.compare_model
         if self.model is not None and other is not None and other.input_shape[1:] == self.model.input_shape[1:]:
-            models.append((getattr(self, "compare_name", "") or "second model", other))
+            models.append((self.compare_name or "second model", other))
         self.attribution.set_models(models if self.model is not None else [], self.class_names)
 
     def _refresh_controls(self) -> None:
@@ -386,7 +388,17 @@ class FeatureMapsView(QWidget):
         self.sketch_button.setEnabled(free and self.model is not None)
         self.open_button.setEnabled(free and self.model is not None)
         self.compare_button.setEnabled(free and self.model is not None)
-        self.clear_compare_button.setVisible(self.compare_model is not None)
+        comparing = self.compare_model is not None
+        self.compare_button.setText(SINGLE_TEXT if comparing else COMPARE_TEXT)
+        self.compare_button.setToolTip(f"Back to {display_name(self.model_name or 'the model', 60)} alone" if comparing else
+                                       "Open a second model to see the same input through its layers side by side "
+                                       "(e.g. max vs min pooling)")
+
+    def _compare_clicked(self) -> None:
+        if self.compare_model is None:
+            self.compare_requested.emit()
+        else:
+            self.set_compare_model(None, "")
 
     # rendering -------------------------------------------------------------------------
     def _extract(self, model: Any) -> list[FeatureMap]:
@@ -407,7 +419,7 @@ class FeatureMapsView(QWidget):
                 self.maps_area.setWidget(QLabel())
             return
         started = time.perf_counter()
-        columns = [(getattr(self, "model_name", "") or "model", self.model)]
+        columns = [(self.model_name or "model", self.model)]
         if self.compare_model is not None:
             columns.append((self.compare_name or "second model", self.compare_model))
         grid = QWidget()
@@ -533,7 +545,7 @@ class FeatureMapsView(QWidget):
         """Open the operation explorer on a cell of ``layer``; a second model with the same layer is shown too."""
         if self.model is None or self.current is None or self.blocked_reason:
             return
-        models = [(getattr(self, "model_name", "") or "model", self._explorer(self.model))]
+        models = [(self.model_name or "model", self._explorer(self.model))]
         other = self.compare_model
         if other is not None and layer in self._explorer(other).explorable() \
                 and tuple(other.input_shape[1:]) == self.current.shape:

@@ -68,8 +68,10 @@ def _kernel(row: LayerRow) -> str:
 
 
 def _pad_words(row: LayerRow) -> str:
+    """``pad 2``; an architecture's own input border says it is fixed (under 'valid' padding too)."""
     pixels = row.settings.get("pixels")
-    return f"pad {pixels}" if pixels is not None else "pad"
+    words = f"pad {pixels}" if pixels is not None else "pad"
+    return f"{words} (fixed)" if row.name == INPUT_PAD else words
 
 
 def _operation(row: LayerRow) -> tuple[str, list[str]] | None:
