@@ -80,6 +80,7 @@ def test_list_operations_are_single_commands(qtbot, make_window):
     set_options(window)
     view, model = window.design_view, window.design_view.model
     assert window.panel.arch.toolTip() == "The network's layout. Hover an entry for its description."
+    name_before = view.name.text()
     window.start_design_from("lenet5")
     start = view.layers
     assert view.name.text() == "my_lenet5" and len(start) == 10
@@ -87,6 +88,9 @@ def test_list_operations_are_single_commands(qtbot, make_window):
     assert window.statusBar().currentMessage().startswith("Train now builds the design 'my_lenet5'")
     assert not window.panel.arch.isEnabled() and window.panel.arch.toolTip().startswith(
         "Not used: Train builds the design 'my_lenet5'.")
+    window.panel.use_design.click()  # unticked: the status bar no longer says the design is built
+    assert window.statusBar().currentMessage() == "Train now builds the LeNet-5 preset (the Design tab keeps its layers)"
+    window.panel.use_design.click()
     view.select(1)
     view.duplicate()
     assert view.layers[2] == LayerEntry("conv", filters=6, kernel=5) and view.current_row() == 2
@@ -98,8 +102,11 @@ def test_list_operations_are_single_commands(qtbot, make_window):
     for _ in range(4):
         view.undo_stack.undo()
     assert view.layers == start
-    view.undo_stack.undo()  # before "start from"
-    assert view.layers == ()
+    view.undo_stack.undo()  # before "start from": the old name comes back with the old layers
+    assert view.layers == () and view.name.text() == name_before
+    view.undo_stack.redo()
+    assert view.layers == start and view.name.text() == "my_lenet5"
+    view.undo_stack.undo()
     # a kind change starts the layer afresh; a bad name is refused with a one-line reason
     view.undo_stack.redo()
     assert model.setData(model.index(1, COLUMNS.index("kind")), "dense")

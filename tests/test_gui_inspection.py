@@ -193,6 +193,8 @@ def test_explain_tab_draws_each_method_for_both_models(qtbot, trained) -> None:
     assert result.method == "gradcam" and result.class_index == expected.class_index
     np.testing.assert_allclose(result.heat, expected.heat, atol=1e-5)
     assert len(explain.figure.axes) == 2 and "Grad-CAM" in explain.figure.axes[0].get_title()  # the map and its bar
+    # digits' classes are named by their number: said once ("class 7 (7)" before)
+    assert f"Grad-CAM: class {result.class_index}, " in explain.figure.axes[0].get_title()
 
     twin = _min_pooling_copy(trained.workspace.model)
     with qtbot.waitSignal(explain.explained, timeout=WAIT_MS) as drawn:

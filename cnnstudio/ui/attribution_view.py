@@ -237,8 +237,9 @@ class AttributionView(QWidget):
             if len(results) > 1 else None
         for ax, (title, _model), result in zip(axes, self.models, results):
             name = plot_text(names[result.class_index])
+            named = "" if name == str(result.class_index) else f" ({name})"  # "class 7", not "class 7 (7)"
             draw_heat(self.figure, ax, self.image, result.heat,
-                      f"{plot_text(title)}\n{METHODS[result.method]}: class {result.class_index} ({name}), "
+                      f"{plot_text(title)}\n{METHODS[result.method]}: class {result.class_index}{named}, "
                       f"{result.class_probability:.1%}", limits)
         self.canvas.draw_idle()
         what = "the drop in the class probability when a grey square covers each pixel" \

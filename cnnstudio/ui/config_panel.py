@@ -109,8 +109,8 @@ class ConfigPanel(QWidget):
         self.dropout.setToolTip("Fraction of dense-layer units dropped at random while training, against "
                                 "overfitting (auto: the architecture's, 0.5 for AlexNet, none for LeNet-5).")
         self.batch_norm = QCheckBox("Batch norm")
-        self.batch_norm.setToolTip("Batch normalization: normalise each convolution's output over the batch before its activation: "
-                                   "often faster, steadier training; adds 4 values per channel.")
+        self.batch_norm.setToolTip("Batch normalization: normalise each convolution's output over the batch before "
+                                   "its activation: often faster, steadier training; adds 4 values per channel.")
         self.augment = QCheckBox("Data augmentation")
         self.augment.setToolTip("Random distortions while training only (Keras preprocessing layers): small "
                                 "shifts, rotations and zoom for gray digits; shifts, flips and contrast for colour.")

@@ -26,6 +26,13 @@ class DesignController(QObject):
         self.view, self.panel, self.workspace, self.tabs = view, panel, workspace, tabs
         view.layers_changed.connect(self._edited)
         view.start_from_requested.connect(self.start_from)
+        panel.use_design.clicked.connect(self._use_design_clicked)  # the user's click only, not set_experiment
+
+    def _use_design_clicked(self, checked: bool) -> None:
+        """Unticked: say that Train builds the preset again ("Train now builds the design…" may still show)."""
+        if not checked:
+            self.message.emit(f"Train now builds the {self.panel.arch.currentText()} preset (the Design tab keeps its "
+                              "layers)", 5000)
 
     def build_edit_menu(self, bar: QMenuBar) -> None:
         """Undo and Redo of the Design tab's edits, with the standard shortcuts."""

@@ -57,18 +57,28 @@ def new_layer(kind: str, name: str | None = None) -> LayerEntry:
 
 
 class DesignEdit(QUndoCommand):
-    """One edit of the layer list: the lists before and after, and the row to select afterwards."""
+    """One edit of the layer list: the lists before and after, and the row to select afterwards.
+
+    ``names`` (before, after) when the edit renames the design too (Start From, Open): undo gives the
+    old name back with the old layers.
+    """
 
     def __init__(self, model: DesignTableModel, text: str, before: tuple[LayerEntry, ...],
-                 after: tuple[LayerEntry, ...], row_after: int | None, row_before: int | None):
+                 after: tuple[LayerEntry, ...], row_after: int | None, row_before: int | None,
+                 names: tuple[str, str] | None = None):
         super().__init__(text)
         self.model, self.before, self.after = model, before, after
         self.row_after, self.row_before = row_after, row_before
+        self.names = names
 
     def redo(self) -> None:
+        if self.names is not None:
+            self.model.renamed.emit(self.names[1])
         self.model.set_layers(self.after, self.row_after)
 
     def undo(self) -> None:
+        if self.names is not None:
+            self.model.renamed.emit(self.names[0])
         self.model.set_layers(self.before, self.row_before)
 
 
@@ -90,6 +100,7 @@ class DesignTableModel(QAbstractTableModel):
     """The layers of the design being edited, with each one's computed output, parameters and MACs."""
 
     layers_changed = Signal()  # after every change of the layer list (edits, undo, redo)
+    renamed = Signal(str)  # an edit that renames the design was done or undone: show this name
     refused = Signal(str)  # an edit that was not taken, and why (one line)
     select_row = Signal(int)  # a command wants this row selected
 
@@ -178,11 +189,11 @@ class DesignTableModel(QAbstractTableModel):
             self.select_row.emit(min(max(select, 0), len(self.layers) - 1))
 
     def edit(self, text: str, layers: Sequence[LayerEntry], select: int | None = None,
-             select_before: int | None = None) -> None:
-        """Change the layer list as one undoable command."""
+             select_before: int | None = None, names: tuple[str, str] | None = None) -> None:
+        """Change the layer list (and with ``names``, the design's name) as one undoable command."""
         layers = tuple(layers)
-        if layers != self.layers:
-            self.undo_stack.push(DesignEdit(self, text, self.layers, layers, select, select_before))
+        if layers != self.layers or (names is not None and names[0] != names[1]):
+            self.undo_stack.push(DesignEdit(self, text, self.layers, layers, select, select_before, names))
 
     def setData(self, index: Index, value: Any, role: int = Qt.EditRole) -> bool:  # noqa: N802
         if role != Qt.EditRole or not index.isValid() or not self.flags(index) & Qt.ItemIsEditable:
@@ -240,5 +251,5 @@ class DesignTableModel(QAbstractTableModel):
             layers[row], layers[target] = layers[target], layers[row]
             self.edit(f"move layer {row + 1} {'up' if step < 0 else 'down'}", layers, target, row)
 
-    def replace_all(self, text: str, layers: Sequence[LayerEntry]) -> None:
-        self.edit(text, layers, 0, 0)
+    def replace_all(self, text: str, layers: Sequence[LayerEntry], names: tuple[str, str] | None = None) -> None:
+        self.edit(text, layers, 0, 0, names)

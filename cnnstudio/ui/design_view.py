@@ -143,6 +143,7 @@ class DesignView(QWidget):
         self.name.setMaxLength(60)
         self.name.setToolTip("The design's name (letters, digits, spaces, '_', '-', '.'): it names the model and runs.")
         self.name.editingFinished.connect(self.layers_changed)
+        self.model.renamed.connect(self.name.setText)  # before layers_changed: the new name is read with them
         self.preset = QComboBox()
         for name, info in PRESETS.items():
             self.preset.addItem(info.title, name)
@@ -273,10 +274,10 @@ class DesignView(QWidget):
     # shown state ------------------------------------------------------------------------------
     def show_design(self, design: Design, text: str, undoable: bool = True) -> None:
         """Replace the layers by ``design``'s (one undoable command; ``undoable=False`` also forgets the history)."""
-        self.name.setText(design.name)
         if undoable:
-            self.model.replace_all(text, design.layers)
+            self.model.replace_all(text, design.layers, (self.name.text(), design.name))
         else:
+            self.name.setText(design.name)
             self.undo_stack.clear()
             self.model.set_layers(design.layers, 0)
 
