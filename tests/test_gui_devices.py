@@ -1,4 +1,4 @@
-"""The GUI's "Runs on" choice (devices, float16, XLA) and the Study tab's "Run on" Ray choice (pytest-qt, offscreen)."""
+"""The GUI's "Runs on" choice (devices, float16, XLA) and the Study tab's "Run the study on" Ray choice (pytest-qt, offscreen)."""
 
 from __future__ import annotations
 

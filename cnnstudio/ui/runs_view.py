@@ -33,6 +33,8 @@ from cnnstudio.ui.curves_plot import CurvesPlot
 from cnnstudio.ui.widgets import fit_table_rows, read_only_view
 
 TABLE_SHARE = 0.55  # the most of the tab's height the runs table takes from the curves
+TABLE_ROWS = 6  # the rows the table has room for, however few runs: new runs show without dragging the splitter
+FILTER_HINT = "Filter (e.g. min same)"  # short: whole beside the buttons at 1024×700; words, not commas
 # (header, row key, full name): short headers, so every column fits the tab at the default window size;
 # the full name is the header's tooltip (unless TOOLTIPS explains more) and names it in the header's menu
 RUN_COLUMNS = (("When", "created", "When recorded"), ("Arch.", "arch", "Architecture"),
@@ -144,7 +146,8 @@ class RunsView(QWidget):
         self.proxy.setFilterRole(SEARCH_ROLE)
         self.proxy.setFilterKeyColumn(0)
         self.filter = QLineEdit()
-        self.filter.setPlaceholderText("Filter runs (e.g. min, same, mnist)…")
+        self.filter.setPlaceholderText(FILTER_HINT)
+        self.filter.setToolTip("Show only the runs holding every word typed, in any column (e.g. min same mnist)")
         self.filter.setClearButtonEnabled(True)
         self.refresh_button = QPushButton("Refresh")
         self.open_button = QPushButton("Open Model")
@@ -219,8 +222,8 @@ class RunsView(QWidget):
         self._fit_table()
 
     def _fit_table(self) -> None:
-        """The table gets the height of the runs shown (at most 55%), the curves the rest."""
-        fit_table_rows(self.splitter, self.table, self.proxy.rowCount(), TABLE_SHARE)
+        """The table gets the height of the runs shown, at least ``TABLE_ROWS`` (at most 55%), the curves the rest."""
+        fit_table_rows(self.splitter, self.table, max(self.proxy.rowCount(), TABLE_ROWS), TABLE_SHARE)
 
     def refresh(self) -> None:
         """Read the run history again on a worker thread; the table follows when it is read (``refreshed``).

@@ -22,7 +22,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.core.config import ACTIVATIONS, MAX_EXPLICIT_PADDING, PADDING_MODES, POOLING_LABELS, Experiment
+from cnnstudio.core.config import (
+    ACTIVATION_LABELS,
+    MAX_EXPLICIT_PADDING,
+    PADDING_MODES,
+    POOLING_LABELS,
+    Experiment,
+)
 from cnnstudio.core.errors import ConfigError
 from cnnstudio.core.experiments.ray_study import RAY_FORMS, ray_address_problem
 from cnnstudio.core.experiments.run_history import RunEntry
@@ -39,6 +45,8 @@ from cnnstudio.ui.curves_plot import CurvesPlot
 from cnnstudio.ui.widgets import fit_table_rows, read_only_table
 
 TABLE_SHARE = 0.45  # the most of the results' height the table takes from the curves
+TABLE_ROWS = 6  # the rows the table has room for before a study: not a sliver above two empty plots
+ADDRESS_CHARS = "ray://cluster-head.example.org:10001"  # the Ray address field is about this wide, at most
 
 
 class StudyView(QWidget):
@@ -56,19 +64,29 @@ class StudyView(QWidget):
         self.padding_px.setRange(1, MAX_EXPLICIT_PADDING)
         self.padding_px.setValue(2)
         self.padding_px.setSuffix(" px")
-        self.activation = {name: QCheckBox(name) for name in ACTIVATIONS}
+        self.activation = {name: QCheckBox(label) for name, label in ACTIVATION_LABELS.items()}  # as the panel says
         for box in (*self.pooling.values(), *(self.padding[name] for name in PADDING_MODES)):
             box.setChecked(True)
+        explicit = QHBoxLayout()  # the border's width right beside its box, not in a column of its own
+        explicit.setContentsMargins(0, 0, 0, 0)
+        explicit.addWidget(self.padding["explicit"])
+        explicit.addWidget(self.padding_px)
+        explicit.addStretch(1)
         grid = QGridLayout()
+        columns = 0
         for row, (title, boxes) in enumerate((("Pooling", self.pooling), ("Padding", self.padding),
                                               ("Activation (optional)", self.activation))):
             grid.addWidget(QLabel(f"<b>{title}</b>"), row, 0)
             for col, box in enumerate(boxes.values(), start=1):
-                grid.addWidget(box, row, col)
-        grid.addWidget(self.padding_px, 1, len(self.padding) + 1)
+                if box is self.padding["explicit"]:
+                    grid.addLayout(explicit, row, col)
+                else:
+                    grid.addWidget(box, row, col)
+                columns = max(columns, col)
         self.activation_hint = QLabel("no activation ticked: the panel's activation is used for every run")
         self.activation_hint.setStyleSheet("color: gray;")
-        grid.addWidget(self.activation_hint, 3, 1, 1, 4)
+        grid.addWidget(self.activation_hint, 3, 1, 1, columns + 1)
+        grid.setColumnStretch(columns + 1, 1)  # a wide window widens this empty column, not the gaps between boxes
         choices = QGroupBox("Compare")
         choices.setLayout(grid)
         explanation = QLabel("Architecture, dataset and training options come from the experiment panel. Every run uses "
@@ -86,6 +104,7 @@ class StudyView(QWidget):
         self.address.setToolTip(f"local: start Ray on this computer; auto: the cluster this computer belongs to; "
                                 f"or host:port, ray://host:port. Accepted: {RAY_FORMS}.")
         self.address.setMinimumWidth(self.address.fontMetrics().horizontalAdvance("ray://10.0.0.5:10001") + 16)
+        self.address.setMaximumWidth(self.address.fontMetrics().horizontalAdvance(ADDRESS_CHARS) + 16)
 
         self.run_button = QPushButton("Run Study")
         self.stop_button = QPushButton("Stop")
@@ -94,9 +113,10 @@ class StudyView(QWidget):
         self.count = QLabel()
         self.count.setWordWrap(True)  # an address problem is shown here too, on two lines where needed
         run_on = QHBoxLayout()  # where, then the buttons below it: two rows fit a tab area 600 pixels wide
-        for widget in (QLabel("Run on"), self.here, self.on_ray):
+        for widget in (QLabel("Run the study on"), self.here, self.on_ray):  # not "Runs on", the panel's device group
             run_on.addWidget(widget)
         run_on.addWidget(self.address, 1)
+        run_on.addStretch(1)  # what the address field does not take stays empty at the end of the row
         buttons = QHBoxLayout()
         for widget in (self.run_button, self.stop_button, self.report_button):
             buttons.addWidget(widget)
@@ -115,6 +135,8 @@ class StudyView(QWidget):
         splitter.addWidget(self.plot)
         splitter.setChildrenCollapsible(False)
         splitter.setSizes([1, 2])  # relative: a study has a few rows, its curves want the height
+        splitter.setStretchFactor(0, 0)  # a taller window gives its height to the curves, not to empty rows
+        splitter.setStretchFactor(1, 1)
 
         layout = QVBoxLayout(self)
         layout.addWidget(explanation)
@@ -128,6 +150,8 @@ class StudyView(QWidget):
         self.entries: list[RunEntry] = []
         self.base: Experiment | None = None
         self.running = False
+        self._rows_planned = TABLE_ROWS  # the rows the table makes room for: a study's runs once one starts
+        self._show_curves()
         for box in (*self.pooling.values(), *self.padding.values(), *self.activation.values()):
             box.toggled.connect(self._update)
         self.padding_px.valueChanged.connect(self._update)
@@ -196,6 +220,7 @@ class StudyView(QWidget):
         """A study of ``total`` runs begins (``where``: e.g. " on Ray (auto)"); the last study's results go."""
         self.running = True
         self.entries = []
+        self._rows_planned = total
         self.show_results()
         self.progress.setRange(0, total)
         self.progress.setValue(0)
@@ -205,7 +230,8 @@ class StudyView(QWidget):
 
     def run_started(self, index: int, total: int, experiment: Experiment) -> None:
         m = experiment.model
-        self.status.setText(f"run {index + 1} of {total}: {m.pooling} pooling, padding {m.padding}, {m.activation}…")
+        activation = ACTIVATION_LABELS.get(m.activation, m.activation)
+        self.status.setText(f"run {index + 1} of {total}: {m.pooling} pooling, padding {m.padding}, {activation}…")
 
     def run_finished(self, entry: RunEntry, total: int) -> None:
         self.entries.append(entry)
@@ -215,7 +241,9 @@ class StudyView(QWidget):
 
     def study_finished(self, message: str) -> None:
         self.running = False
+        self._rows_planned = 0  # the rows recorded, no room kept for runs that never came
         self.status.setText(message)
+        self._fit_table()
         self._update()
 
     def show_results(self) -> None:
@@ -238,9 +266,17 @@ class StudyView(QWidget):
                     item.setBackground(QBrush(QColor("#d9f2d9")))
                     item.setToolTip("best in this column")
                 self.table.setItem(i, j, item)
-        self.plot.show_runs(self.entries)
+        self._show_curves()
         self._fit_table()
         self._update()
+
+    def _show_curves(self) -> None:
+        """The runs' curves; before a study, its placeholder once (in the first plot), not once per plot."""
+        self.plot.show_runs(self.entries)
+        if not self.entries:
+            for text in list(self.plot.accuracy_axes.texts):
+                text.remove()
+            self.plot.canvas.draw_idle()
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
         """Once laid out, the table gets the height of its rows and the curves the rest (not 1 : 2 of a small tab)."""
@@ -248,8 +284,8 @@ class StudyView(QWidget):
         self._fit_table()
 
     def _fit_table(self) -> None:
-        """Give the table the height of its rows (at most 45%), the curves the rest."""
-        fit_table_rows(self.splitter, self.table, self.table.rowCount(), TABLE_SHARE)
+        """Give the table the height of its rows, or of the rows planned (at most 45%), the curves the rest."""
+        fit_table_rows(self.splitter, self.table, max(self.table.rowCount(), self._rows_planned), TABLE_SHARE)
 
     def best_cells(self) -> dict[str, str]:
         """Column title → label of the run highlighted as best there."""
