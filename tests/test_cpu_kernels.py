@@ -43,6 +43,17 @@ def test_about_shows_the_cpu_kernels():
     assert "CPU kernels" not in runtime_text(RuntimeInfo("2.21.0", "3.15.1", ()))
 
 
+def test_about_says_a_cuda_build_is_unused_without_a_gpu():
+    """"built with CUDA 12.5.1, cuDNN 9" on a CPU-only machine read as if a GPU were in use."""
+    pytest.importorskip("PySide6")
+    from cnnstudio.ui.about import runtime_text
+
+    cpu_only = RuntimeInfo("2.21.0", "3.15.1", (), cuda_version="12.5.1", cudnn_version="9")
+    assert "(built with CUDA 12.5.1, cuDNN 9, unused: no GPU found)" in runtime_text(cpu_only)
+    with_gpu = RuntimeInfo("2.21.0", "3.15.1", ("NVIDIA H100",), cuda_version="12.5.1", cudnn_version="9")
+    assert "(built with CUDA 12.5.1, cuDNN 9)<br>" in runtime_text(with_gpu)
+
+
 PROBE = """
 from cnnstudio.cli import _tensorflow_environment
 _tensorflow_environment()  # what main() does for the window and every command, before TensorFlow loads

@@ -20,8 +20,11 @@ def runtime_text(runtime: Any, execution: Any = None, notices: Sequence[str] = (
     """The versions and devices paragraph (HTML): TensorFlow's devices, the chosen execution, CUDA, notices."""
     if not runtime:
         return "TensorFlow is still loading."
+    cuda = getattr(runtime, "cuda", "")
+    if cuda and not runtime.gpus:  # a CUDA build says nothing of a GPU: without one it is not used
+        cuda += ", unused: no GPU found"
     lines = [f"TensorFlow {escape(runtime.tensorflow)}, Keras {escape(runtime.keras)}"
-             + (f" (built with {escape(runtime.cuda)})" if getattr(runtime, "cuda", "") else ""),
+             + (f" (built with {escape(cuda)})" if cuda else ""),
              f"Devices TensorFlow sees: {escape(runtime.device)}"]
     if getattr(runtime, "cpu_kernels", ""):
         lines.append(f"CPU kernels: {escape(runtime.cpu_kernels)}")

@@ -270,6 +270,7 @@ class FeatureMapsView(QWidget):
         layout.addWidget(self.timing)
         self.render_ms: float | None = None
         self.tabs.currentChanged.connect(self._show_timing)
+        self.tabs.currentChanged.connect(self._show_message)
         self.attribution.explained.connect(self._show_timing)
 
         self.index.valueChanged.connect(self.show_test_image)
@@ -293,6 +294,7 @@ class FeatureMapsView(QWidget):
             shape = model.input_shape
             digit_like = isinstance(shape, tuple) and datasets.digit_like(tuple(shape[1:]), int(model.output_shape[-1]))
         self.model, self.model_name, self.digit_like = model, name, bool(digit_like)
+        self._show_message()
         self._extractors.clear()
         self._explorers.clear()
         self._explained_models()
@@ -308,6 +310,7 @@ class FeatureMapsView(QWidget):
     def set_blocked(self, reason: str | None) -> None:
         """While training owns the model nothing is computed here."""
         self.blocked_reason = reason
+        self._show_message()
         self.attribution.set_blocked(reason)
         self._refresh_controls()
         if not reason:
@@ -496,6 +499,11 @@ class FeatureMapsView(QWidget):
         if event.type() == QEvent.Resize and watched is self.maps_area.viewport():
             self._rescale()
         return super().eventFilter(watched, event)
+
+    def _show_message(self, *_args: Any) -> None:
+        """The message line is about the maps (and what blocks the view): Explain and Timeline say their own."""
+        own_words = self.tabs.currentWidget() in (self.attribution, self.timeline)
+        self.message.setVisible(not own_words or bool(self.blocked_reason) or self.model is None)
 
     def _show_timing(self, *_args: Any) -> None:
         """The time of what the current sub-tab shows: the feature maps' render, the explanation's computation."""
