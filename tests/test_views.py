@@ -551,6 +551,29 @@ def test_filters_wrap_to_the_width_and_keep_their_rows_together(qtbot, feature_v
     qtbot.waitUntil(lambda: c3.columns == 16)  # room for one row again
 
 
+def test_filters_share_one_scale_centred_on_zero_and_are_parted_by_a_visible_gap(qtbot, feature_view) -> None:
+    """Each kernel was stretched to its own range, so white meant "this kernel's middle", not zero, and the
+    light gap vanished against white weights: kernels read as one strip."""
+    kernel = np.zeros((5, 5, 1, 3))
+    kernel[..., 0, 1] = 0.5  # all positive
+    kernel[..., 0, 2] = -0.25  # all negative, half as strong
+    model = _fake_model((28, 28, 1), 10)
+    model.layers = [_fake_conv("c1", kernel)]
+    feature_view.set_model(model, "fake")
+    feature_view.tabs.setCurrentIndex(1)
+    _shown(qtbot, feature_view, (1000, 600))
+    (tiles,) = feature_view.filter_tiles
+    image, scale = tiles.pixmap().toImage(), tiles.scale
+    zero, positive, negative = (image.pixelColor(scale * (6 * k + 2), scale * 2) for k in range(3))
+    gap = image.pixelColor(scale * 5, scale * 2)
+    assert min(zero.red(), zero.green(), zero.blue()) > 230  # a zero weight is white
+    assert positive.red() > 2 * max(positive.green(), positive.blue())  # red
+    assert negative.blue() > negative.red() + 50  # blue
+    assert negative.red() > 100 > positive.red() / 2  # -0.25 on the ±0.5 scale: a paler blue than +0.5's dark red
+    assert max(gap.red(), gap.green(), gap.blue()) < 150  # the gap stands out from white weights
+    assert "(±0.5)" in feature_view.filters_area.widget().layout().itemAtPosition(0, 0).widget().text()
+
+
 def _lenet_maps(_model) -> list:
     from cnnstudio.core.inspection import FeatureMap
 

@@ -107,9 +107,11 @@ class _Tiles(QWidget):
     (at most ``max_columns``) and as many rows as that takes: a narrow view wraps them instead of
     cutting them off."""
 
-    def __init__(self, values: np.ndarray, scale: int, max_columns: int, colormap: str = "viridis"):
+    def __init__(self, values: np.ndarray, scale: int, max_columns: int, colormap: str = "viridis",
+                 value_range: tuple[float, float] | None = None):
         super().__init__()
         self.values, self.scale, self.colormap = values, scale, colormap
+        self.value_range = value_range  # one scale for every channel (see tile), else each on its own
         self.max_columns = max(1, min(max_columns, values.shape[2]))
         self.columns = self.max_columns
         self._pixmap: QPixmap | None = None
@@ -157,7 +159,8 @@ class _Tiles(QWidget):
 
     def pixmap(self) -> QPixmap:
         if self._pixmap is None:
-            self._pixmap = heat_pixmap(tile(self.values, self.columns), self.scale, self.colormap)
+            self._pixmap = heat_pixmap(tile(self.values, self.columns, value_range=self.value_range), self.scale,
+                                       self.colormap)
         return self._pixmap
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
@@ -529,9 +532,14 @@ class FeatureMapsView(QWidget):
         self.filter_tiles: list[_Tiles] = []
         for row, (name, kernels) in enumerate(filters):
             k = kernels.shape[0]
-            caption = f"<b>{html.escape(display_name(name))}</b><br>{kernels.shape[2]} filters of {k}×{k}"
+            largest = float(np.nanmax(np.abs(kernels))) if kernels.size else 0.0
+            largest = largest if np.isfinite(largest) and largest > 0 else 1.0
+            caption = (f"<b>{html.escape(display_name(name))}</b><br>{kernels.shape[2]} filters of {k}×{k}<br>"
+                       f"<span style='color:#b2182b'>red +</span>, white 0, "
+                       f"<span style='color:#2166ac'>blue −</span> (±{largest:.3g})")
             layout.addWidget(QLabel(caption), row, 0, Qt.AlignTop)
-            tiles = _Tiles(kernels, max(2, 48 // k), kernels.shape[2], "RdBu_r")  # one row, or wrapped to the width
+            # one scale for the layer's kernels, centred on zero: white is a zero weight, and kernels compare
+            tiles = _Tiles(kernels, max(2, 48 // k), kernels.shape[2], "RdBu_r", (-largest, largest))
             self.filter_tiles.append(tiles)
             layout.addWidget(tiles, row, 1, Qt.AlignTop)
         layout.setColumnStretch(1, 1)

@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
 
 GAP_COLOUR = (235, 235, 235, 255)
+GAP_COLOURS = {"RdBu_r": (110, 110, 110, 255)}  # a diverging map is near white in its middle: a darker gap
 
 
 def _to_pixmap(rgba: np.ndarray, scale: int) -> QPixmap:
@@ -20,7 +21,7 @@ def _to_pixmap(rgba: np.ndarray, scale: int) -> QPixmap:
 def heat_pixmap(values: np.ndarray, scale: int = 3, colormap: str = "viridis") -> QPixmap:
     """A 2-D array of 0..1 values (NaN = gap) through a colour map."""
     rgba = colormaps[colormap](np.nan_to_num(values, nan=0.0), bytes=True)
-    rgba[np.isnan(values)] = GAP_COLOUR
+    rgba[np.isnan(values)] = GAP_COLOURS.get(colormap, GAP_COLOUR)
     return _to_pixmap(rgba, scale)
 
 
