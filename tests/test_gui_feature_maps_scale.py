@@ -66,6 +66,8 @@ def test_the_maps_grow_with_the_view_and_stay_inside_it(qtbot, lenet) -> None:
     assert area.horizontalScrollBar().maximum() == 0
     for m in labels:
         assert m.x() + m.pixmap().width() <= area.viewport().width()
+    c1 = labels[1]
+    assert c1.feature.shape[2] == 6 and c1.columns == 6  # a wide view: one row of six, not two rows of three
 
 
 def test_map_scales_share_one_scale_within_a_family() -> None:

@@ -102,3 +102,16 @@ def test_the_feature_maps_controls_keep_their_width_while_two_models_are_compare
     assert view.compare_button.text() == "Single Model"
     assert view.minimumSizeHint().width() == before
     assert _too_wide(window) == {}
+
+
+def test_a_sketch_canvas_grown_on_a_large_screen_lets_the_window_shrink_again(make_window):
+    """The canvas grew to 560 px at 1920×1080 as a fixed size; back at 1024×700 it held the Sketch Pad (and so
+    every tab) 156 px too wide, and the whole tab area scrolled sideways."""
+    window = make_window(wait_for_backend=False)
+    window.tabs.setCurrentWidget(window.sketch_view)
+    _settle(window, (1920, 1080))
+    assert window.sketch_view.canvas.side() > 500
+    window.tabs.setCurrentWidget(window.feature_view)
+    _settle(window, LAPTOP)
+    assert _too_wide(window) == {}
+    assert _tabs_area(window).horizontalScrollBar().maximum() == 0

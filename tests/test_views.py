@@ -638,19 +638,18 @@ def test_the_sketch_canvas_grows_with_the_window_and_keeps_the_drawing_the_netwo
     from cnnstudio.ui.sketch_pad import CANVAS, LARGEST_CANVAS, SketchPadView
 
     pad = _shown(qtbot, SketchPadView())
-    pad.resize(600, 420)
-    qtbot.waitUntil(lambda: pad.canvas.width() == CANVAS)  # never smaller than the drawing
-    assert pad.canvas.height() == CANVAS
+    pad.resize(620, 613)
+    qtbot.waitUntil(lambda: pad.canvas.side() == CANVAS)  # never smaller than the drawing
     _draw_stroke(qtbot, pad, [(140, 40), (140, 240)])
     small = pad.canvas.to_array()
     pad.canvas.clear()
     pad.resize(1800, 1000)
-    qtbot.waitUntil(lambda: pad.canvas.width() == LARGEST_CANVAS)
-    assert pad.canvas.height() == LARGEST_CANVAS
+    qtbot.waitUntil(lambda: pad.canvas.side() == LARGEST_CANVAS)
     _draw_stroke(qtbot, pad, [(280, 80), (280, 480)])  # the same stroke, twice the size on screen
     assert pad.canvas.to_array().shape == (CANVAS, CANVAS)
     np.testing.assert_allclose(pad.canvas.to_array(), small, atol=1)
-    assert pad.canvas.grab().width() == LARGEST_CANVAS
+    pad.resize(620, 613)  # and back: the canvas gives the room back (it never holds the window wide)
+    qtbot.waitUntil(lambda: pad.canvas.side() == CANVAS)
 
 
 def test_shift_probe_is_cleared_when_the_drawing_or_the_model_changes(qtbot) -> None:

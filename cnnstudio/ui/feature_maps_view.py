@@ -50,7 +50,7 @@ from cnnstudio.ui.images import gray_pixmap, heat_pixmap
 from cnnstudio.ui.operation_view import OperationDialog
 from cnnstudio.ui.timeline_view import TimelineView
 
-MAP_PIXELS = (140, 300)  # a family's largest map is drawn about this wide: at least, at most (as the width allows)
+MAP_PIXELS = (140, 200)  # a family's largest map is drawn about this wide: at least, at most (as the width allows)
 READABLE_PIXELS = 80  # a family's largest map is never drawn narrower (many channels wrap into more rows instead)
 MAX_SCALE = 12  # screen pixels per cell, at most
 COMPARE_TEXT, SINGLE_TEXT = "Compare With Model…", "Single Model"  # the compare button's two faces
@@ -446,7 +446,9 @@ class FeatureMapsView(QWidget):
                     adapting = adapting and feature.kind in ADAPTING_KINDS
                     caption = QLabel(f"<b>{html.escape(display_name(feature.name))}</b><br>{feature.kind}<br>{h}×{w}×{c}")
                     border = _padding_of(model, feature.name) if feature.kind == "ZeroPadding2D" else None
-                    label = _MapLabel(feature, tile_columns(c), 1, "gray" if adapting else "viridis", border)
+                    # as many columns as the width holds, up to one row of all channels: a wide view fills
+                    # its width rather than leaving it empty beside a usual grid of big maps
+                    label = _MapLabel(feature, c, 1, "gray" if adapting else "viridis", border)
                     label.channel_clicked.connect(self._map_clicked)
                     self.map_labels[title].append(label)
                     self._captions.append(caption)

@@ -40,30 +40,38 @@ PROBE_HINT = "Draw a digit, then press Shift Probe"
 class SketchCanvas(QWidget):
     """A white square for a 280×280 drawing; strokes are smooth, thick, antialiased and can be undone.
 
-    On screen it is 280 to 560 pixels a side (the view sets it from the room it has): strokes are
-    kept in the drawing's 280×280 coordinates, so what the network receives does not depend on it.
+    On screen it is 280 to 560 pixels a side: the view asks for a side from the room it has (the
+    size hint), while the minimum stays 280, so a large canvas never keeps the window from shrinking.
+    Strokes are kept in the drawing's 280×280 coordinates: what the network receives does not depend on it.
     """
 
     changed = Signal()
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.setFixedSize(CANVAS, CANVAS)
+        self.setMinimumSize(CANVAS, CANVAS)
+        self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Preferred)
+        self._side = CANVAS  # the side the view asks for
         self.setCursor(Qt.CrossCursor)
         self.strokes: list[list[QPointF]] = []
         self.background: QImage | None = None  # an opened image file, drawn under the strokes
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
-        return QSize(CANVAS, CANVAS)
+        return QSize(self._side, self._side)
 
     def set_side(self, side: int) -> None:
-        """Show the drawing ``side`` pixels wide and high (kept within 280…560)."""
+        """Ask to be ``side`` pixels wide and high (kept within 280…560)."""
         side = max(CANVAS, min(LARGEST_CANVAS, side))
-        if side != self.width():
-            self.setFixedSize(side, side)
+        if side != self._side:
+            self._side = side
+            self.updateGeometry()
+
+    def side(self) -> int:
+        """The drawing's side on screen: the largest square the widget holds, at its top left."""
+        return min(self.width(), self.height())
 
     def _scale(self) -> float:
-        return self.width() / CANVAS
+        return self.side() / CANVAS
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if event.button() == Qt.LeftButton:
@@ -124,7 +132,7 @@ class SketchCanvas(QWidget):
         self._paint(painter)
         painter.restore()
         painter.setPen(QPen(QColor("#999999"), 1))
-        painter.drawRect(0, 0, self.width() - 1, self.height() - 1)
+        painter.drawRect(0, 0, self.side() - 1, self.side() - 1)
 
     def image(self) -> QImage:
         image = QImage(CANVAS, CANVAS, QImage.Format_Grayscale8)
@@ -242,7 +250,7 @@ class SketchPadView(QWidget):
         """The canvas takes the height it has, up to 45% of the width (the prediction needs the rest)."""
         super().resizeEvent(event)
         margins = self.layout().contentsMargins()
-        rest = self.left_column.sizeHint().height() - self.canvas.height()  # the caption and the buttons
+        rest = self.left_column.sizeHint().height() - self.canvas.sizeHint().height()  # the caption and the buttons
         room = self.height() - rest - margins.top() - margins.bottom()
         self.canvas.set_side(min(room, int(self.width() * 0.45)))
 
