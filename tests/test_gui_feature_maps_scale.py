@@ -51,6 +51,7 @@ def test_the_padded_input_is_drawn_larger_than_the_input_at_one_scale(qtbot, len
     assert padded.pixmap().width() > _input_width(view)
     assert padded.colormap == "gray" and padded.border == (2, 2, 2, 2)  # the image itself, its border outlined
     assert c1.colormap == "viridis"
+    assert view._captions[0].text() == "<b>input</b><br>Input<br>28×28×1"  # captioned like every layer's row
 
 
 def test_the_maps_grow_with_the_view_and_stay_inside_it(qtbot, lenet) -> None:

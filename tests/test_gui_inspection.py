@@ -195,6 +195,8 @@ def test_explain_tab_draws_each_method_for_both_models(qtbot, trained) -> None:
     assert len(explain.figure.axes) == 2 and "Grad-CAM" in explain.figure.axes[0].get_title()  # the map and its bar
     # digits' classes are named by their number: said once ("class 7 (7)" before)
     assert f"Grad-CAM: class {result.class_index}, " in explain.figure.axes[0].get_title()
+    assert 32 < len(view.model_name) <= 40  # "run 2026-… (Runs tab)": it was cut at 32 characters
+    assert explain.figure.axes[0].get_title().startswith(view.model_name + "\n")
     # the maps' caption ("…then every convolution and pooling layer") is not shown above the explanation
     assert view.message.text() and not view.message.isVisibleTo(view) and explain.message.isVisibleTo(view)
 

@@ -115,3 +115,13 @@ def test_a_sketch_canvas_grown_on_a_large_screen_lets_the_window_shrink_again(ma
     _settle(window, LAPTOP)
     assert _too_wide(window) == {}
     assert _tabs_area(window).horizontalScrollBar().maximum() == 0
+
+
+def test_the_epoch_log_shows_four_lines_beside_the_curves(make_window):
+    """The curves took all the height they could: at 1366×768 the log showed under three lines."""
+    window = make_window(wait_for_backend=False)
+    window.tabs.setCurrentWidget(window.training_view)
+    for size in (LAPTOP, (1366, 768)):
+        _settle(window, size)
+        log = window.training_view.log
+        assert log.viewport().height() >= 4 * log.fontMetrics().lineSpacing(), size

@@ -36,6 +36,7 @@ from cnnstudio.ui.figure_canvas import FigureCanvas
 METHODS = {"gradcam": "Grad-CAM", "saliency": "Saliency (gradient)", "smoothgrad": "SmoothGrad",
            "occlusion": "Occlusion"}
 SCORES = {"logit": "its logit", "probability": "its probability"}
+MODEL_TITLE_CHARS = 40  # a model's name over its heat map: "run 2026-11-27 08:41:41 (Runs tab)" whole
 
 
 class AttributionView(QWidget):
@@ -239,7 +240,7 @@ class AttributionView(QWidget):
             name = plot_text(names[result.class_index])
             named = "" if name == str(result.class_index) else f" ({name})"  # "class 7", not "class 7 (7)"
             draw_heat(self.figure, ax, self.image, result.heat,
-                      f"{plot_text(title)}\n{METHODS[result.method]}: class {result.class_index}{named}, "
+                      f"{plot_text(title, MODEL_TITLE_CHARS)}\n{METHODS[result.method]}: class {result.class_index}{named}, "
                       f"{result.class_probability:.1%}", limits)
         self.canvas.draw_idle()
         what = "the drop in the class probability when a grey square covers each pixel" \

@@ -24,9 +24,9 @@ def display_name(name: Any, limit: int = MAX_NAME_CHARS) -> str:
     return printable(str(name)[: limit + 1], limit)  # escapes only lengthen it: the rest is never looked at
 
 
-def plot_text(name: Any) -> str:
+def plot_text(name: Any, limit: int = MAX_NAME_CHARS) -> str:
     """:func:`display_name` safe for matplotlib: a '$' is a dollar sign, never the start of mathtext."""
-    return display_name(name).replace("$", r"\$")
+    return display_name(name, limit).replace("$", r"\$")
 
 
 class ClassNames:

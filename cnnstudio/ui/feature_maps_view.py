@@ -435,7 +435,8 @@ class FeatureMapsView(QWidget):
             for col, (title, model) in enumerate(columns):
                 features = self._extract(model)
                 layout.addWidget(QLabel(f"<b>{html.escape(display_name(title, 60))}</b>"), 0, 2 * col, 1, 2)
-                self._captions.append(QLabel("input"))
+                shape = "×".join(str(n) for n in self.current.shape)  # as every layer's row says its own
+                self._captions.append(QLabel(f"<b>input</b><br>Input<br>{shape}"))
                 layout.addWidget(self._captions[-1], 1, 2 * col)
                 self.input_labels[title] = QLabel()
                 layout.addWidget(self.input_labels[title], 1, 2 * col + 1, Qt.AlignLeft | Qt.AlignTop)

@@ -99,7 +99,7 @@ class TrainingView(QWidget):
         splitter.addWidget(self.log)
         splitter.setChildrenCollapsible(False)
         plots.setMinimumHeight(160)
-        self.log.setMinimumHeight(48)
+        self.log.setMinimumHeight(4 * self.log.fontMetrics().lineSpacing() + 12)  # the last epochs, however small
         splitter.setStretchFactor(0, 4)
         splitter.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
