@@ -77,16 +77,7 @@ def step():
         adam.apply(tape.gradient(value, model.trainable_variables), model.trainable_variables)
     return value
 
-def ms(function):
-    function()  # trace and warm up
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        function()
-        best = min(best, (time.perf_counter() - start) / steps * 1000)
-    return best
-
-print(json.dumps({"tf forward": ms(forward), "tf forward+backward": ms(forward_backward), "tf step": ms(step)}))
+TIMED = {"tf forward": forward, "tf forward+backward": forward_backward, "tf step": step}
 """
 
 TORCH = r"""
@@ -125,6 +116,11 @@ def loop():
     for images, labels in loader:
         train(images, labels)
 
+TIMED = {"torch step": step, "torch loop": loop}
+"""
+
+# the end of both scripts: each timed function is called once to warm up (trace), then 3 times; the best counts
+TIMING = r"""
 def ms(function):
     function()
     best = float("inf")
@@ -134,7 +130,7 @@ def ms(function):
         best = min(best, (time.perf_counter() - start) / steps * 1000)
     return best
 
-print(json.dumps({"torch step": ms(step), "torch loop": ms(loop)}))
+print(json.dumps({name: ms(function) for name, function in TIMED.items()}))
 """
 
 ROWS = ["tf forward", "tf forward+backward", "tf step", "torch step", "torch loop"]
@@ -145,7 +141,7 @@ def measure(code: str, steps: int, precision: str) -> dict[str, float]:
     """Run one timing script in a fresh process and return its figures (ms a step)."""
     # a file, not ``-c``: AutoGraph reads the source of the tf.function loops
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as script:
-        script.write(code)
+        script.write(code + TIMING)
     try:
         done = subprocess.run([sys.executable, script.name, str(steps), precision], capture_output=True,
                               text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}, check=False)

@@ -49,6 +49,17 @@ def _combo(items: dict[str, str], tip: str) -> QComboBox:
     return combo
 
 
+def _pair(first: QWidget, label: str, second: QWidget) -> QHBoxLayout:
+    """Two short options on one form row: the first, then the second with its own label."""
+    row = QHBoxLayout()
+    row.addWidget(first, 1)
+    caption = QLabel(label)
+    caption.setBuddy(second)
+    row.addWidget(caption)
+    row.addWidget(second, 1)
+    return row
+
+
 def _spin(low: int, high: int, tip: str, special: str | None = None) -> QSpinBox:
     spin = QSpinBox()
     spin.setRange(low, high)
@@ -186,23 +197,11 @@ class ConfigPanel(QWidget):
 
         training = QGroupBox("Training")
         train_form = QFormLayout(training)
-        size_row = QHBoxLayout()
-        size_row.addWidget(self.epochs, 1)
-        batch_label = QLabel("Batch size")
-        batch_label.setBuddy(self.batch_size)
-        size_row.addWidget(batch_label)
-        size_row.addWidget(self.batch_size, 1)
-        train_form.addRow("Epochs", size_row)
+        train_form.addRow("Epochs", _pair(self.epochs, "Batch size", self.batch_size))
         train_form.addRow("Optimizer", self.optimizer)
         train_form.addRow("Learning rate", self.learning_rate)
         train_form.addRow("Schedule", self.lr_schedule)
-        stop_row = QHBoxLayout()
-        stop_row.addWidget(self.patience, 1)
-        seed_label = QLabel("Seed")
-        seed_label.setBuddy(self.seed)
-        stop_row.addWidget(seed_label)
-        stop_row.addWidget(self.seed, 1)
-        train_form.addRow("Early stopping", stop_row)
+        train_form.addRow("Early stopping", _pair(self.patience, "Seed", self.seed))
 
         for combo in self.findChildren(QComboBox):
             combo.setMinimumContentsLength(12)
