@@ -775,8 +775,9 @@ def _whole_number(text: str) -> int:
     """An integer option written with the digits 0-9 (Python's ``int`` also takes '١٢' and '1_000')."""
     if not re.fullmatch(r"\s*[+-]?[0-9]+\s*", text):
         raise argparse.ArgumentTypeError(f"{printable(repr(text), 40)} is not a whole number (use the digits 0-9)")
-    if len(text.strip().lstrip("+-").lstrip("0")) > MAX_DIGITS:  # no option goes near; int() would refuse past 4,300
-        raise argparse.ArgumentTypeError(f"{printable(repr(text), 40)} is too large")
+    digits = len(text.strip().lstrip("+-").lstrip("0"))
+    if digits > MAX_DIGITS:  # no option goes near; int() would refuse past 4,300
+        raise argparse.ArgumentTypeError(f"{printable(text.strip(), 24)} ({digits:,} digits) is too large")
     return int(text)
 
 

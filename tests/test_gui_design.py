@@ -90,7 +90,8 @@ def test_list_operations_are_single_commands(qtbot, make_window):
         "Not used: Train builds the design 'my_lenet5'.")
     window.panel.use_design.click()  # unticked: the status bar no longer says the design is built
     assert window.statusBar().currentMessage() == "Train now builds the LeNet-5 preset (the Design tab keeps its layers)"
-    window.panel.use_design.click()
+    window.panel.use_design.click()  # ticked again: nor that the preset is
+    assert window.statusBar().currentMessage() == "Train now builds the design 'my_lenet5'"
     view.select(1)
     view.duplicate()
     assert view.layers[2] == LayerEntry("conv", filters=6, kernel=5) and view.current_row() == 2
@@ -104,6 +105,8 @@ def test_list_operations_are_single_commands(qtbot, make_window):
     assert view.layers == start
     view.undo_stack.undo()  # before "start from": the old name comes back with the old layers
     assert view.layers == () and view.name.text() == name_before
+    assert not window.panel.uses_design()  # the preset is used again, as before: no "the design has no layers yet"
+    assert window.panel.experiment().model.arch == "lenet5" and window.panel.experiment().model.design is None
     view.undo_stack.redo()
     assert view.layers == start and view.name.text() == "my_lenet5"
     view.undo_stack.undo()

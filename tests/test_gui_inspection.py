@@ -31,7 +31,10 @@ def test_drawing_gives_a_prediction_from_the_core_preprocessing(qtbot, trained) 
     strokes = len(pad.canvas.strokes)
     pad.undo_button.click()
     assert len(pad.canvas.strokes) == strokes - 1
-    pad.canvas.strokes.append([])
+    # nothing left to undo, clear or save: those buttons are off until the next stroke
+    assert not (pad.undo_button.isEnabled() or pad.clear_button.isEnabled() or pad.save_button.isEnabled())
+    draw(qtbot, pad.canvas, [(100, 100), (200, 200)])
+    assert pad.undo_button.isEnabled() and pad.clear_button.isEnabled() and pad.save_button.isEnabled()
     pad.clear_button.click()
     assert pad.canvas.is_empty()
     qtbot.waitUntil(lambda: pad.top.text() == "–", timeout=WAIT_MS)  # the pad re-reads the drawing on its timer

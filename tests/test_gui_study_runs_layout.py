@@ -159,6 +159,15 @@ def test_the_runs_filter_hint_shows_whole_at_1024(make_window, tmp_path) -> None
     assert line.fontMetrics().horizontalAdvance(hint) <= room, f"the filter hint {hint!r} is cut off at 1024×700"
 
 
+def test_the_runs_filter_stays_a_search_box_on_a_wide_screen(make_window, tmp_path) -> None:
+    """At 1920×1080 the filter field stretched across some 1,080 px."""
+    window = _window(make_window, tmp_path, runs=1)
+    runs = window.runs_view
+    _settle(window, DESKTOP, runs)
+    assert runs.filter.width() < runs.width() / 3
+    assert _right(runs.delete_button, runs) > runs.width() - 40  # the buttons keep to the right
+
+
 def test_a_finished_study_leaves_no_empty_rows_above_its_curves(qtbot) -> None:
     from test_views import STUDY_ENTRIES
 

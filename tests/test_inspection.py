@@ -37,7 +37,7 @@ def test_feature_maps_of_every_conv_and_pool_layer(lenet) -> None:
 
 def test_filters(lenet) -> None:
     filters = conv_filters(lenet)
-    assert [(name, k.shape) for name, k in filters] == [("c1", (5, 5, 6)), ("c3", (5, 5, 16))]
+    assert [(name, k.shape, inputs) for name, k, inputs in filters] == [("c1", (5, 5, 6), 1), ("c3", (5, 5, 16), 6)]
 
 
 def test_models_without_images_or_convolutions_are_explained() -> None:
@@ -49,6 +49,20 @@ def test_models_without_images_or_convolutions_are_explained() -> None:
     vector = keras.Sequential([keras.Input((20,)), keras.layers.Dense(3)])
     with pytest.raises(CnnStudioError, match="does not take images"):
         conv_filters(vector)
+
+
+def test_the_cells_after_the_last_channel_are_marked_unused() -> None:
+    """16 channels in 6 columns: two empty cells end the third row (drawn transparent, not as gap colour)."""
+    from cnnstudio.core.inspection import tile_unused
+
+    maps = np.ones((5, 5, 16))
+    image = tile(maps, 6)
+    unused = tile_unused(maps.shape, 6)
+    assert unused.shape == image.shape
+    assert not unused[:12].any()  # the two full rows (5 + a gap each), gaps between channels included
+    assert unused[12:, 4 * 6 - 1:].all() and not unused[12:, : 4 * 6 - 1].any()  # right of the 16th channel
+    assert np.isnan(image[unused]).all() and not np.isnan(image[~unused]).all()
+    assert not tile_unused((5, 5, 12), 6).any()  # rows that come out even leave nothing unused
 
 
 def test_tile_and_position_round_trip() -> None:

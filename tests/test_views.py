@@ -549,6 +549,9 @@ def test_filters_wrap_to_the_width_and_keep_their_rows_together(qtbot, feature_v
     assert c3.y() - (c1.y() + c1.height()) <= spacing  # no gap between the layers' rows
     feature_view.resize(1400, 700)
     qtbot.waitUntil(lambda: c3.columns == 16)  # room for one row again
+    captions = [area.widget().layout().itemAtPosition(row, 0).widget().text() for row in (0, 1)]
+    assert "(mean of" not in captions[0] and "(mean of 6 input channels)" in captions[1]  # what c3's squares are
+    assert not feature_view.message.isVisibleTo(feature_view)  # the maps' caption is not about the filters
 
 
 def test_filters_share_one_scale_centred_on_zero_and_are_parted_by_a_visible_gap(qtbot, feature_view) -> None:
@@ -597,6 +600,21 @@ def test_compare_with_model_fits_both_columns_in_the_tab(qtbot, feature_view, mo
         assert right.x() + right.pixmap().width() <= area.viewport().width()
 
 
+def test_a_second_copy_of_the_same_file_gets_its_own_column(qtbot, feature_view, monkeypatch) -> None:
+    """Both columns were keyed by the file's name: the copy's maps replaced the first model's, which were left
+    as a strip of thumbnails under a second heading of the same name."""
+    monkeypatch.setattr(feature_view, "_extract", _lenet_maps)
+    feature_view.set_model(_fake_model((28, 28, 1), 10), "model.keras")
+    feature_view.show_image(np.zeros((28, 28, 1)), "blank")
+    feature_view.set_compare_model(_fake_model((28, 28, 1), 10), "model.keras")
+    _shown(qtbot, feature_view)
+    assert list(feature_view.map_labels) == ["model.keras", "model.keras (second model)"]
+    first, second = feature_view.map_labels.values()
+    assert [m.scale for m in first] == [m.scale for m in second]  # both laid out as one of two columns
+    assert all(left.x() + left.pixmap().width() < right.x() for left, right in zip(first, second))
+    assert [title for title, _model in feature_view.attribution.models] == list(feature_view.map_labels)
+
+
 class _ConfidentNine:
     """A stand-in digit model: always 82 % sure of '9'."""
 
@@ -630,6 +648,23 @@ def _draw_stroke(qtbot, pad, points) -> None:
         qtbot.mouseMove(pad.canvas, QPoint(x, y))
     qtbot.mouseRelease(pad.canvas, Qt.LeftButton, pos=QPoint(*points[-1]))
     pad.predict()  # what the debounce timer does a moment later
+
+
+def test_a_blank_image_opened_after_a_drawing_leaves_no_prediction_behind(qtbot) -> None:
+    """The blank image's one-line reason showed, but the last drawing's preview, prediction and bars stayed,
+    and Shift Probe and Show Feature Maps stayed on without anything to work on."""
+    from cnnstudio.ui.sketch_pad import SketchPadView
+
+    pad = _shown(qtbot, SketchPadView())
+    pad.set_model(_ConfidentNine(), None)
+    _draw_stroke(qtbot, pad, [(140, 40), (140, 240)])
+    assert pad.top.text() == "9  (82%)" and pad.bar_widgets[9].text() == "82%" and pad.probe_button.isEnabled()
+    pad.canvas.set_image(np.full((28, 28), 255.0))  # white paper, no ink
+    pad.predict()
+    assert pad.status.text().startswith("the image is blank")
+    assert pad.top.text() == "–" and pad.preview.pixmap().isNull()
+    assert all(bar.value() == 0 for bar in pad.bar_widgets) and pad.processed is None
+    assert not pad.probe_button.isEnabled() and not pad.maps_button.isEnabled()
 
 
 def test_the_sketch_canvas_grows_with_the_window_and_keeps_the_drawing_the_network_gets(qtbot) -> None:

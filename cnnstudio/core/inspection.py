@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -65,14 +65,22 @@ class FeatureExtractor:
                 for layer, kind, out in zip(self.layers, self.kinds, outputs)]
 
 
-def conv_filters(model: Any) -> list[tuple[str, np.ndarray]]:
-    """Each convolution's kernels as ``(name, k×k×filters)`` (averaged over input channels)."""
+class ConvFilters(NamedTuple):
+    """A convolution's kernels as k×k×filters, each the mean over the layer's ``inputs`` input channels."""
+
+    name: str
+    kernels: np.ndarray
+    inputs: int
+
+
+def conv_filters(model: Any) -> list[ConvFilters]:
+    """Each convolution's kernels (averaged over input channels), in the model's order."""
     _check_image_model(model)
     found = []
     for layer in model.layers:
         if layer_kind(layer) == "Conv2D":
             kernel = np.asarray(layer.kernel)  # k×k×in×out
-            found.append((layer.name, kernel.mean(axis=2)))
+            found.append(ConvFilters(layer.name, kernel.mean(axis=2), kernel.shape[2]))
     return found
 
 
@@ -105,6 +113,18 @@ def tile(maps: np.ndarray, columns: int | None = None, gap: int = 1,
         r, k = divmod(c, columns)
         out[r * (height + gap): r * (height + gap) + height, k * (width + gap): k * (width + gap) + width] = scaled
     return out
+
+
+def tile_unused(maps_shape: tuple[int, int, int], columns: int, gap: int = 1) -> np.ndarray:
+    """Where a :func:`tile` image of ``maps_shape`` in ``columns`` columns holds no channel at all: the cells
+    after the last channel in its row (and the gap before them), not the gaps between channels."""
+    height, width, channels = maps_shape
+    columns = max(1, min(columns, channels))
+    rows = -(-channels // columns)
+    unused = np.zeros((rows * (height + gap) - gap, columns * (width + gap) - gap), dtype=bool)
+    last_row, last_column = divmod(channels - 1, columns)
+    unused[last_row * (height + gap):, (last_column + 1) * (width + gap) - gap:] = True
+    return unused
 
 
 def tile_position(maps_shape: tuple[int, int, int], columns: int, x: int, y: int, gap: int = 1) -> int | None:

@@ -266,6 +266,14 @@ class ConfigPanel(QWidget):
             self.use_design.setChecked(True)
         self._emit_changed()
 
+    def drop_design(self) -> None:
+        """No design to use (the Design tab has no layers): the preset architecture is used again."""
+        self._design, self._design_problem = None, None
+        if self.use_design.isChecked():
+            self.use_design.setChecked(False)  # toggled: the preset's own learning rate, and ``changed``
+        else:
+            self._emit_changed()
+
     def global_options(self) -> ModelOptions:
         """The network options that apply to every layer following them (no architecture or design)."""
         return self._model_options(None)

@@ -29,10 +29,15 @@ class DesignController(QObject):
         panel.use_design.clicked.connect(self._use_design_clicked)  # the user's click only, not set_experiment
 
     def _use_design_clicked(self, checked: bool) -> None:
-        """Unticked: say that Train builds the preset again ("Train now builds the design…" may still show)."""
+        """Say what Train builds now: what the status bar said before the click may be the opposite."""
         if not checked:
             self.message.emit(f"Train now builds the {self.panel.arch.currentText()} preset (the Design tab keeps its "
                               "layers)", 5000)
+        elif self.view.layers:
+            self.message.emit(f"Train now builds the design '{self.view.design_name()}'", 5000)
+        else:
+            self.message.emit("The design has no layers yet: start from a preset or add layers in the Design tab",
+                              5000)
 
     def build_edit_menu(self, bar: QMenuBar) -> None:
         """Undo and Redo of the Design tab's edits, with the standard shortcuts."""
@@ -49,9 +54,10 @@ class DesignController(QObject):
         return Design(self.view.design_name(), self.view.layers)
 
     def _edited(self) -> None:
-        """Every edit of the Design tab puts its layers in use (Train stays off while they make no network)."""
+        """Every edit of the Design tab puts its layers in use (Train stays off while they make no network);
+        an edit or undo that leaves no layers gives Train back the panel's preset (an empty design trains nothing)."""
         if not self.view.layers:
-            self.panel.set_design(None)
+            self.panel.drop_design()
             return
         try:
             design = self.edited_design()

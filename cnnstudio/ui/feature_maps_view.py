@@ -42,6 +42,7 @@ from cnnstudio.core.inspection import (
     tile,
     tile_columns,
     tile_position,
+    tile_unused,
     unit_scaled,
 )
 from cnnstudio.ui.attribution_view import AttributionView
@@ -160,7 +161,7 @@ class _Tiles(QWidget):
     def pixmap(self) -> QPixmap:
         if self._pixmap is None:
             self._pixmap = heat_pixmap(tile(self.values, self.columns, value_range=self.value_range), self.scale,
-                                       self.colormap)
+                                       self.colormap, tile_unused(self.values.shape, self.columns))
         return self._pixmap
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
@@ -379,12 +380,20 @@ class FeatureMapsView(QWidget):
         self.attribution.set_image(self.current, label)
         self.render()
 
+    @property
+    def titles(self) -> tuple[str, str]:
+        """The two models' column titles, never equal: a second copy of the same file would take the first's
+        place wherever the views are keyed by title (its maps drawn over the first's)."""
+        first, second = self.model_name or "model", self.compare_name or "second model"
+        return first, (f"{second} (second model)" if second == first else second)
+
     def _explained_models(self) -> None:
         """The Explain tab shows the model and, when it takes the same images, the second model."""
-        models = [(self.model_name or "model", self.model)]
+        first, second = self.titles
+        models = [(first, self.model)]
         other = self.compare_model
         if self.model is not None and other is not None and other.input_shape[1:] == self.model.input_shape[1:]:
-            models.append((self.compare_name or "second model", other))
+            models.append((second, other))
         self.attribution.set_models(models if self.model is not None else [], self.class_names)
 
     def _refresh_controls(self) -> None:
@@ -425,9 +434,10 @@ class FeatureMapsView(QWidget):
                 self.maps_area.setWidget(QLabel())
             return
         started = time.perf_counter()
-        columns = [(self.model_name or "model", self.model)]
+        first, second = self.titles
+        columns = [(first, self.model)]
         if self.compare_model is not None:
-            columns.append((self.compare_name or "second model", self.compare_model))
+            columns.append((second, self.compare_model))
         grid = QWidget()
         layout = QGridLayout(grid)
         self.map_labels, self.input_labels, self._captions = {}, {}, []
@@ -507,8 +517,8 @@ class FeatureMapsView(QWidget):
         return super().eventFilter(watched, event)
 
     def _show_message(self, *_args: Any) -> None:
-        """The message line is about the maps (and what blocks the view): Explain and Timeline say their own."""
-        own_words = self.tabs.currentWidget() in (self.attribution, self.timeline)
+        """The message line is about the maps (and what blocks the view): the other sub-tabs say their own."""
+        own_words = self.tabs.currentWidget() is not self.maps_area  # the filters do not depend on the input
         self.message.setVisible(not own_words or bool(self.blocked_reason) or self.model is None)
 
     def _show_timing(self, *_args: Any) -> None:
@@ -533,11 +543,12 @@ class FeatureMapsView(QWidget):
         grid = QWidget()
         layout = QGridLayout(grid)
         self.filter_tiles: list[_Tiles] = []
-        for row, (name, kernels) in enumerate(filters):
+        for row, (name, kernels, inputs) in enumerate(filters):
             k = kernels.shape[0]
             largest = float(np.nanmax(np.abs(kernels))) if kernels.size else 0.0
             largest = largest if np.isfinite(largest) and largest > 0 else 1.0
-            caption = (f"<b>{html.escape(display_name(name))}</b><br>{kernels.shape[2]} filters of {k}×{k}<br>"
+            averaged = f"<br>(mean of {inputs} input channels)" if inputs > 1 else ""
+            caption = (f"<b>{html.escape(display_name(name))}</b><br>{kernels.shape[2]} filters of {k}×{k}{averaged}<br>"
                        f"<span style='color:#b2182b'>red +</span>, white 0, "
                        f"<span style='color:#2166ac'>blue −</span> (±{largest:.3g})")
             layout.addWidget(QLabel(caption), row, 0, Qt.AlignTop)
@@ -564,11 +575,12 @@ class FeatureMapsView(QWidget):
         """Open the operation explorer on a cell of ``layer``; a second model with the same layer is shown too."""
         if self.model is None or self.current is None or self.blocked_reason:
             return
-        models = [(self.model_name or "model", self._explorer(self.model))]
+        first, second = self.titles
+        models = [(first, self._explorer(self.model))]
         other = self.compare_model
         if other is not None and layer in self._explorer(other).explorable() \
                 and tuple(other.input_shape[1:]) == self.current.shape:
-            models.append((self.compare_name or "second model", self._explorer(other)))
+            models.append((second, self._explorer(other)))
         self.enlarged = OperationDialog(self, layer, channel, (row, col), models, self.current)
         self.enlarged.open()
 

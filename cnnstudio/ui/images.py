@@ -18,10 +18,13 @@ def _to_pixmap(rgba: np.ndarray, scale: int) -> QPixmap:
     return QPixmap.fromImage(image.scaled(width * scale, height * scale, Qt.IgnoreAspectRatio, Qt.FastTransformation))
 
 
-def heat_pixmap(values: np.ndarray, scale: int = 3, colormap: str = "viridis") -> QPixmap:
-    """A 2-D array of 0..1 values (NaN = gap) through a colour map."""
+def heat_pixmap(values: np.ndarray, scale: int = 3, colormap: str = "viridis",
+                unused: np.ndarray | None = None) -> QPixmap:
+    """A 2-D array of 0..1 values (NaN = gap) through a colour map; ``unused`` pixels are transparent."""
     rgba = colormaps[colormap](np.nan_to_num(values, nan=0.0), bytes=True)
     rgba[np.isnan(values)] = GAP_COLOURS.get(colormap, GAP_COLOUR)
+    if unused is not None:
+        rgba[unused] = 0
     return _to_pixmap(rgba, scale)
 
 

@@ -160,8 +160,10 @@ class RunsView(QWidget):
                                       "only there (it asks first)")
         self.count = QLabel()
         top = QHBoxLayout()
-        top.addWidget(self.filter, 1)
+        self.filter.setMaximumWidth(self.filter.fontMetrics().horizontalAdvance("m" * 30))  # not 1,000 px at 1920
+        top.addWidget(self.filter, 10)  # the filter takes the room first (its hint whole at 1024 px) …
         top.addWidget(self.count)
+        top.addStretch(1)  # … and beyond its width the buttons keep to the right
         for button in (self.refresh_button, self.open_button, self.export_button, self.delete_button):
             top.addWidget(button)
         self.table = read_only_view(self.proxy, stretch_last=False, compact=True)

@@ -237,6 +237,7 @@ class SketchPadView(QWidget):
         self._debounce.setInterval(DEBOUNCE_MS)
         self._debounce.timeout.connect(self.predict)
         self.canvas.changed.connect(self._debounce.start)
+        self.canvas.changed.connect(self._edit_buttons)
         self.clear_button.clicked.connect(self.canvas.clear)
         self.undo_button.clicked.connect(self.canvas.undo)
         self.open_button.clicked.connect(self.open_image)
@@ -245,6 +246,7 @@ class SketchPadView(QWidget):
         self.maps_button.clicked.connect(self._send)
         self._make_bars()
         self._update_state()
+        self._edit_buttons()
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
         """The canvas takes the height it has, up to 45% of the width (the prediction needs the rest)."""
@@ -333,22 +335,16 @@ class SketchPadView(QWidget):
         """Preprocess the drawing like MNIST, show it, and run the model on it (a direct call)."""
         self.processed = None
         if self.canvas.is_empty():
-            self.clear_probe()
-            self.preview.clear()
-            self.top.setText("–")
-            for bar in self.bar_widgets:
-                bar.setValue(0)
-            if self.ranked:
-                for label in self.bar_labels:
-                    label.setText("")
+            self._clear_prediction()
             if self._usable() is None:  # no stale "model call" time once the drawing is gone
                 self.status.setText(self.ready_text())
             self._update_state()
             return
         try:
             digit = mnist_style(self.canvas.to_array())
-        except CnnStudioError as exc:
-            self.clear_probe()
+        except CnnStudioError as exc:  # e.g. an opened image with no ink: nothing of the last drawing stays
+            self._clear_prediction()
+            self._update_state()
             self.status.setText(str(exc))
             return
         self.processed = digit.astype(np.float32)[..., np.newaxis]
@@ -367,11 +363,30 @@ class SketchPadView(QWidget):
         shown = np.argsort(probs)[::-1][: len(self.bar_widgets)] if self.ranked else range(len(self.bar_widgets))
         for bar, label, index in zip(self.bar_widgets, self.bar_labels, shown):
             bar.setValue(int(round(float(probs[index]) * 1000)))
+            bar.setFormat(f"{float(probs[index]):.0%}")  # rounded as the prediction above is (Qt's %p truncates)
             if self.ranked:
                 label.setText(self.class_names[index])
         self.status.setText(self.ready_text() if self.trained_on == "digits" else f"model call: {self.last_call_ms:.1f} ms")
         self._update_state()
         self.predicted.emit(probs)
+
+    def _clear_prediction(self) -> None:
+        """No drawing the network can read: no preview, prediction, bars or shift probe."""
+        self.clear_probe()
+        self.preview.clear()
+        self.top.setText("–")
+        for bar in self.bar_widgets:
+            bar.setValue(0)
+            bar.setFormat("%p%")
+        if self.ranked:
+            for label in self.bar_labels:
+                label.setText("")
+
+    def _edit_buttons(self) -> None:
+        """Undo, Clear and Save PNG only when there is something to undo, clear or save."""
+        self.undo_button.setEnabled(bool(self.canvas.strokes))
+        for button in (self.clear_button, self.save_button):
+            button.setEnabled(not self.canvas.is_empty())
 
     def run_shift_probe(self) -> None:
         if self.processed is None or self._usable():
