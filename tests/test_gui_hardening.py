@@ -283,14 +283,17 @@ def test_a_dataset_path_named_by_a_model_file_is_read_only_when_the_user_agrees(
         window.files.open_model_path(str(path))
     qtbot.waitUntil(lambda: running_threads() == [], timeout=WAIT_MS)
     assert window.panel.dataset_name() == str(folder) and str(folder) not in reads
-    assert "Evaluate asks" in window.feature_view.message.text()
+    feature_view = window.feature_view
+    assert "Read Test Images…, or Evaluate" in feature_view.message.text()
+    assert feature_view.read_button.isVisibleTo(feature_view)  # the way to agree, where the images are missed
 
     asked: list[tuple[str, str]] = []
     _answer(monkeypatch, {"Read the model's dataset?": QMessageBox.No}, asked)
+    feature_view.read_button.click()
     window.evaluation_view.run_button.click()
     window.continue_button.click()
     window.train_button.click()
-    assert [title for title, _ in asked] == ["Read the model's dataset?"] * 3
+    assert [title for title, _ in asked] == ["Read the model's dataset?"] * 4
     assert str(folder) in asked[0][1] and "Read that folder?" in asked[0][1]
     assert not window.training and window.state.activity is Activity.IDLE
     qtbot.waitUntil(lambda: running_threads() == [], timeout=WAIT_MS)
@@ -304,13 +307,16 @@ def test_a_dataset_path_named_by_a_model_file_is_read_only_when_the_user_agrees(
     with qtbot.waitSignal(window.model_opened, timeout=WAIT_MS):
         window.files.open_model_path(str(path))
     _answer(monkeypatch, {"Read the model's dataset?": QMessageBox.Yes}, asked)
+    feature_view = window.feature_view
+    feature_view.read_button.click()  # asked, agreed, read: the empty folder is no dataset
+    qtbot.waitUntil(lambda: str(folder) in reads and running_threads() == [], timeout=WAIT_MS)
+    assert "could not be read" in feature_view.message.text() and not feature_view.read_button.isVisibleTo(feature_view)
     with qtbot.waitSignal(window.busy_changed, timeout=WAIT_MS, check_params_cb=lambda busy: not busy):
         window.evaluation_view.run_button.click()
-    assert str(folder) in reads  # asked, agreed, read: the empty folder is no dataset
     _one_line_message(window)
     window.evaluation_view.run_button.click()
     qtbot.waitUntil(lambda: not window.busy, timeout=WAIT_MS)
-    assert len(asked) == 4  # agreed once: not asked again
+    assert len(asked) == 5  # agreed once: not asked again
     window.last_message.close()
 
 

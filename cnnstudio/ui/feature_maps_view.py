@@ -212,6 +212,7 @@ class FeatureMapsView(QWidget):
     rendered = Signal(float)  # milliseconds for the last full render
     sketch_requested = Signal()  # show the sketch pad's drawing here
     compare_requested = Signal()  # pick a second model to show beside this one
+    read_requested = Signal()  # the user agrees to read the test images the model's record names
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -252,6 +253,11 @@ class FeatureMapsView(QWidget):
         self.message = QLabel()
         self.message.setTextFormat(Qt.PlainText)  # it names files and classes: never rich text
         self.message.setWordWrap(True)
+        self.read_button = QPushButton("Read Test Images…")
+        self.read_button.setToolTip("Read the test images of the dataset this model's file names (you are asked "
+                                    "first): to pick a test image here")
+        self.read_button.setVisible(False)  # only while the test images wait for the user's agreement
+        self.read_button.clicked.connect(self.read_requested)
         self.timing = QLabel()
         self.timing.setStyleSheet("color: gray;")
 
@@ -269,7 +275,10 @@ class FeatureMapsView(QWidget):
         self.tabs.addTab(self.timeline, "Timeline")
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
-        layout.addWidget(self.message)
+        message_row = QHBoxLayout()
+        message_row.addWidget(self.message, 1)
+        message_row.addWidget(self.read_button, 0, Qt.AlignTop)
+        layout.addLayout(message_row)
         layout.addWidget(self.tabs, 1)
         layout.addWidget(self.timing)
         self.render_ms: float | None = None
@@ -323,13 +332,16 @@ class FeatureMapsView(QWidget):
         else:
             self.message.setText(reason)
 
-    def show_notice(self, text: str) -> None:
-        """A note about the inputs (e.g. why the test images are missing), in the view's message line."""
+    def show_notice(self, text: str, readable: bool = False) -> None:
+        """A note about the inputs (e.g. why the test images are missing), in the view's message line;
+        ``readable``: the test images can be read once the user agrees (the Read Test Images button)."""
         self.message.setText(text)
+        self.read_button.setVisible(readable)
 
     def set_test_images(self, images: np.ndarray, labels: np.ndarray, class_names: list[str]) -> None:
         """The test images to pick from; the class filter lists at most :data:`MAX_LISTED` classes."""
         self.images, self.labels, self.class_names = images, labels, ClassNames(len(class_names), class_names)
+        self.read_button.setVisible(False)
         self._explained_models()
         with QSignalBlocker(self.class_filter):
             self.class_filter.clear()

@@ -2,7 +2,7 @@
 
 Test images and evaluations are computed on worker threads; evaluations are cached in the
 workspace per model version, so a second click on Evaluate is instant until the model changes.
-A dataset path that only the model file named is read once the user agrees (Evaluate asks).
+A dataset path that only the model file named is read once the user agrees (Read Test Images… and Evaluate ask).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class InspectionController(QObject):
         sketch_view.send_to_feature_maps.connect(self.show_feature_maps_of)
         feature_view.sketch_requested.connect(self.feature_maps_of_sketch)
         feature_view.compare_requested.connect(self.choose_compare_model)
+        feature_view.read_requested.connect(self.read_test_images)
 
     def model_changed(self) -> None:
         """Point the views at the current model and load its test images behind."""
@@ -58,9 +59,15 @@ class InspectionController(QObject):
             dataset = workspace.inspected_dataset(self._chosen_dataset())
             if workspace.needs_consent(dataset):
                 self.feature_view.show_notice(f"This model was trained on {dataset}: its test images are read once "
-                                              "you agree (Evaluate asks); the sketch pad works meanwhile.")
+                                              "you agree (Read Test Images…, or Evaluate); the sketch pad works "
+                                              "meanwhile.", readable=True)
             else:
                 self._load_test_images(dataset)
+
+    def read_test_images(self) -> None:
+        """The Feature Maps view's Read Test Images: ask, then read (as Evaluate does)."""
+        if self.workspace.model is not None:
+            self.may_read(self.workspace.inspected_dataset(self._chosen_dataset()))
 
     def _load_test_images(self, dataset: str) -> None:
         datasets = self.workspace.datasets
