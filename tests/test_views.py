@@ -650,6 +650,23 @@ def _draw_stroke(qtbot, pad, points) -> None:
     pad.predict()  # what the debounce timer does a moment later
 
 
+def test_an_opened_image_is_drawn_smooth_on_a_large_canvas(qtbot) -> None:
+    """It was scaled to 280 px once and then enlarged: blocks of 2×2 equal pixels at 560 px."""
+    from cnnstudio.ui.sketch_pad import LARGEST_CANVAS, SketchPadView
+
+    pad = _shown(qtbot, SketchPadView(), (1800, 1000))
+    qtbot.waitUntil(lambda: pad.canvas.side() == LARGEST_CANVAS)
+    checks = np.indices((4, 4)).sum(axis=0) % 2 * 255.0  # 4×4 black and white squares: steep ramps between
+    pad.canvas.set_image(checks)
+    shown = pad.canvas.grab().toImage()
+    side = LARGEST_CANVAS - 2  # inside the border
+    gray = np.array([[shown.pixelColor(x, y).red() for x in range(1, side, 3)] for y in range(1, side, 3)])
+    blocks = np.array([[shown.pixelColor(x, y).red() == shown.pixelColor(x + 1, y).red()
+                        for x in range(2, side - 2, 2)] for y in range(2, side - 2, 16)])
+    assert gray.min() < 40 and gray.max() > 215  # the image fills the canvas
+    assert blocks.mean() < 0.9  # neighbours differ: resampled at this size, not pixels doubled
+
+
 def test_a_blank_image_opened_after_a_drawing_leaves_no_prediction_behind(qtbot) -> None:
     """The blank image's one-line reason showed, but the last drawing's preview, prediction and bars stayed,
     and Shift Probe and Show Feature Maps stayed on without anything to work on."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from PySide6.QtCore import QPointF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPainterPath, QPaintEvent, QPen, QResizeEvent
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -104,15 +104,18 @@ class SketchCanvas(QWidget):
         self.strokes.clear()
         pixels = np.ascontiguousarray(np.clip(gray, 0, 255).astype(np.uint8))
         image = QImage(pixels.data, pixels.shape[1], pixels.shape[0], pixels.shape[1], QImage.Format_Grayscale8).copy()
-        self.background = image.scaled(CANVAS, CANVAS, Qt.KeepAspectRatio, Qt.SmoothTransformation)
+        # kept at the largest canvas's resolution: drawn smooth at any size, not a 280-px copy enlarged
+        self.background = image.scaled(LARGEST_CANVAS, LARGEST_CANVAS, Qt.KeepAspectRatio, Qt.SmoothTransformation)
         self.update()
         self.changed.emit()
 
     def _paint(self, painter: QPainter) -> None:
         painter.fillRect(0, 0, CANVAS, CANVAS, Qt.white)
-        if self.background is not None:
-            painter.drawImage((CANVAS - self.background.width()) // 2, (CANVAS - self.background.height()) // 2,
-                              self.background)
+        if self.background is not None:  # centred in the drawing's 280×280, its aspect kept
+            fit = CANVAS / max(self.background.width(), self.background.height())
+            width, height = self.background.width() * fit, self.background.height() * fit
+            painter.setRenderHint(QPainter.SmoothPixmapTransform)
+            painter.drawImage(QRectF((CANVAS - width) / 2, (CANVAS - height) / 2, width, height), self.background)
         painter.setRenderHint(QPainter.Antialiasing)
         painter.setPen(QPen(QColor("black"), PEN_WIDTH, Qt.SolidLine, Qt.RoundCap, Qt.RoundJoin))
         for stroke in self.strokes:
