@@ -650,6 +650,23 @@ def _draw_stroke(qtbot, pad, points) -> None:
     pad.predict()  # what the debounce timer does a moment later
 
 
+def test_the_shift_probe_is_drawn_under_the_drawing_it_probes(qtbot) -> None:
+    """It was squeezed under ten bars on the right (115 px of axes at 1024×700, its legend a third of the width)."""
+    from cnnstudio.ui.sketch_pad import SketchPadView
+
+    pad = _shown(qtbot, SketchPadView(), (663, 613))  # the tab's room in a 1024×700 window
+    pad.set_model(_ConfidentNine(), None)
+    _draw_stroke(qtbot, pad, [(140, 40), (140, 240)])
+    pad.probe_button.click()
+    canvas, probe = pad.canvas, pad.probe_canvas
+    assert probe.x() == canvas.x() and abs(probe.width() - canvas.side()) <= 2
+    assert probe.y() > canvas.y() + canvas.side() and probe.height() >= 160
+    assert [int(t) for t in pad.probe_axes.get_xticks()] == [-6, -4, -2, 0, 2, 4, 6]
+    (legend,) = pad.figure.legends
+    probe.draw()  # the constrained layout is applied when drawn
+    assert legend.get_window_extent().y1 < pad.probe_axes.get_window_extent().y0  # below the axes, not beside
+
+
 def test_an_opened_image_is_drawn_smooth_on_a_large_canvas(qtbot) -> None:
     """It was scaled to 280 px once and then enlarged: blocks of 2×2 equal pixels at 560 px."""
     from cnnstudio.ui.sketch_pad import LARGEST_CANVAS, SketchPadView

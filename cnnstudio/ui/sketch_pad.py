@@ -186,7 +186,6 @@ class SketchPadView(QWidget):
         for button in (self.open_button, self.save_button):
             row.addWidget(button)
         left.addLayout(row)
-        left.addStretch(1)
 
         self.preview = QLabel()
         self.preview.setFixedSize(28 * 5, 28 * 5)
@@ -209,7 +208,8 @@ class SketchPadView(QWidget):
         self.figure = Figure(figsize=(4, 2.2), layout="constrained")  # the title and axis labels always fit
         self.probe_axes = self.figure.add_subplot(1, 1, 1)
         self.probe_canvas = FigureCanvas(self.figure)
-        self.probe_canvas.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+        # as wide as the drawing above it (its own 4-inch hint would widen the column), the height left below it
+        self.probe_canvas.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Expanding)
         self.probe_result: tuple | None = None  # (shifts, predicted class, horizontal, vertical) for probed_input
         self.probed_input: np.ndarray | None = None
         self.clear_probe()
@@ -229,8 +229,10 @@ class SketchPadView(QWidget):
         buttons.addWidget(self.probe_button)
         buttons.addWidget(self.maps_button)
         right.addLayout(buttons)
-        right.addWidget(self.probe_canvas, 1)
+        right.addStretch(1)
         right.addWidget(self.status)
+        self.probe_canvas.setMinimumHeight(160)
+        left.addWidget(self.probe_canvas, 1)  # under the drawing it probes: as wide as the canvas, the room below it
         layout = QHBoxLayout(self)
         layout.addLayout(left)
         layout.addLayout(right, 1)
@@ -403,9 +405,10 @@ class SketchPadView(QWidget):
         axes.plot(shifts, vertical, "s--", label="shift up/down")
         axes.set_ylim(0, 1.05)
         axes.set_xlabel("shift (pixels)")
+        axes.set_xticks(range(int(min(shifts)), int(max(shifts)) + 1, 2))  # whole pixels, never "-2.5"
         axes.set_title(f"confidence in '{plot_text(self.class_names[predicted])}'", fontsize="medium")
         axes.grid(True, alpha=0.3)
-        self.figure.legend(loc="outside right upper", fontsize="small", frameon=False)  # beside: covers no point
+        self.figure.legend(loc="outside lower center", ncols=2, fontsize="small", frameon=False)  # covers no point
         self.probe_canvas.draw_idle()
         self.probe_result = (shifts, predicted, horizontal, vertical)
         self.probed_input = self.processed.copy()
