@@ -277,7 +277,7 @@ class FeatureMapsView(QWidget):
         layout.addLayout(controls)
         message_row = QHBoxLayout()
         message_row.addWidget(self.message, 1)
-        message_row.addWidget(self.read_button, 0, Qt.AlignTop)
+        message_row.addWidget(self.read_button, 0, Qt.AlignRight | Qt.AlignTop)  # its own width, at the right
         layout.addLayout(message_row)
         layout.addWidget(self.tabs, 1)
         layout.addWidget(self.timing)
@@ -565,7 +565,7 @@ class FeatureMapsView(QWidget):
                        f"<span style='color:#2166ac'>blue −</span> (±{largest:.3g})")
             layout.addWidget(QLabel(caption), row, 0, Qt.AlignTop)
             # one scale for the layer's kernels, centred on zero: white is a zero weight, and kernels compare
-            tiles = _Tiles(kernels, max(2, 48 // k), kernels.shape[2], "RdBu_r", (-largest, largest))
+            tiles = _Tiles(kernels, max(2, 72 // k), kernels.shape[2], "RdBu_r", (-largest, largest))
             self.filter_tiles.append(tiles)
             layout.addWidget(tiles, row, 1, Qt.AlignTop)
         layout.setColumnStretch(1, 1)

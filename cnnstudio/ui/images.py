@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
 
 GAP_COLOUR = (235, 235, 235, 255)
-GAP_COLOURS = {"RdBu_r": (110, 110, 110, 255)}  # a diverging map is near white in its middle: a darker gap
+GAP_COLOURS = {"RdBu_r": (190, 190, 190, 255)}  # a diverging map is near white in its middle: a darker gap
 
 
 def _to_pixmap(rgba: np.ndarray, scale: int) -> QPixmap:
