@@ -49,9 +49,10 @@ def test_about_says_a_cuda_build_is_unused_without_a_gpu():
     from cnnstudio.ui.about import runtime_text
 
     cpu_only = RuntimeInfo("2.21.0", "3.15.1", (), cuda_version="12.5.1", cudnn_version="9")
-    assert "(built with CUDA 12.5.1, cuDNN 9, unused: no GPU found)" in runtime_text(cpu_only)
+    # a name and its version never part at a line end ("cuDNN⏎9" in the narrow dialog)
+    assert "(built with CUDA&nbsp;12.5.1, cuDNN&nbsp;9, unused: no&nbsp;GPU&nbsp;found)" in runtime_text(cpu_only)
     with_gpu = RuntimeInfo("2.21.0", "3.15.1", ("NVIDIA H100",), cuda_version="12.5.1", cudnn_version="9")
-    assert "(built with CUDA 12.5.1, cuDNN 9)<br>" in runtime_text(with_gpu)
+    assert "(built with CUDA&nbsp;12.5.1, cuDNN&nbsp;9)<br>" in runtime_text(with_gpu)
 
 
 PROBE = """

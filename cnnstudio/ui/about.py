@@ -16,6 +16,11 @@ from cnnstudio.core.logs import log_file
 XLA_TEXT = {None: "automatic (Keras decides)", True: "on", False: "off"}
 
 
+def _unbroken(text: str) -> str:
+    """``text`` as HTML whose names stay beside their versions ("cuDNN 9" never wraps between the two)."""
+    return escape(text).replace(" ", "&nbsp;").replace(",&nbsp;", ", ").replace(":&nbsp;", ": ")
+
+
 def runtime_text(runtime: Any, execution: Any = None, notices: Sequence[str] = ()) -> str:
     """The versions and devices paragraph (HTML): TensorFlow's devices, the chosen execution, CUDA, notices."""
     if not runtime:
@@ -24,7 +29,7 @@ def runtime_text(runtime: Any, execution: Any = None, notices: Sequence[str] = (
     if cuda and not runtime.gpus:  # a CUDA build says nothing of a GPU: without one it is not used
         cuda += ", unused: no GPU found"
     lines = [f"TensorFlow {escape(runtime.tensorflow)}, Keras {escape(runtime.keras)}"
-             + (f" (built with {escape(cuda)})" if cuda else ""),
+             + (f" (built with {_unbroken(cuda)})" if cuda else ""),
              f"Devices TensorFlow sees: {escape(runtime.device)}"]
     if getattr(runtime, "cpu_kernels", ""):
         lines.append(f"CPU kernels: {escape(runtime.cpu_kernels)}")
