@@ -290,6 +290,7 @@ def test_a_dataset_path_named_by_a_model_file_is_read_only_when_the_user_agrees(
     asked: list[tuple[str, str]] = []
     _answer(monkeypatch, {"Read the model's dataset?": QMessageBox.No}, asked)
     feature_view.read_button.click()
+    assert feature_view.read_button.isVisibleTo(feature_view)  # declined: the way to agree stays
     window.evaluation_view.run_button.click()
     window.continue_button.click()
     window.train_button.click()

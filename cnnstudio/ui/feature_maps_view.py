@@ -307,6 +307,7 @@ class FeatureMapsView(QWidget):
             shape = model.input_shape
             digit_like = isinstance(shape, tuple) and datasets.digit_like(tuple(shape[1:]), int(model.output_shape[-1]))
         self.model, self.model_name, self.digit_like = model, name, bool(digit_like)
+        self.read_button.setVisible(False)  # a new model: its notice (if any) says again whether it is needed
         self._show_message()
         self._extractors.clear()
         self._explorers.clear()
@@ -337,6 +338,10 @@ class FeatureMapsView(QWidget):
         ``readable``: the test images can be read once the user agrees (the Read Test Images button)."""
         self.message.setText(text)
         self.read_button.setVisible(readable)
+
+    def test_images_agreed(self) -> None:
+        """The user agreed to read the test images: they are on their way (or their problem will be said)."""
+        self.read_button.setVisible(False)
 
     def set_test_images(self, images: np.ndarray, labels: np.ndarray, class_names: list[str]) -> None:
         """The test images to pick from; the class filter lists at most :data:`MAX_LISTED` classes."""

@@ -66,8 +66,8 @@ class InspectionController(QObject):
 
     def read_test_images(self) -> None:
         """The Feature Maps view's Read Test Images: ask, then read (as Evaluate does)."""
-        if self.workspace.model is not None:
-            self.may_read(self.workspace.inspected_dataset(self._chosen_dataset()))
+        if self.workspace.model is not None and self.may_read(self.workspace.inspected_dataset(self._chosen_dataset())):
+            self.feature_view.test_images_agreed()
 
     def _load_test_images(self, dataset: str) -> None:
         datasets = self.workspace.datasets
