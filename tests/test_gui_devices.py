@@ -159,8 +159,9 @@ def test_training_on_the_cpu_without_xla_records_where_it_ran(qtbot, make_window
     assert "Training runs on: CPU, float32, no XLA" in about and "Replicas: 1" in about
     assert "precision policy: float32" in about and "XLA: off" in about
     build = tf.sysconfig.get_build_info()
-    if build.get("is_cuda_build"):
-        assert f"CUDA {build['cuda_version']}" in about and f"cuDNN {build['cudnn_version']}" in about
+    if build.get("is_cuda_build"):  # each name bound to its version (HTML non-breaking spaces)
+        assert f"CUDA&nbsp;{build['cuda_version']}" in about and f"cuDNN&nbsp;{build['cudnn_version']}" in about
+        assert ("unused: no&nbsp;GPU&nbsp;found" in about) == (not window.runtime.gpus)
 
 
 # the Study tab on Ray: run_study_on_ray itself is tested for real in test_ray_study.py ------------------------
