@@ -151,7 +151,6 @@ class StudyView(QWidget):
         self.base: Experiment | None = None
         self.running = False
         self._rows_planned = TABLE_ROWS  # the rows the table makes room for: a study's runs once one starts
-        self._show_curves()
         for box in (*self.pooling.values(), *self.padding.values(), *self.activation.values()):
             box.toggled.connect(self._update)
         self.padding_px.valueChanged.connect(self._update)
@@ -266,17 +265,9 @@ class StudyView(QWidget):
                     item.setBackground(QBrush(QColor("#d9f2d9")))
                     item.setToolTip("best in this column")
                 self.table.setItem(i, j, item)
-        self._show_curves()
+        self.plot.show_runs(self.entries)
         self._fit_table()
         self._update()
-
-    def _show_curves(self) -> None:
-        """The runs' curves; before a study, its placeholder once (in the first plot), not once per plot."""
-        self.plot.show_runs(self.entries)
-        if not self.entries:
-            for text in list(self.plot.accuracy_axes.texts):
-                text.remove()
-            self.plot.canvas.draw_idle()
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
         """Once laid out, the table gets the height of its rows and the curves the rest (not 1 : 2 of a small tab)."""

@@ -23,10 +23,11 @@ def curve_values(history: Mapping[str, Sequence[float]], metric: str) -> list[fl
 
 
 def placeholder(axes: Any, text: str) -> None:
-    """Empty ``axes`` showing only ``text`` in gray, without the bare 0..1 frame and ticks."""
+    """Empty ``axes`` showing only ``text`` in gray (nothing when it is empty), without the bare 0..1 frame and ticks."""
     axes.clear()
     axes.set_axis_off()
-    axes.text(0.5, 0.5, text, ha="center", va="center", wrap=True, transform=axes.transAxes, color="gray")
+    if text:
+        axes.text(0.5, 0.5, text, ha="center", va="center", wrap=True, transform=axes.transAxes, color="gray")
 
 
 LEGEND_SIZES = (("small", 8.3), ("x-small", 6.9))  # matplotlib's names and points at its default 10-point font
@@ -102,8 +103,8 @@ def plot_curves(loss_axes: Any, accuracy_axes: Any, histories: Sequence[Mapping[
         legend.remove()
     handles = []
     for axes, (metric, title) in zip((loss_axes, accuracy_axes), METRICS):
-        if not histories:
-            placeholder(axes, empty_text)
+        if not histories:  # the sentence once, in the first plot; the second is left blank
+            placeholder(axes, empty_text if axes is loss_axes else "")
             continue
         axes.clear()
         axes.set_axis_on()
