@@ -1136,6 +1136,14 @@ def _out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, MemoryError) or (isinstance(exhausted, type) and isinstance(exc, exhausted))
 
 
+def _interrupted(command: str, as_error: BaseException | None = None) -> int:
+    """Ctrl-C, SIGTERM or SIGHUP ended ``command`` (``as_error``: what native code made of the signal): 130."""
+    log.info("cnnstudio %s: interrupted%s", command, f" (as {type(as_error).__name__})" if as_error else "",
+             exc_info=as_error)
+    _err(f"cnnstudio {command}: interrupted")
+    return 130
+
+
 def run_command(args: argparse.Namespace, log_path: Path | None = None) -> int:
     """Run a parsed subcommand under the one-line contract: 0, 2 with a reason, or 1 with the log's place."""
     debug = debug_enabled()
@@ -1150,14 +1158,10 @@ def run_command(args: argparse.Namespace, log_path: Path | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
-        log.info("cnnstudio %s: interrupted", args.command)
-        _err(f"cnnstudio {args.command}: interrupted")
-        return 130
+        return _interrupted(args.command)
     except Exception as exc:  # noqa: BLE001 - the contract is one line (the traceback goes to the log)
         if stop_requested():  # the stop landed where native code turned it into another error
-            log.info("cnnstudio %s: interrupted (as %s)", args.command, type(exc).__name__, exc_info=True)
-            _err(f"cnnstudio {args.command}: interrupted")
-            return 130
+            return _interrupted(args.command, exc)
         if _out_of_memory(exc):  # too big a network or batch for this machine: the user's to change
             log.warning("cnnstudio %s: out of memory", args.command, exc_info=True)
             _err(f"cnnstudio {args.command}: not enough memory for this network and batch size (use a smaller "

@@ -257,7 +257,8 @@ class SketchPadView(QWidget):
         """The canvas takes the height it has, up to 45% of the width (the prediction needs the rest)."""
         super().resizeEvent(event)
         margins = self.layout().contentsMargins()
-        rest = self.left_column.sizeHint().height() - self.canvas.sizeHint().height()  # the caption and the buttons
+        # the rest of its column: the caption, the buttons and the shift probe's plot at its usual height
+        rest = self.left_column.sizeHint().height() - self.canvas.sizeHint().height()
         room = self.height() - rest - margins.top() - margins.bottom()
         self.canvas.set_side(min(room, int(self.width() * 0.45)))
 
